@@ -1,0 +1,123 @@
+"""The validated, immutable configuration model.
+
+``config/schema.py`` decodes TOML into these frozen dataclasses (strictly: unknown keys are
+errors naming their path); ``edge/runtime.py`` compiles a ``Config`` into the structures the
+hot path uses. Every limit is a named field with a one-line reason. Defaults here are the
+embedded defaults: ``shieldwall run`` with an almost empty file must be safe to face the internet.
+
+Later sections (cache, shield, rules, control) add fields to ``Config``/``Zone`` the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "AccessLogConfig",
+    "CertificateConfig",
+    "Config",
+    "ListenerConfig",
+    "OriginConfig",
+    "ServerLimits",
+    "TrustedProxiesConfig",
+    "ZoneConfig",
+    "ZoneLimits",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Limits applied per connection, before a zone is known."""
+
+    header_timeout: float = 10.0  # seconds to receive a whole request head (slowloris)
+    idle_timeout: float = 75.0  # seconds a keep-alive connection may sit between requests
+    max_header_bytes: int = 32 * 1024  # request line + headers; more -> 431
+    max_header_count: int = 100  # header fields; more -> 431
+    max_uri_bytes: int = 8 * 1024  # request target; longer -> 414
+    max_pipelined: int = 32  # requests parsed ahead of the one being answered
+    max_connections: int = 20_000  # per worker; accept-time refusal beyond it
+    max_connections_per_ip: int = 256  # per worker (a client IP is steered to one worker)
+    read_buffer_bytes: int = 256 * 1024  # unsent bytes buffered before reading pauses
+    write_buffer_high: int = 256 * 1024  # transport write buffer high-water mark
+    write_buffer_low: int = 64 * 1024  # resume reading below this
+    shutdown_grace: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneLimits:
+    """Limits a zone may tighten or loosen."""
+
+    max_body_bytes: int = 100 * 1024 * 1024  # request body; more -> 413
+    min_body_rate: int = 512  # bytes/s a request body must sustain after the grace period
+    body_rate_grace: float = 10.0  # seconds before min_body_rate applies
+    connect_timeout: float = 5.0  # upstream TCP (and TLS) connect
+    read_timeout: float = 60.0  # upstream: time to first byte and between reads
+    send_timeout: float = 60.0  # upstream: time for the origin to accept our request bytes
+    pool_size: int = 128  # idle keep-alive connections kept per origin
+    pool_idle_timeout: float = 60.0  # idle upstream connection closed after this
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    address: str = "0.0.0.0"
+    port: int = 8080
+    tls: bool = False
+    proxy_protocol: bool = False  # expect PROXY v1/v2 (only honoured from trusted proxies)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginConfig:
+    host: str  # IP address or hostname of the origin server
+    port: int = 80
+    tls: bool = False  # connect to the origin over TLS
+    tls_verify: bool = True  # verify the origin certificate (when tls)
+    sni: str | None = None  # server name sent to a TLS origin; default: host
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateConfig:
+    cert_file: str
+    key_file: str
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneConfig:
+    name: str
+    hosts: tuple[str, ...]  # exact ("example.com") or wildcard ("*.example.com")
+    origins: tuple[OriginConfig, ...]
+    certificate: CertificateConfig | None = None
+    https_redirect: bool = False  # answer plain-HTTP requests with 308 to https
+    preserve_host: bool = True  # send the client's Host to the origin (else origin host)
+    allow_underscore_headers: bool = False  # forward header names containing "_"
+    limits: ZoneLimits = field(default_factory=ZoneLimits)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedProxiesConfig:
+    """Peers whose X-Forwarded-For / PROXY protocol we believe."""
+
+    cidrs: tuple[str, ...] = ()
+    use_x_forwarded_for: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogConfig:
+    path: str | None = "-"  # "-" = stdout, None/"" = off, else a file path
+    buffer_bytes: int = 64 * 1024  # flushed when this much is buffered ...
+    flush_interval: float = 1.0  # ... or after this many seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
+    zones: tuple[ZoneConfig, ...] = ()
+    workers: int = 1
+    server_name: str = "shieldwall"  # used in Via and error pages
+    data_dir: str = "./data"
+    default_certificate: CertificateConfig | None = None  # for SNI misses / no SNI
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    trusted_proxies: TrustedProxiesConfig = field(default_factory=TrustedProxiesConfig)
+    access_log: AccessLogConfig = field(default_factory=AccessLogConfig)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,0 +1,75 @@
+"""Per-connection and per-request context (pingora's CTX).
+
+``ConnectionInfo`` is created once at accept and shared by every request on the connection.
+``RequestContext`` is created per request; filters share state through its named fields, never
+through a metadata dict. Header values are kept as the raw ``bytes`` the parser produced
+(names lower-cased); decode only what a filter actually needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shieldwall.edge.runtime import Runtime, ZoneRuntime
+
+__all__ = ["ConnectionInfo", "RequestContext"]
+
+
+@dataclass(slots=True)
+class ConnectionInfo:
+    peer_ip: str  # the socket peer (a trusted proxy, or the client itself)
+    peer_port: int
+    client_ip: str  # after PROXY protocol from a trusted peer; else == peer_ip
+    client_port: int
+    local_port: int
+    scheme: str = "http"  # "http" | "https"
+    tls_sni: str | None = None
+    tls_alpn: str | None = None
+    tls_version: str | None = None
+    ja4: str | None = None  # TLS fingerprint of the ClientHello (JA4)
+    accepted_at: float = 0.0  # loop.time() at accept
+    requests: int = 0  # requests seen on this connection
+
+
+@dataclass(slots=True)
+class RequestContext:
+    conn: ConnectionInfo
+    runtime: Runtime  # the config version this request started on (kept to its end)
+    request_id: str
+    started: float  # loop.time() when the head was complete
+    method: bytes = b"GET"
+    target: bytes = b"/"  # raw request target as received
+    path: bytes = b"/"
+    query: bytes = b""
+    version: bytes = b"1.1"
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # lower-cased names
+    host: str = ""  # lower-cased, port stripped
+    client_ip: str = ""  # effective client address (after trusted X-Forwarded-For)
+    zone: ZoneRuntime | None = None
+    content_length: int | None = None
+    chunked: bool = False
+    upgrade: bool = False
+    keep_alive: bool = True
+    # outcome, filled as the request goes through the phases
+    status: int = 0
+    bytes_in: int = 0  # request body bytes received
+    bytes_out: int = 0  # response bytes written to the client
+    upstream_addr: str = ""
+    upstream_status: int = 0
+    upstream_time: float = -1.0  # seconds from sending the request to the response head
+    cache_status: str = ""  # HIT | MISS | ... (cache issue)
+    security_action: str = ""  # block | challenge | allow | log ... (shield issue)
+    security_rule: str = ""
+    security_reason: str = ""
+    threat_score: int = 0
+    error: str = ""  # short machine-readable error code when the edge answered an error
+    extra: Any = None  # reserved for a typed extension object; never a free-form dict
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of header ``name`` (lower-case bytes), or None."""
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None

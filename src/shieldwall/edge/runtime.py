@@ -1,0 +1,115 @@
+"""Compiled, immutable runtime built from a validated ``Config`` (caddy: provision -> swap).
+
+A ``Runtime`` is built once per config version and never mutated. ``RuntimeHolder.swap``
+replaces it atomically (one attribute assignment on the event loop thread); a request keeps
+the ``Runtime`` it started with until it ends, so in-flight requests finish on their config.
+
+Routing: ``Host`` (lower-cased, port stripped) -> exact match, then the longest wildcard suffix
+(``*.example.com`` matches ``a.example.com`` and ``a.b.example.com``, not ``example.com``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shieldwall.config.model import Config, OriginConfig, ZoneConfig
+from shieldwall.edge.pipeline import PhaseChain
+
+__all__ = ["Runtime", "RuntimeHolder", "ZoneRuntime", "build_runtime"]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRuntime:
+    config: ZoneConfig
+    chain: PhaseChain
+    origins: tuple[OriginConfig, ...]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    config: Config
+    version: int
+    exact_hosts: dict[str, ZoneRuntime]
+    wildcard_hosts: dict[str, ZoneRuntime]  # key: suffix incl. leading dot, ".example.com"
+    wildcard_depths: tuple[int, ...] = ()  # label counts of wildcard suffixes, longest first
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    zones: tuple[ZoneRuntime, ...] = field(default=())
+
+    def zone_for_host(self, host: str) -> ZoneRuntime | None:
+        """``host`` must already be lower-case without port."""
+        z = self.exact_hosts.get(host)
+        if z is not None:
+            return z
+        if not self.wildcard_hosts:
+            return None
+        labels = host.split(".")
+        for depth in self.wildcard_depths:
+            if len(labels) > depth:
+                z = self.wildcard_hosts.get("." + ".".join(labels[-depth:]))
+                if z is not None:
+                    return z
+        return None
+
+    def is_trusted_proxy(self, ip: str) -> bool:
+        if not self.trusted_networks:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.trusted_networks)
+
+
+ChainBuilder = Callable[[ZoneConfig, Config], PhaseChain]
+
+
+def _default_chain(zone: ZoneConfig, config: Config) -> PhaseChain:
+    return PhaseChain()
+
+
+def build_runtime(
+    config: Config, version: int, chain_builder: ChainBuilder = _default_chain
+) -> Runtime:
+    """Compile ``config``. Raises ``ConfigError`` if something only visible now is wrong."""
+    exact: dict[str, ZoneRuntime] = {}
+    wild: dict[str, ZoneRuntime] = {}
+    zones = []
+    for zc in config.zones:
+        zr = ZoneRuntime(config=zc, chain=chain_builder(zc, config), origins=zc.origins)
+        zones.append(zr)
+        for h in zc.hosts:
+            h = h.lower().rstrip(".")
+            if h.startswith("*."):
+                wild[h[1:]] = zr
+            else:
+                exact[h] = zr
+    depths = sorted({s.count(".") for s in wild}, reverse=True)
+    nets = tuple(ipaddress.ip_network(c, strict=False) for c in config.trusted_proxies.cidrs)
+    return Runtime(
+        config=config,
+        version=version,
+        exact_hosts=exact,
+        wildcard_hosts=wild,
+        wildcard_depths=tuple(depths),
+        trusted_networks=nets,
+        zones=tuple(zones),
+    )
+
+
+class RuntimeHolder:
+    """Holds the current runtime; ``swap`` is atomic on the loop thread."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.current = runtime
+
+    def swap(self, runtime: Runtime) -> Runtime:
+        old, self.current = self.current, runtime
+        return old
