@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import uvloop
-
-# Every test loop is a uvloop loop, as in production.
-uvloop.install() if False else None  # installed per-loop through the fixture below
-
-
-import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
+import uvloop
 
 
-@pytest.fixture
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return uvloop.EventLoopPolicy()
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Any]:
+    """Every async test runs on a uvloop loop, as in production."""
+    return {"uvloop": uvloop.new_event_loop}
