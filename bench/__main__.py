@@ -1,0 +1,39 @@
+"""``python -m bench SCENARIO [options]``: an explicit table of scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["SCENARIOS", "main"]
+
+# name -> (module, help)
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "proxy": (
+        "bench.scenarios.proxy",
+        "pass-through 1 KB / 64 KB / browser headers: nginx vs shieldwall (vs HAProxy)",
+    ),
+    "idle": ("bench.scenarios.idle", "memory held by 10k idle keep-alive connections"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = argv[0] if argv and argv[0] in SCENARIOS else None
+    for name, (module, help_text) in SCENARIOS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == chosen:  # import only the scenario that runs
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(_main=mod.main)
+    args = parser.parse_args(argv)
+    rc: int = args._main(args)
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
