@@ -4,6 +4,7 @@
 
     ShieldwallError
     ├── ConfigError                 bad configuration; carries the key path and the reason
+    │   └── ConfigErrors            every error found in one pass over a config (``errors``)
     ├── ProtocolError               the remote peer broke HTTP; carries the status to answer with
     │   ├── BadRequest              400, framing in doubt -> close
     │   ├── URITooLong              414
@@ -22,10 +23,13 @@ a silent exception in a security product is a silent fail-open.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "BadRequest",
     "BodyTooLarge",
     "ConfigError",
+    "ConfigErrors",
     "HeaderTooLarge",
     "ProtocolError",
     "RequestTimeout",
@@ -49,6 +53,21 @@ class ConfigError(ShieldwallError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}" if path else reason)
+
+
+class ConfigErrors(ConfigError):
+    """Every error found while loading one config, in the order found.
+
+    ``path``/``reason`` are those of the first error (so code that expects a single
+    ``ConfigError`` still gets a useful one); ``str()`` lists them all, one per line.
+    """
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        if not errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        self.errors: tuple[ConfigError, ...] = tuple(errors)
+        super().__init__(self.errors[0].path, self.errors[0].reason)
+        self.args = ("\n".join(str(e) for e in self.errors),)
 
 
 class ProtocolError(ShieldwallError):

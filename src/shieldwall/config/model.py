@@ -60,50 +60,60 @@ class ZoneLimits:
 
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
-    address: str = "0.0.0.0"
-    port: int = 8080
-    tls: bool = False
+    """A socket the edge accepts visitors on."""
+
+    address: str = "0.0.0.0"  # IP address to bind ("0.0.0.0" all IPv4, "::" all IPv6)
+    port: int = 8080  # TCP port
+    tls: bool = False  # terminate TLS (HTTPS) on this listener; needs a certificate
     proxy_protocol: bool = False  # expect PROXY v1/v2 (only honoured from trusted proxies)
 
 
 @dataclass(frozen=True, slots=True)
 class OriginConfig:
+    """A server the zone's traffic is forwarded to."""
+
     host: str  # IP address or hostname of the origin server
-    port: int = 80
+    port: int = 80  # TCP port of the origin
     tls: bool = False  # connect to the origin over TLS
     tls_verify: bool = True  # verify the origin certificate (when tls)
     sni: str | None = None  # server name sent to a TLS origin; default: host
-    weight: int = 1
+    weight: int = 1  # share of requests relative to the zone's other origins
 
 
 @dataclass(frozen=True, slots=True)
 class CertificateConfig:
-    cert_file: str
-    key_file: str
+    """A PEM certificate chain and its (unencrypted) private key."""
+
+    cert_file: str  # PEM certificate, leaf first, then intermediates
+    key_file: str  # PEM private key matching the certificate
 
 
 @dataclass(frozen=True, slots=True)
 class ZoneConfig:
-    name: str
+    """One site: the hostnames it answers for and the origins behind them."""
+
+    name: str  # unique name used in logs, metrics and the API
     hosts: tuple[str, ...]  # exact ("example.com") or wildcard ("*.example.com")
-    origins: tuple[OriginConfig, ...]
-    certificate: CertificateConfig | None = None
+    origins: tuple[OriginConfig, ...]  # where requests are forwarded (at least one)
+    certificate: CertificateConfig | None = None  # served for SNI matching this zone's hosts
     https_redirect: bool = False  # answer plain-HTTP requests with 308 to https
     preserve_host: bool = True  # send the client's Host to the origin (else origin host)
     allow_underscore_headers: bool = False  # forward header names containing "_"
-    limits: ZoneLimits = field(default_factory=ZoneLimits)
+    limits: ZoneLimits = field(default_factory=ZoneLimits)  # per-zone limits
 
 
 @dataclass(frozen=True, slots=True)
 class TrustedProxiesConfig:
     """Peers whose X-Forwarded-For / PROXY protocol we believe."""
 
-    cidrs: tuple[str, ...] = ()
-    use_x_forwarded_for: bool = True
+    cidrs: tuple[str, ...] = ()  # networks of the proxies/load balancers in front of us
+    use_x_forwarded_for: bool = True  # take the client IP from X-Forwarded-For of trusted peers
 
 
 @dataclass(frozen=True, slots=True)
 class AccessLogConfig:
+    """One line per request, buffered (never a disk write per request)."""
+
     path: str | None = "-"  # "-" = stdout, None/"" = off, else a file path
     buffer_bytes: int = 64 * 1024  # flushed when this much is buffered ...
     flush_interval: float = 1.0  # ... or after this many seconds
@@ -111,13 +121,15 @@ class AccessLogConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
-    zones: tuple[ZoneConfig, ...] = ()
-    workers: int = 1
+    """The whole configuration of one shieldwall deployment."""
+
+    listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)  # sockets to accept on
+    zones: tuple[ZoneConfig, ...] = ()  # the sites served
+    workers: int = 1  # worker processes sharing the listeners (about one per core)
     server_name: str = "shieldwall"  # used in Via and error pages
-    data_dir: str = "./data"
+    data_dir: str = "./data"  # cache, state and generated files (relative to the config file)
     default_certificate: CertificateConfig | None = None  # for SNI misses / no SNI
-    limits: ServerLimits = field(default_factory=ServerLimits)
+    limits: ServerLimits = field(default_factory=ServerLimits)  # per-connection limits
     trusted_proxies: TrustedProxiesConfig = field(default_factory=TrustedProxiesConfig)
-    access_log: AccessLogConfig = field(default_factory=AccessLogConfig)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: AccessLogConfig = field(default_factory=AccessLogConfig)  # request log
+    log_level: Literal["debug", "info", "warning", "error"] = "info"  # application log level
