@@ -1,0 +1,277 @@
+"""Sans-IO HTTP/1.1 request parser: client bytes in, events out (RFC 9112).
+
+Theory of operation
+-------------------
+``RequestParser.feed(data)`` runs llhttp (via ``httptools.HttpRequestParser``, strict mode:
+no leniency flags) over ``data`` and appends events to ``parser.events``:
+
+- ``RequestHead``      a complete, validated request head (one per request);
+- ``bytes``            a piece of the request body, already de-chunked;
+- ``END``              the end of the request message (trailers were parsed and dropped);
+- a ``ProtocolError``  the stream is broken: answer ``err.status``, then close. Nothing
+                       follows an error and later ``feed`` calls are ignored.
+
+Events are queued rather than delivered by callback so that pipelined requests parsed in one
+``feed`` wait in order until the connection has answered the request before them; the
+connection bounds the queue (``ServerLimits.max_pipelined``, ``read_buffer_bytes``) by pausing
+reads. After a WebSocket upgrade request the parser stops parsing: every later byte (and the
+rest of the chunk holding the head) is raw tunnel data, collected in ``tunnel_data``.
+
+Strictness, on top of llhttp's strict mode (which already rejects CL+TE together, duplicate or
+non-numeric Content-Length, obs-fold, bare CR/LF, NUL and other controls in values, invalid
+header-name tokens, invalid chunk sizes):
+
+- only HTTP/1.0 and HTTP/1.1 (505 otherwise); CONNECT is refused (405, a reverse proxy does
+  not tunnel arbitrary TCP);
+- Transfer-Encoding must be exactly one final ``chunked`` (no other codings, not in HTTP/1.0);
+- exactly one Host (RFC 9112 section 3.2): none or several -> 400;
+- an ``Upgrade`` other than a bodiless WebSocket GET is only accepted when it carries no body
+  (llhttp would otherwise treat the body as upgraded bytes: a smuggling vector);
+- limits: request target bytes (414), header field count and total head bytes (431). The head
+  byte bound also holds for a single unterminated field: bytes fed while a head is incomplete
+  are counted before llhttp buffers them.
+
+Every error closes the connection (``close=True``): after a framing error the position of the
+next request is unknowable.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+import httptools
+
+from shieldwall.errors import BadRequest, HeaderTooLarge, ProtocolError, URITooLong
+
+__all__ = ["END", "EndOfMessage", "RequestEvent", "RequestHead", "RequestParser"]
+
+
+class EndOfMessage:
+    """The end of one request message. Use the ``END`` singleton."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Final = EndOfMessage()
+
+
+class RequestHead:
+    """A validated request head. Header names are lower-cased; values are raw bytes."""
+
+    __slots__ = (
+        "chunked",
+        "connection_tokens",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.method: bytes = b""
+        self.target: bytes = b""
+        self.version: bytes = b"1.1"
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.host: bytes | None = None
+        self.content_length: int | None = None
+        self.chunked = False
+        self.keep_alive = True
+        self.upgrade: bytes | None = None  # b"websocket" for an accepted WebSocket upgrade
+        self.expect_continue = False
+        self.connection_tokens: tuple[bytes, ...] = ()  # lower-cased tokens of Connection
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def __repr__(self) -> str:
+        return f"RequestHead({self.method!r} {self.target!r} HTTP/{self.version.decode()})"
+
+
+RequestEvent = RequestHead | bytes | EndOfMessage | ProtocolError
+
+# names whose values the parser needs; looked up once per field
+_HOST, _CL, _TE, _CONN, _UPGRADE, _EXPECT = range(6)
+_SPECIAL: Final = {
+    b"host": _HOST,
+    b"content-length": _CL,
+    b"transfer-encoding": _TE,
+    b"connection": _CONN,
+    b"upgrade": _UPGRADE,
+    b"expect": _EXPECT,
+}
+_FIELD_OVERHEAD: Final = 4  # ": " and CRLF per field, counted against max_header_bytes
+
+
+class RequestParser:
+    """One per client connection. See the module docstring."""
+
+    __slots__ = (
+        "_count",
+        "_head",
+        "_head_bytes",
+        "_head_fed",
+        "_in_body",
+        "_parser",
+        "_url",
+        "events",
+        "failed",
+        "in_head",
+        "max_header_bytes",
+        "max_header_count",
+        "max_uri_bytes",
+        "tunnel_data",
+        "upgraded",
+    )
+
+    def __init__(self, *, max_header_bytes: int, max_header_count: int, max_uri_bytes: int) -> None:
+        self.max_header_bytes = max_header_bytes
+        self.max_header_count = max_header_count
+        self.max_uri_bytes = max_uri_bytes
+        self.events: deque[RequestEvent] = deque()
+        self.in_head = False  # a request head has started and is not complete yet
+        self.failed = False
+        self.upgraded = False
+        self.tunnel_data = bytearray()
+        self._parser = httptools.HttpRequestParser(self)
+        self._head = RequestHead()
+        self._url: list[bytes] = []
+        self._head_bytes = 0
+        self._head_fed = 0
+        self._count = 0
+        self._in_body = False
+
+    # -- input -------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if self.failed:
+            return
+        if self.upgraded:
+            self.tunnel_data += data
+            return
+        if self.in_head:
+            self._head_fed += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._after_upgrade(data, exc.args[0])
+            return
+        except httptools.HttpParserCallbackError as exc:
+            ctx = exc.__context__
+            self._fail(ctx if isinstance(ctx, ProtocolError) else BadRequest(str(exc)))
+            return
+        except httptools.HttpParserError as exc:
+            self._fail(BadRequest(f"invalid request: {exc}"))
+            return
+        if self.in_head and self._head_fed > self.max_header_bytes:
+            self._fail(HeaderTooLarge("request head too large"))
+
+    def _after_upgrade(self, data: bytes, offset: int) -> None:
+        rest = data[offset:]
+        if self._head.upgrade is not None:
+            self.upgraded = True
+            self.tunnel_data += rest
+        elif rest:
+            # a non-WebSocket Upgrade on a bodiless request: ignore it, keep parsing
+            self.feed(rest)
+
+    def _fail(self, err: ProtocolError) -> None:
+        self.failed = True
+        self.in_head = False
+        self.events.append(err)
+
+    # -- llhttp callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self._head = RequestHead()
+        self._url = []
+        self._head_bytes = 0
+        self._head_fed = 0
+        self._count = 0
+        self._in_body = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        self._head_bytes += len(url)
+        if self._head_bytes > self.max_uri_bytes:
+            raise URITooLong("request target too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count += 1
+        self._head_bytes += len(name) + len(value) + _FIELD_OVERHEAD
+        if self._count > self.max_header_count:
+            raise HeaderTooLarge("too many header fields")
+        if self._head_bytes > self.max_header_bytes:
+            raise HeaderTooLarge("request head too large")
+        if self._in_body:
+            return  # a trailer field: counted, then dropped (never forwarded)
+        name = name.lower()
+        self._head.headers.append((name, value))
+        kind = _SPECIAL.get(name)
+        if kind is None:
+            return
+        head = self._head
+        if kind == _HOST:
+            if head.host is not None:
+                raise BadRequest("multiple Host fields")
+            head.host = value
+        elif kind == _CL:
+            head.content_length = int(value)  # llhttp checked digits and duplicates
+        elif kind == _TE:
+            if head.chunked or value.strip().lower() != b"chunked":
+                raise BadRequest("unsupported Transfer-Encoding")
+            head.chunked = True
+        elif kind == _CONN:
+            head.connection_tokens += tuple(
+                t.strip().lower() for t in value.split(b",") if t.strip()
+            )
+        elif kind == _UPGRADE:
+            head.upgrade = value.strip().lower()
+        elif kind == _EXPECT:
+            head.expect_continue = value.strip().lower() == b"100-continue"
+
+    def on_headers_complete(self) -> None:
+        p = self._parser
+        head = self._head
+        version = p.get_http_version()
+        if version == "1.1":
+            head.version = b"1.1"
+        elif version == "1.0":
+            head.version = b"1.0"
+            if head.chunked:
+                raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+        else:
+            raise ProtocolError("HTTP version not supported", status=505)
+        head.method = p.get_method()
+        if head.method == b"CONNECT":
+            raise ProtocolError("CONNECT is not supported", status=405)
+        head.target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+        if head.host is None:
+            raise BadRequest("missing Host")
+        head.keep_alive = p.should_keep_alive()
+        if p.should_upgrade():
+            websocket = head.upgrade == b"websocket" and head.method == b"GET"
+            if head.has_body:
+                raise BadRequest("Upgrade with a request body")
+            if not websocket:
+                head.upgrade = None
+        else:
+            head.upgrade = None
+        self.in_head = False
+        self._in_body = True
+        self.events.append(head)
+
+    def on_body(self, body: bytes) -> None:
+        self.events.append(body)
+
+    def on_message_complete(self) -> None:
+        self.events.append(END)
+        self._in_body = False
