@@ -59,6 +59,7 @@ class Scalar:
 
     convert: Callable[[object], object]
     doc: str
+    kind: str = ""  # "duration" | "size" | "": how docs/config.md spells the default
 
     def decode(self, raw: object, path: str, ctx: DecodeContext) -> object:
         try:
@@ -129,7 +130,7 @@ def _size(lo: int, hi: int) -> Scalar:
             )
         return n
 
-    return Scalar(convert, f"size, {format_size(lo)}..{format_size(hi)}")
+    return Scalar(convert, f"size, {format_size(lo)}..{format_size(hi)}", "size")
 
 
 def _duration(lo: float, hi: float, *, positive: bool = False) -> Scalar:
@@ -145,7 +146,7 @@ def _duration(lo: float, hi: float, *, positive: bool = False) -> Scalar:
         return s
 
     low = f"more than {format_duration(lo)}" if positive else format_duration(lo)
-    return Scalar(convert, f"duration, {low}..{format_duration(hi)}")
+    return Scalar(convert, f"duration, {low}..{format_duration(hi)}", "duration")
 
 
 _KiB, _MiB, _GiB, _TiB = 1024, 1024**2, 1024**3, 1024**4

@@ -114,7 +114,7 @@ class TrustedProxiesConfig:
 class AccessLogConfig:
     """One line per request, buffered (never a disk write per request)."""
 
-    path: str | None = "-"  # "-" = stdout, None/"" = off, else a file path
+    path: str | None = "-"  # "-" = stdout, "" = off (None in the model), else a file path
     buffer_bytes: int = 64 * 1024  # flushed when this much is buffered ...
     flush_interval: float = 1.0  # ... or after this many seconds
 
@@ -130,6 +130,7 @@ class Config:
     data_dir: str = "./data"  # cache, state and generated files (relative to the config file)
     default_certificate: CertificateConfig | None = None  # for SNI misses / no SNI
     limits: ServerLimits = field(default_factory=ServerLimits)  # per-connection limits
+    # peers whose client-IP claims (X-Forwarded-For, PROXY protocol) are believed
     trusted_proxies: TrustedProxiesConfig = field(default_factory=TrustedProxiesConfig)
     access_log: AccessLogConfig = field(default_factory=AccessLogConfig)  # request log
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # application log level
