@@ -122,6 +122,13 @@ def shieldwall_toml(*, port: int, origin_port: int, data_dir: Path, access_log: 
     )
 
 
+def _pythonpath() -> str:
+    """The repo root first (cwd is the temp dir), so ``bench.*`` stand-ins import too."""
+    repo = str(Path(__file__).resolve().parents[1])
+    rest = os.environ.get("PYTHONPATH", "")
+    return f"{repo}{os.pathsep}{rest}" if rest else repo
+
+
 def start_shieldwall(env: BenchEnv) -> Server:
     port = free_port()
     data_dir = env.tmp / "shieldwall-data"
@@ -140,10 +147,21 @@ def start_shieldwall(env: BenchEnv) -> Server:
         log_path=env.tmp / "shieldwall.out",
         cpu=SERVER_CPU,
         ready_s=SHIELDWALL_READY_S,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _pythonpath()},
         cwd=env.tmp,
     )
     server.info["access_log"] = env.access_log
+    return server
+
+
+def start_placeholder(env: BenchEnv) -> Server:
+    """``bench.placeholder`` (a TCP relay) launched exactly like shieldwall."""
+    from dataclasses import replace
+
+    server = start_shieldwall(
+        replace(env, shieldwall_cmd=(sys.executable, "-m", "bench.placeholder"))
+    )
+    server.name = "placeholder"
     return server
 
 
@@ -152,4 +170,5 @@ CONTENDERS: dict[str, Callable[[BenchEnv], Server]] = {
     "nginx_b": start_nginx_b,
     "haproxy": start_haproxy,
     "shieldwall": start_shieldwall,
+    "placeholder": start_placeholder,
 }

@@ -29,6 +29,7 @@ __all__ = [
     "ProcStat",
     "ProcessSet",
     "Server",
+    "busiest_pid",
     "free_port",
     "parse_proc_stat",
     "read_smaps_rollup",
@@ -114,6 +115,16 @@ def tree_cpu_seconds(root: int) -> float:
         if st is not None:
             ticks += st.total_ticks
     return ticks / CLK_TCK
+
+
+def busiest_pid(root: int) -> int:
+    """The process of ``root``'s tree with the most CPU so far (a supervisor's busy worker)."""
+    best, best_ticks = root, -1
+    for pid in tree_pids(root):
+        st = _read_stat(pid)
+        if st is not None and st.utime + st.stime > best_ticks:
+            best, best_ticks = pid, st.utime + st.stime
+    return best
 
 
 def read_smaps_rollup(pid: int) -> dict[str, int]:

@@ -25,14 +25,19 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def fmt_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in header]] + [
-        ["-" if c is None else (f"{c:,.1f}" if isinstance(c, float) else str(c)) for c in r]
-        for r in rows
-    ]
+    cells = [[str(h) for h in header]] + [[_cell(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _cell(c: Any) -> str:
+    if c is None:
+        return "-"
+    if isinstance(c, float):
+        return f"{c:.2f}" if abs(c) < 100 else f"{c:,.0f}"
+    return str(c)
 
 
 def emit_json(obj: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.contenders import CONTENDERS, FILES, BenchEnv, start_origin
-from bench.procs import ProcessSet, Server
+from bench.procs import ProcessSet, Server, busiest_pid
+from bench.profile import PYSPY_RATE, parse_collapsed, pyspy_available, start_pyspy
 from bench.report import emit_json, fmt_table, median, ratio
 from bench.wrk import WrkResult, run_wrk
 
@@ -50,6 +51,7 @@ LOADS: dict[str, tuple[str, tuple[str, ...]]] = {
 RPS_TARGETS = {"1k": 0.8, "64k": 0.9}  # min rps ratio vs nginx
 P99_TARGET = 2.0  # max p99 ratio vs nginx, every load
 SANITY_TIMEOUT_S = 5.0
+PYSPY_GRACE_S = 30.0  # py-spy may take a while to attach and write its output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +68,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--haproxy", action="store_true", help="add HAProxy as a third column")
     p.add_argument("--access-log", choices=["off", "file"], default="off")
+    p.add_argument(
+        "--profile",
+        metavar="LOAD",
+        help="after the runs, sample the B server's busiest process with py-spy during one "
+        "more run of LOAD and print its hot spots",
+    )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
 
 
@@ -120,6 +128,50 @@ def _run_line(load: str, i: int, n: int, name: str, row: dict[str, Any]) -> str:
     )
 
 
+def _profile(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    if args.profile not in LOADS:
+        raise SystemExit(f"--profile: unknown load {args.profile!r}")
+    if not pyspy_available():
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    path, headers = LOADS[args.profile]
+    pid = busiest_pid(server.pid)
+    out = tmp / f"pyspy-{server.name}-{args.profile}.txt"
+    spy = start_pyspy(pid, args.duration, out)
+    try:
+        res = run_wrk(
+            f"http://127.0.0.1:{server.port}{path}",
+            duration_s=args.duration,
+            connections=args.connections,
+            headers=headers,
+        )
+        _, err = spy.communicate(timeout=args.duration + PYSPY_GRACE_S)
+    finally:
+        if spy.poll() is None:
+            spy.kill()
+            spy.wait()
+    if spy.returncode != 0 or not out.exists():
+        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    prof = parse_collapsed(out.read_text())
+    busy = prof.samples / (PYSPY_RATE * args.duration)
+    print(
+        f"\npy-spy on {server.name} pid {pid}, load {args.profile}, {res.rps:,.0f} rps "
+        f"under profiling, {prof.samples} samples (~{busy:.0%} busy)"
+    )
+    top_self, top_incl = prof.top(15), prof.top(15, inclusive=True)
+    print(fmt_table(["self %", "function (file)"], [[t["pct"], t["function"]] for t in top_self]))
+    print()
+    print(fmt_table(["incl %", "function (file)"], [[t["pct"], t["function"]] for t in top_incl]))
+    return {
+        "server": server.name,
+        "pid": pid,
+        "load": args.profile,
+        "samples": prof.samples,
+        "busy_fraction": round(busy, 2),
+        "top_self": top_self,
+        "top_inclusive": top_incl,
+    }
+
+
 def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     clean = [r for r in runs if r["clean"]]
     use = clean or runs  # all flagged: still report, but say so
@@ -145,6 +197,7 @@ def main(args: argparse.Namespace) -> int:
     names = ["nginx", args.against] + (["haproxy"] if args.haproxy else [])
     tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-"))
     results: dict[str, dict[str, Any]] = {}
+    profile: dict[str, Any] | None = None
     started = time.monotonic()
     try:
         with ProcessSet() as procs:
@@ -167,10 +220,12 @@ def main(args: argparse.Namespace) -> int:
                         runs[name].append(row)
                         print(_run_line(load, i, args.runs, name, row), flush=True)
                 results[load] = {n: _summarise(r) for n, r in runs.items()}
+            if args.profile:
+                profile = _profile(servers[args.against], args, tmp)
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    return _report(args, names, loads, results, time.monotonic() - started, tmp)
+    return _report(args, names, loads, results, profile, time.monotonic() - started, tmp)
 
 
 def _report(
@@ -178,6 +233,7 @@ def _report(
     names: list[str],
     loads: list[str],
     results: dict[str, dict[str, Any]],
+    profile: dict[str, Any] | None,
     elapsed_s: float,
     tmp: Path,
 ) -> int:
@@ -243,6 +299,7 @@ def _report(
             "targets": targets,
             "targets_met": met,
             "per_run": per_run,
+            "profile": profile,
         }
     )
     return 0

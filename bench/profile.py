@@ -1,0 +1,98 @@
+"""Sample a Python server with py-spy during a load run and rank its hot spots.
+
+``py-spy record --format raw`` writes collapsed stacks, one line per distinct stack:
+``outer (file:line);...;leaf (file:line) COUNT``. Frames are aggregated per function and file
+(line numbers dropped). *Self* counts a sample for the leaf frame only; *inclusive* counts it
+once for every distinct function on the stack. Percentages are of all samples py-spy kept;
+py-spy drops idle samples (the loop waiting in epoll), so ``samples / (rate * seconds)``
+approximates how busy the process was.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Profile", "parse_collapsed", "pyspy_available", "start_pyspy"]
+
+PYSPY_RATE = 250  # samples per second
+_FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    samples: int
+    self_counts: Counter[str]
+    inclusive_counts: Counter[str]
+
+    def top(self, n: int = 15, *, inclusive: bool = False) -> list[dict[str, object]]:
+        counts = self.inclusive_counts if inclusive else self.self_counts
+        return [
+            {"function": fn, "pct": round(100.0 * c / self.samples, 1) if self.samples else 0.0}
+            for fn, c in counts.most_common(n)
+        ]
+
+
+def _frame_key(frame: str) -> str:
+    m = _FRAME_RE.match(frame.strip())
+    if m is None:
+        return frame.strip()
+    file = m.group("file")
+    # Shorten site-packages / repo paths to the part that names the module.
+    for marker in ("site-packages/", "/src/", "/lib/python3"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{m.group('func')} ({file})"
+
+
+def parse_collapsed(text: str) -> Profile:
+    self_counts: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in text.splitlines():
+        stack, _, count_s = line.rstrip().rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        frames = [_frame_key(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
+        total += count
+        self_counts[frames[-1]] += count
+        for fn in set(frames):
+            incl[fn] += count
+    return Profile(total, self_counts, incl)
+
+
+def pyspy_available() -> bool:
+    return shutil.which("py-spy") is not None
+
+
+def start_pyspy(pid: int, duration_s: float, out: Path) -> subprocess.Popen[bytes]:
+    """Start ``py-spy record`` (non-blocking sampling) on ``pid`` for ``duration_s``."""
+    return subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, round(duration_s))),
+            "--rate",
+            str(PYSPY_RATE),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
