@@ -1,0 +1,270 @@
+"""One worker process: an event loop serving the listening sockets the supervisor gave it.
+
+Lifecycle::
+
+    fork (supervisor) -> Worker.run(): build Runtime v, open access log, EdgeServer.start
+        -> send {"type": "ready"} -> serve ... -> SIGTERM/SIGINT -> drain -> exit 0
+
+Config versions come from the supervisor only. It sends ``("reload", version, Config)`` over
+the control socketpair (see ``ipc.py``); the worker builds the new ``Runtime``, swaps it into the
+server (in-flight requests finish on the runtime they started with) and answers ``reloaded`` or
+``reload_failed`` (the old runtime keeps serving). A SIGHUP delivered to a worker directly (e.g.
+to the whole process group) is logged and ignored: the supervisor, which gets it too, is the one
+that re-reads the file, so every worker ends up on the same version.
+
+``Worker.reload(config)`` is the same operation for an in-process caller (a control plane
+running inside a worker, or a single-process embedding); it raises ``ConfigError`` and keeps
+the running config when the new one cannot be built.
+
+Shutdown: SIGTERM or SIGINT (idempotent; Ctrl-C delivers SIGINT to the worker *and* the
+supervisor forwards SIGTERM) stops accepting, lets in-flight requests finish for up to
+``ServerLimits.shutdown_grace`` seconds, flushes the access log and exits 0. If the supervisor
+disappears (the control socket reaches EOF) the worker shuts down the same way rather than
+serving on as an orphan nobody can reload or stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import uvloop
+
+from shieldwall.config.model import Config, ListenerConfig
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.ipc import FrameDecoder, encode_json
+from shieldwall.edge.runtime import Runtime, RuntimeHolder, build_runtime
+from shieldwall.errors import ConfigError
+from shieldwall.observability.accesslog import AccessLog, open_access_log
+from shieldwall.observability.logging import get_logger, setup_logging
+
+__all__ = ["AccessLogSwitch", "ServerFactory", "Worker", "WorkerSpec", "worker_main"]
+
+log = get_logger(__name__)
+
+CONTROL_READ_BYTES = 1 << 16  # per recv on the control socket
+EXIT_OK, EXIT_START_FAILED = 0, 2
+
+
+class ServerLike(Protocol):
+    """What the worker needs from ``shieldwall.edge.server.EdgeServer``."""
+
+    @property
+    def active_connections(self) -> int: ...
+
+    async def start(self, bindings: list[tuple[ListenerConfig, socket.socket]]) -> None: ...
+
+    def reload(self, runtime: Runtime) -> None: ...
+
+    async def drain(self, timeout: float) -> None: ...
+
+
+class AccessLogSwitch:
+    """The sink handed to the server once; ``log`` is rebound when the access log changes.
+
+    ``sink.log(ctx)`` resolves to the current ``AccessLog.log`` bound method directly (an
+    instance attribute), so the indirection costs nothing per request.
+    """
+
+    def __init__(self) -> None:
+        self.current: AccessLog | None = None
+        self.log: Callable[[RequestContext], None] = _discard
+
+    def switch(self, new: AccessLog | None, loop: asyncio.AbstractEventLoop) -> None:
+        old, self.current = self.current, new
+        if new is not None:
+            new.start(loop)
+            self.log = new.log
+        else:
+            self.log = _discard
+        if old is not None:
+            old.close()
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+        self.current, self.log = None, _discard
+
+
+def _discard(ctx: RequestContext) -> None:
+    return None
+
+
+ServerFactory = Callable[[RuntimeHolder, AccessLogSwitch], ServerLike]
+
+
+def _edge_server(holder: RuntimeHolder, sink: AccessLogSwitch) -> ServerLike:
+    # the data path, imported in the worker only (the supervisor never needs it)
+    edge_server = importlib.import_module("shieldwall.edge.server")
+    server: ServerLike = edge_server.EdgeServer(holder, access_log=sink)
+    return server
+
+
+@dataclass(slots=True)
+class WorkerSpec:
+    index: int  # slot: the same index in every listener's reuseport group
+    config: Config
+    version: int
+    bindings: Sequence[tuple[ListenerConfig, socket.socket]]
+    control: socket.socket | None = None  # socketpair end connected to the supervisor
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec, *, server_factory: ServerFactory = _edge_server) -> None:
+        self.spec = spec
+        self.config = spec.config
+        self.version = spec.version
+        self._factory = server_factory
+        self._server: ServerLike | None = None
+        self._holder: RuntimeHolder | None = None
+        self._sink = AccessLogSwitch()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._decoder = FrameDecoder(allow_pickle=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            runtime = build_runtime(self.config, self.version)
+            self._sink.switch(open_access_log(self.config.access_log), loop)
+        except ConfigError as exc:
+            log.error(
+                "worker %d cannot start on version %d: %s", self.spec.index, self.version, exc
+            )
+            return EXIT_START_FAILED
+        self._holder = RuntimeHolder(runtime)
+        server = self._server = self._factory(self._holder, self._sink)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        control = self.spec.control
+        if control is not None:
+            control.setblocking(False)
+            loop.add_reader(control.fileno(), self._on_control)
+        try:
+            await server.start(list(self.spec.bindings))
+            self._send({"type": "ready", "worker": self.spec.index, "version": self.version})
+            log.info("worker %d serving version %d", self.spec.index, self.version)
+            await self._stop.wait()
+            grace = self.config.limits.shutdown_grace
+            log.info(
+                "worker %d draining %d connections (up to %.1fs)",
+                self.spec.index,
+                server.active_connections,
+                grace,
+            )
+            await server.drain(grace)
+        finally:
+            if control is not None:
+                loop.remove_reader(control.fileno())
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            self._sink.close()
+        log.info("worker %d stopped", self.spec.index)
+        return EXIT_OK
+
+    def stop(self) -> None:
+        """Begin graceful shutdown (idempotent)."""
+        if self._stop is not None and not self._stop.is_set():
+            log.info("worker %d shutting down", self.spec.index)
+            self._stop.set()
+
+    # -- reload ------------------------------------------------------------------------------
+
+    def reload(self, config: Config, version: int | None = None) -> int:
+        """Serve ``config`` from now on; return its version. ``ConfigError`` keeps the old one."""
+        if self._server is None or self._loop is None:
+            raise RuntimeError("worker is not running")
+        new_version = self.version + 1 if version is None else version
+        runtime = build_runtime(config, new_version)
+        new_log: AccessLog | None = None
+        reopen = config.access_log != self.config.access_log or (
+            config.access_log.path not in (None, "", "-")  # a file: reopen (log rotation)
+        )
+        if reopen:
+            new_log = open_access_log(config.access_log)
+        # nothing below can fail on a bad config: commit
+        self._server.reload(runtime)
+        if reopen:
+            self._sink.switch(new_log, self._loop)
+        if config.log_level != self.config.log_level:
+            setup_logging(config.log_level)
+        self.config, self.version = config, new_version
+        log.info("worker %d reloaded to version %d", self.spec.index, new_version)
+        return new_version
+
+    # -- supervisor channel ------------------------------------------------------------------
+
+    def _on_sighup(self) -> None:
+        log.info("worker %d: SIGHUP ignored (the supervisor reloads)", self.spec.index)
+
+    def _on_control(self) -> None:
+        control = self.spec.control
+        assert control is not None
+        try:
+            data = control.recv(CONTROL_READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            log.error("worker %d: control socket failed (%s); shutting down", self.spec.index, exc)
+            data = b""
+        if not data:
+            assert self._loop is not None
+            self._loop.remove_reader(control.fileno())
+            log.warning("worker %d: supervisor went away; shutting down", self.spec.index)
+            self.stop()
+            return
+        try:
+            messages = self._decoder.feed(data)
+        except ValueError as exc:
+            log.error("worker %d: bad control frame (%s); shutting down", self.spec.index, exc)
+            self.stop()
+            return
+        for msg in messages:
+            self._handle(msg)
+
+    def _handle(self, msg: Any) -> None:
+        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "reload":
+            _, version, config = msg
+            try:
+                self.reload(config, version)
+            except ConfigError as exc:
+                log.error(
+                    "worker %d: reload to version %d failed: %s", self.spec.index, version, exc
+                )
+                self._send({"type": "reload_failed", "worker": self.spec.index,
+                            "version": version, "reason": str(exc)})  # fmt: skip
+                return
+            except Exception as exc:  # a bug: report it loudly, keep serving the old runtime
+                log.exception("worker %d: reload to version %d crashed", self.spec.index, version)
+                self._send({"type": "reload_failed", "worker": self.spec.index,
+                            "version": version, "reason": f"internal error: {exc!r}"})  # fmt: skip
+                return
+            self._send({"type": "reloaded", "worker": self.spec.index, "version": version})
+        else:
+            log.error("worker %d: unknown control message %r", self.spec.index, type(msg))
+
+    def _send(self, message: dict[str, Any]) -> None:
+        control = self.spec.control
+        if control is None:
+            return
+        try:
+            control.sendall(encode_json(message))  # tiny; fits the socket buffer
+        except OSError as exc:
+            log.warning("worker %d: cannot reach supervisor: %s", self.spec.index, exc)
+
+
+def worker_main(spec: WorkerSpec, *, server_factory: ServerFactory = _edge_server) -> int:
+    """Run a worker to completion on a fresh uvloop loop; returns the process exit code."""
+    worker = Worker(spec, server_factory=server_factory)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        rc: int = runner.run(worker.run())
+    return rc
