@@ -118,6 +118,8 @@ def format_http_date(ts: float) -> bytes:
     return email.utils.formatdate(ts, usegmt=True).encode("ascii")
 
 
-def without(headers: Iterable[tuple[bytes, bytes]], names: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+def without(
+    headers: Iterable[tuple[bytes, bytes]], names: frozenset[bytes]
+) -> list[tuple[bytes, bytes]]:
     """Copy of ``headers`` without the fields in ``names``."""
     return [(k, v) for k, v in headers if k not in names]

@@ -174,7 +174,7 @@ def _build(pairs: list[tuple[str, bytes | None]]) -> CacheControl:
         no_cache_fields=tuple(dict.fromkeys(no_cache_fields)),
         private_fields=tuple(dict.fromkeys(private_fields)),
         invalid=frozenset(invalid),
-        **flags,  # type: ignore[arg-type]
+        **flags,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -155,8 +155,16 @@ def strip_poison_headers(
 
 _JS = frozenset({"application/javascript", "text/javascript", "application/x-javascript"})
 _FONT = frozenset(
-    {"font/woff", "font/woff2", "font/ttf", "font/otf", "application/font-woff",
-     "application/vnd.ms-fontobject", "application/x-font-ttf", "application/octet-stream"}
+    {
+        "font/woff",
+        "font/woff2",
+        "font/ttf",
+        "font/otf",
+        "application/font-woff",
+        "application/vnd.ms-fontobject",
+        "application/x-font-ttf",
+        "application/octet-stream",
+    }
 )
 # extension -> acceptable media types; a "*/" prefix entry accepts a whole top-level type.
 _STATIC_TYPES: dict[str, frozenset[str]] = {

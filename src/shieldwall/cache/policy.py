@@ -97,9 +97,8 @@ def should_store(req: RequestFacts, resp: ResponseFacts, policy: CachePolicy) ->
         return _no("no-store")
     if cc.private:
         return _no("private")
-    if (
-        get_first(req.headers, b"authorization") is not None
-        and not (cc.public or cc.s_maxage is not None or cc.must_revalidate)
+    if get_first(req.headers, b"authorization") is not None and not (
+        cc.public or cc.s_maxage is not None or cc.must_revalidate
     ):
         return _no("authorization")
     vary = parse_vary(resp.headers)

@@ -33,7 +33,9 @@ class Purger:
     def purge_urls(self, urls: Iterable[str]) -> int:
         items = list(urls)[:MAX_PURGE_ITEMS]
         return sum(
-            self._delete(store, store.index.keys_for_url(u)) for store in self._stores for u in items
+            self._delete(store, store.index.keys_for_url(u))
+            for store in self._stores
+            for u in items
         )
 
     def purge_url(self, url: str) -> int:
@@ -49,7 +51,9 @@ class Purger:
     def purge_tags(self, tags: Iterable[str]) -> int:
         items = list(tags)[:MAX_PURGE_ITEMS]
         return sum(
-            self._delete(store, store.index.keys_for_tag(t)) for store in self._stores for t in items
+            self._delete(store, store.index.keys_for_tag(t))
+            for store in self._stores
+            for t in items
         )
 
     def purge_tag(self, tag: str) -> int:

@@ -27,8 +27,16 @@ from shieldwall.cache.freshness import current_age
 __all__ = ["ByteRange", "Served", "parse_range", "serve"]
 
 _304_FIELDS = frozenset(
-    {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary",
-     b"last-modified", b"cdn-cache-control"}
+    {
+        b"cache-control",
+        b"content-location",
+        b"date",
+        b"etag",
+        b"expires",
+        b"vary",
+        b"last-modified",
+        b"cdn-cache-control",
+    }
 )
 _REPLACED = frozenset({b"age", b"content-length", b"content-range"})
 MAX_RANGE_HEADER = 1024  # longer Range values are ignored (serve the full response)

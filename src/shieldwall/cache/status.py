@@ -44,8 +44,12 @@ class CacheStatus(Enum):
 
     @property
     def served_from_cache(self) -> bool:
-        return self in (CacheStatus.HIT, CacheStatus.STALE, CacheStatus.UPDATING,
-                        CacheStatus.REVALIDATED)
+        return self in (
+            CacheStatus.HIT,
+            CacheStatus.STALE,
+            CacheStatus.UPDATING,
+            CacheStatus.REVALIDATED,
+        )
 
 
 _DEFAULT_FWD: dict[CacheStatus, Forward | None] = {

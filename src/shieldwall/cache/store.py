@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 from shieldwall.cache._index import PurgeIndex
 from shieldwall.cache.entry import CacheEntry
 
-__all__ = ["AsyncStore", "CacheStore"]
+__all__ = ["STORES", "AsyncStore", "CacheStore"]
 
 
 @runtime_checkable
@@ -76,3 +76,14 @@ class AsyncStore:
     async def delete(self, key: str) -> bool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.store.delete, key)
+
+
+def _stores() -> dict[str, type]:
+    from shieldwall.cache.disk import DiskStore
+    from shieldwall.cache.memory import MemoryStore
+
+    return {"memory": MemoryStore, "disk": DiskStore}
+
+
+# Explicit table of implementations (STYLE.md §8).
+STORES: dict[str, type] = _stores()
