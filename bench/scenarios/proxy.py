@@ -51,6 +51,7 @@ LOADS: dict[str, tuple[str, tuple[str, ...]]] = {
 RPS_TARGETS = {"1k": 0.8, "64k": 0.9}  # min rps ratio vs nginx
 P99_TARGET = 2.0  # max p99 ratio vs nginx, every load
 SANITY_TIMEOUT_S = 5.0
+READY_HTTP_S = 20.0  # until the first proxied request must succeed
 PYSPY_GRACE_S = 30.0  # py-spy may take a while to attach and write its output
 
 
@@ -78,20 +79,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _sanity_check(server: Server, path: str, headers: tuple[str, ...]) -> None:
-    """One request must return 200 and the exact body size before any load is trusted."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=SANITY_TIMEOUT_S)
-    try:
-        hdrs = dict(h.split(": ", 1) for h in headers)
-        conn.request("GET", path, headers=hdrs)
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    if resp.status != 200 or len(body) != FILES[path]:
-        raise RuntimeError(
-            f"{server.name} answered {resp.status} with {len(body)} B for {path} "
-            f"(expected 200, {FILES[path]} B)\n{server.log_tail()}"
-        )
+    """Requests must return 200 and the exact body size before any load is trusted.
+
+    Retried until ``READY_HTTP_S``: a supervisor may accept on its port before its worker
+    is serving.
+    """
+    hdrs = dict(h.split(": ", 1) for h in headers)
+    deadline = time.monotonic() + READY_HTTP_S
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=SANITY_TIMEOUT_S)
+        try:
+            conn.request("GET", path, headers=hdrs)
+            resp = conn.getresponse()
+            body = resp.read()
+            problem = (
+                None
+                if resp.status == 200 and len(body) == FILES[path]
+                else f"answered {resp.status} with {len(body)} B (expected 200, {FILES[path]} B)"
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            problem = f"request failed: {exc!r}"
+        finally:
+            conn.close()
+        if problem is None:
+            return
+        if time.monotonic() > deadline or server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} {path}: {problem}\n{server.log_tail()}")
+        time.sleep(0.2)
 
 
 def _measure(
