@@ -1,0 +1,206 @@
+"""Compiler backend 1 (the default): generate one Python function per rule and ``compile()`` it.
+
+The generated function binds nothing it does not need. A field read once is computed in place
+(an attribute access for the simple ones: ``ctx.path``); a field read more than once is a local
+memo filled on first use with an assignment expression::
+
+    def rule(ctx):
+        _f0 = _U
+        return ((_f0 if _f0 is not _U else (_f0 := _g0(ctx))) == _k1 or ...)
+
+so it is computed at most once and only if the short-circuit evaluation reaches it.
+``any``/``all`` over ``x[*]`` become a generator over the container. Constants (strings, sets,
+compiled RE2 programs, getters) are passed in the function's globals, never spelled into the
+source, so no request value or rule text can inject code: the only identifiers in the generated
+text are ones this module makes up, and every literal reaches it through ``repr`` of an int or
+through a constant slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import count
+from typing import Any
+
+from shieldwall.edge.context import RequestContext
+from shieldwall.rules import ast
+from shieldwall.rules.ast import CmpOp
+from shieldwall.rules.checker import Checked
+from shieldwall.rules.fields import FIELDS, Environment, _enc
+from shieldwall.rules.functions import IMPLS
+from shieldwall.rules.plan import (
+    FieldKey,
+    container,
+    field_counts,
+    field_key,
+    find_star,
+    getter,
+)
+from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES, network_range
+
+__all__ = ["compile_codegen"]
+
+_U = object()  # "not computed yet" marker of memo locals
+_CMP = {
+    CmpOp.EQ: "==",
+    CmpOp.NE: "!=",
+    CmpOp.LT: "<",
+    CmpOp.LE: "<=",
+    CmpOp.GT: ">",
+    CmpOp.GE: ">=",
+}
+_METHODS = {
+    "lower": "lower",
+    "upper": "upper",
+    "starts_with": "startswith",
+    "ends_with": "endswith",
+}
+
+
+def compile_codegen(
+    checked: Checked, env: Environment
+) -> tuple[Callable[[RequestContext], bool], str]:
+    """The compiled predicate and its generated source (for debugging / tests)."""
+    gen = _Gen(checked, env)
+    body = gen.cond(checked.expr)
+    if checked.ty(checked.expr).nullable:
+        body = f"({body}) is True"
+    memo = [name for name in gen.memo.values()]
+    lines = ["def _rule(ctx):"]
+    if memo:
+        lines.append(f"    {' = '.join(memo)} = _U")
+    lines.append(f"    return {body}")
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = dict(gen.consts)
+    namespace["_U"] = _U
+    namespace["_enc"] = _enc
+    exec(
+        compile(source, "<shieldwall rule>", "exec"), namespace
+    )  # generated from the checked AST only
+    fn: Callable[[RequestContext], bool] = namespace["_rule"]
+    return fn, source
+
+
+class _Gen:
+    def __init__(self, checked: Checked, env: Environment) -> None:
+        self.checked = checked
+        self.env = env
+        self.consts: dict[str, Any] = {}
+        self.counts = field_counts(checked.expr)
+        self.memo: dict[FieldKey, str] = {}
+        self.names = count()
+        self.in_projection = 0  # > 0: generating code run once per element of a [*]
+
+    def const(self, value: Any) -> str:
+        name = f"_k{next(self.names)}"
+        self.consts[name] = value
+        return name
+
+    def temp(self) -> str:
+        return f"_t{next(self.names)}"
+
+    # -- values ------------------------------------------------------------------------------
+    def field(self, key: FieldKey) -> str:
+        spec = FIELDS.get(key) if isinstance(key, str) else None
+        if spec is not None and spec.inline is not None:
+            return f"({spec.inline})"
+        fn = self.const(getter(key, self.env))
+        if self.counts[key] <= 1 and not self.in_projection:
+            return f"{fn}(ctx)"
+        local = self.memo.get(key)
+        if local is None:
+            local = self.memo[key] = f"_f{len(self.memo)}"
+        return f"({local} if {local} is not _U else ({local} := {fn}(ctx)))"
+
+    def value(self, node: ast.Expr, elem: str | None = None) -> str:
+        """Code for ``node``; inside a projection, ``elem`` is the current element's name."""
+        key = field_key(node)
+        if key is not None:
+            return self.field(key)
+        ty = self.checked.ty(node)
+        match node:
+            case ast.Str(v) | ast.Int(v) | ast.Bool(v):
+                return self.const(v)
+            case ast.Ip(network=net):
+                return self.const(network_range(net)[0])
+            case ast.Index(target, key=None):
+                assert elem is not None
+                return elem
+            case ast.Index(target, key=k):
+                inner = self.value(target, elem)
+                t = self.temp()
+                if isinstance(k, bytes):
+                    return f"(None if ({t} := {inner}) is None else {t}.get({self.const(k)}))"
+                assert isinstance(k, int)
+                return f"(None if ({t} := {inner}) is None or len({t}) <= {k} else {t}[{k}])"
+            case ast.Call(name, args) if name in ("any", "all"):
+                return self.reduce(name, args[0])
+            case ast.Call(name, args):
+                codes = [self.value(a, elem) for a in args]
+                nullable = [self.checked.ty(a).nullable for a in args]
+                temps = [self.temp() if n else c for c, n in zip(codes, nullable, strict=True)]
+                if name in _METHODS:
+                    call = f"{temps[0]}.{_METHODS[name]}({', '.join(temps[1:])})"
+                elif name == "len":
+                    call = f"len({temps[0]})"
+                else:
+                    call = f"{self.const(IMPLS[name])}({', '.join(temps)})"
+                guards = [
+                    f"({t} := {c}) is None"
+                    for c, t, n in zip(codes, temps, nullable, strict=True)
+                    if n
+                ]
+                return f"(None if {' or '.join(guards)} else {call})" if guards else call
+            case ast.Compare() | ast.Not() | ast.Logical():
+                return self.cond(node, elem)
+        raise AssertionError(f"no code for {node!r} ({ty})")  # pragma: no cover
+
+    def reduce(self, fn: str, arg: ast.Expr) -> str:
+        t, e = self.temp(), f"_e{next(self.names)}"
+        if not self.checked.ty(arg).projected:  # Array<Bool>
+            return f"(False if ({t} := {self.value(arg)}) is None else {fn}({t}))"
+        star = find_star(arg, self.checked)
+        source = self.value(star.target)
+        items = f"{t}.values()" if self.checked.ty(star.target).type.kind == "Map" else t
+        self.in_projection += 1
+        each = self.cond(arg, e)
+        self.in_projection -= 1
+        return f"(False if ({t} := {source}) is None else {fn}({each} for {e} in {items}))"
+
+    # -- conditions --------------------------------------------------------------------------
+    def cond(self, node: ast.Expr, elem: str | None = None) -> str:
+        match node:
+            case ast.Not(operand):
+                return f"(not {self.cond(operand, elem)})"
+            case ast.Logical(op, left, right):
+                a, b = self.cond(left, elem), self.cond(right, elem)
+                if op is ast.LogicOp.XOR:
+                    return f"((not {a}) != (not {b}))"
+                return f"({a} {op.value} {b})"
+            case ast.Compare():
+                return self.compare(node, elem)
+        return self.value(node, elem)
+
+    def compare(self, node: ast.Compare, elem: str | None) -> str:
+        op, left, right = node.op, node.left, node.right
+        lcode = self.value(left, elem)
+        nullable = self.checked.ty(left).nullable
+        if op is CmpOp.IN:  # every container answers False for None
+            return f"({lcode} in {self.const(container(right, self.checked))})"
+        if op is CmpOp.EQ and not self.checked.ty(right).nullable:
+            return f"({lcode} == {self.value(right)})"  # None == constant is False
+        v = self.temp() if nullable else lcode
+        guard = f"({v} := {lcode}) is not None and " if nullable else ""
+        if op is CmpOp.MATCHES or op in (CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD):
+            pat = self.const(self.checked.patterns[id(right)])
+            method = "search" if op is CmpOp.MATCHES else "fullmatch"
+            test = f"{pat}.{method}({v}, 0, {MAX_MATCH_SUBJECT_BYTES}) is not None"
+            return f"({guard}{test})"
+        rcode = self.value(right)
+        if self.checked.ty(right).nullable:
+            r = self.temp()
+            guard += f"({r} := {rcode}) is not None and "
+            rcode = r
+        if op is CmpOp.CONTAINS:
+            return f"({guard}{rcode} in {v})"
+        return f"({guard}{v} {_CMP[op]} {rcode})"

@@ -1,0 +1,216 @@
+"""Runtime helpers shared by both compilers: IPs, prefix sets, regex and wildcard matching,
+URL decoding and query/cookie parsing. All pure, all bounded.
+
+Matching is linear-time: regexes and wildcards are compiled with RE2 (``google-re2``), never
+with Python's backtracking ``re``. Bounds (named so the documentation can cite them):
+
+- ``MAX_REGEX_CHARS``: a ``matches`` pattern (and a wildcard pattern) is at most this long.
+- ``RE2_MAX_MEM``: memory RE2 may use for one compiled program; larger programs fail to compile.
+- ``MAX_MATCH_SUBJECT_BYTES``: ``matches``/``wildcard`` look at most at this many leading
+  bytes of the subject. Request heads are capped well below it (32 KiB), so in practice a
+  subject is never cut; the cap bounds the cost of a rule over a body-sized value.
+- ``MAX_QUERY_ARGS`` / ``MAX_COOKIES``: pairs decoded from a query string / Cookie headers;
+  the rest is ignored (the raw fields stay available to rules).
+- ``MAX_URL_DECODE_ROUNDS``: ``url_decode(x, "r")`` decodes at most this many times.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+import re2
+
+from shieldwall.rules.ast import Network
+
+__all__ = [
+    "MAX_COOKIES",
+    "MAX_MATCH_SUBJECT_BYTES",
+    "MAX_QUERY_ARGS",
+    "MAX_REGEX_CHARS",
+    "MAX_URL_DECODE_ROUNDS",
+    "RE2_MAX_MEM",
+    "IpSet",
+    "RegexError",
+    "compile_regex",
+    "compile_wildcard",
+    "int_to_ip",
+    "ip_to_int",
+    "network_range",
+    "parse_cookies",
+    "parse_query",
+    "remove_query_args",
+    "url_decode",
+]
+
+MAX_REGEX_CHARS: Final = 1024  # Cloudflare-like cap on one pattern; longer is a compile error
+RE2_MAX_MEM: Final = 1 << 20  # bytes of RE2 program memory per pattern
+MAX_MATCH_SUBJECT_BYTES: Final = 64 * 1024  # leading subject bytes a regex/wildcard looks at
+MAX_QUERY_ARGS: Final = 256  # decoded query pairs (a query is at most ~8 KiB anyway)
+MAX_COOKIES: Final = 128  # decoded cookie pairs
+MAX_URL_DECODE_ROUNDS: Final = 4  # url_decode(x, "r") repetitions
+
+_MAPPED: Final = 0xFFFF << 32  # ::ffff:0:0/96, where IPv4 lives in the 128-bit space
+
+
+class RegexError(ValueError):
+    """A pattern RE2 refuses (syntax, size)."""
+
+
+def ip_to_int(text: str) -> int | None:
+    """``"192.0.2.1"`` -> its 128-bit IPv4-mapped integer; None if not an address."""
+    try:
+        if ":" in text:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, text.split("%", 1)[0]))
+        return _MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
+        return None
+
+
+def int_to_ip(value: int) -> str:
+    if value >> 32 == 0xFFFF:
+        return socket.inet_ntop(socket.AF_INET, (value & 0xFFFFFFFF).to_bytes(4))
+    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16))
+
+
+def network_range(net: Network) -> tuple[int, int]:
+    """(network bits, prefix length) of ``net`` in the 128-bit space."""
+    base = int(net.network_address)
+    if net.version == 4:
+        return _MAPPED | base, 96 + net.prefixlen
+    return base, net.prefixlen
+
+
+class IpSet:
+    """Membership of an address in a union of networks: one hash probe per distinct prefix
+    length (at most 129), independent of the number of networks."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, networks: Iterable[Network]) -> None:
+        table: dict[int, set[int]] = {}
+        for net in networks:
+            base, plen = network_range(net)
+            table.setdefault(plen, set()).add(base >> (128 - plen))
+        # longest prefixes first: the most specific (and usually most numerous) entries
+        self._table = tuple(
+            (128 - plen, frozenset(s)) for plen, s in sorted(table.items(), reverse=True)
+        )
+
+    def __contains__(self, ip: object) -> bool:
+        if not isinstance(ip, int):
+            return False
+        for shift, nets in self._table:  # noqa: SIM110 (a plain loop beats any() + genexpr here)
+            if ip >> shift in nets:
+                return True
+        return False
+
+
+def _options(case_sensitive: bool) -> Any:
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = RE2_MAX_MEM
+    opts.encoding = re2.Options.Encoding.LATIN1  # match bytes, not UTF-8 text
+    opts.case_sensitive = case_sensitive
+    opts.dot_nl = True
+    return opts
+
+
+def compile_regex(pattern: str) -> Any:
+    """Compile a ``matches`` pattern (source text, UTF-8 encoded) with RE2."""
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise RegexError(f"regex is longer than {MAX_REGEX_CHARS} characters")
+    try:
+        return re2.compile(pattern.encode(), _options(True))
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise RegexError(f"invalid regex: {reason}") from None
+
+
+def compile_wildcard(pattern: bytes, *, case_sensitive: bool) -> Any:
+    """``*`` matches any run of bytes (also empty), ``\\*`` a star, ``\\\\`` a backslash; the
+    whole subject must match. Compiled to an anchored RE2 program (linear time)."""
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise RegexError(f"wildcard pattern is longer than {MAX_REGEX_CHARS} bytes")
+    out: list[bytes] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i : i + 1]
+        if c == b"\\":
+            nxt = pattern[i + 1 : i + 2]
+            if nxt not in (b"*", b"\\"):
+                raise RegexError("in a wildcard pattern, '\\' must be followed by '*' or '\\'")
+            out.append(_escape_byte(nxt[0]))
+            i += 2
+        elif c == b"*":
+            out.append(b".*")
+            i += 1
+        else:
+            out.append(_escape_byte(pattern[i]))
+            i += 1
+    try:
+        return re2.compile(b"".join(out), _options(case_sensitive))
+    except re2.error as exc:  # only size limits can fail on an escaped pattern
+        raise RegexError(f"wildcard pattern too large: {exc.args[0]!r}") from None
+
+
+def _escape_byte(b: int) -> bytes:
+    if 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A:
+        return bytes((b,))
+    return b"\\x%02x" % b
+
+
+def url_decode(value: bytes, recursive: bool = False) -> bytes:
+    """Percent-decoding plus ``+`` -> space; invalid escapes stay as they are."""
+    rounds = MAX_URL_DECODE_ROUNDS if recursive else 1
+    for _ in range(rounds):
+        if b"%" not in value and b"+" not in value:
+            break
+        value = unquote_to_bytes(value.replace(b"+", b" "))
+    return value
+
+
+def parse_query(query: bytes) -> dict[bytes, list[bytes]]:
+    """``a=1&b=2&a=3`` -> ``{b"a": [b"1", b"3"], b"b": [b"2"]}``, names and values decoded."""
+    out: dict[bytes, list[bytes]] = {}
+    if not query:
+        return out
+    for n, part in enumerate(query.split(b"&")):
+        if n >= MAX_QUERY_ARGS:
+            break
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        out.setdefault(url_decode(name), []).append(url_decode(value))
+    return out
+
+
+def remove_query_args(query: bytes, names: frozenset[bytes]) -> bytes:
+    """``query`` without the pairs whose (decoded) name is in ``names``; order kept."""
+    if not query:
+        return query
+    kept = [p for p in query.split(b"&") if url_decode(p.partition(b"=")[0]) not in names]
+    return b"&".join(kept)
+
+
+def parse_cookies(headers: list[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    """Every ``Cookie`` header split into ``name=value`` pairs (RFC 6265 section 5.4)."""
+    out: dict[bytes, list[bytes]] = {}
+    count = 0
+    for k, v in headers:
+        if k != b"cookie":
+            continue
+        for part in v.split(b";"):
+            if count >= MAX_COOKIES:
+                return out
+            part = part.strip()
+            if not part:
+                continue
+            name, _, value = part.partition(b"=")
+            out.setdefault(name.strip(), []).append(value.strip())
+            count += 1
+    return out
