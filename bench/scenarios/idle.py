@@ -33,6 +33,7 @@ TARGET_MB = 100.0  # per 10,000 connections (scaled linearly for other counts)
 SETTLE_S = 1.0  # after the last response, before reading memory
 OPEN_DEADLINE_S = 120.0
 PATH = "/1k.bin"
+READY_HTTP_S = 20.0  # until the first proxied request must succeed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,9 +68,16 @@ def _tcp_mem_pages() -> int:
 
 
 async def _measure(server: Server, n: int, per_address: int) -> dict[str, Any]:
-    warm = IdleConnections(server.port, PATH, per_address)
-    await warm.open(1, OPEN_DEADLINE_S)
-    await warm.close()
+    deadline = time.monotonic() + READY_HTTP_S  # a supervisor may accept before serving
+    while True:
+        warm = IdleConnections(server.port, PATH, per_address)
+        await warm.open(1, OPEN_DEADLINE_S)
+        await warm.close()
+        if not warm.failures:
+            break
+        if time.monotonic() > deadline or server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name}: {warm.failures[0]}\n{server.log_tail()}")
+        await asyncio.sleep(0.2)
     await asyncio.sleep(SETTLE_S)
     before, tcp0 = _memory(server), _tcp_mem_pages()
     conns = IdleConnections(server.port, PATH, per_address)

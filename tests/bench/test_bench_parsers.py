@@ -6,7 +6,6 @@ import os
 import time
 
 import pytest
-
 from bench.procs import CLK_TCK, parse_proc_stat, read_smaps_rollup, tree_cpu_seconds, tree_pids
 from bench.wrk import parse_wrk, wrk_argv
 
@@ -103,3 +102,22 @@ def test_proc_stat_of_this_process_counts_our_cpu() -> None:
 def test_smaps_rollup_reports_bytes() -> None:
     m = read_smaps_rollup(os.getpid())
     assert m["Rss"] > 1024 * 1024 and 0 < m["Pss"] <= m["Rss"]
+
+
+def test_pyspy_collapsed_stacks_rank_self_and_inclusive() -> None:
+    from bench.profile import parse_collapsed
+
+    text = (
+        "run (uvloop/__init__.py:82);data_received (/work/main/src/shieldwall/edge/x.py:10) 6\n"
+        "run (uvloop/__init__.py:82);data_received (/work/main/src/shieldwall/edge/x.py:12);"
+        "parse (/usr/lib/python3.11/site-packages/httptools/p.py:3) 3\n"
+        "run (uvloop/__init__.py:90) 1\n"
+        "garbage line\n"
+    )
+    prof = parse_collapsed(text)
+    assert prof.samples == 10
+    assert prof.self_counts["data_received (shieldwall/edge/x.py)"] == 6  # lines merged
+    assert prof.inclusive_counts["data_received (shieldwall/edge/x.py)"] == 9
+    assert prof.inclusive_counts["run (uvloop/__init__.py)"] == 10  # once per sample
+    assert prof.top(1) == [{"function": "data_received (shieldwall/edge/x.py)", "pct": 60.0}]
+    assert prof.self_counts["parse (httptools/p.py)"] == 3
