@@ -24,7 +24,9 @@ workers on per-worker socketpairs (``ipc.py``), and timers (restart backoff, sto
   so. Otherwise version += 1 and the new ``Config`` is sent to every worker, which acknowledges.
 - **SIGTERM / SIGINT**: forward SIGTERM to the workers, close the supervisor's copies of the
   sockets, wait for the workers to drain (``shutdown_grace`` + ``STOP_MARGIN``; SIGKILL after
-  that) and return 0. A second SIGTERM/SIGINT kills the workers at once.
+  that) and return 0. A second SIGTERM/SIGINT kills the workers at once -- if it comes at least
+  ``ESCALATE_AFTER`` seconds later: tools such as ``timeout`` or a terminal's Ctrl-C deliver the
+  same signal to the whole process group, and that duplicate must not cut the drain short.
 
 Readiness: when every worker has reported ``ready`` the supervisor logs one line
 ``ready version=1 workers=2 listeners=127.0.0.1:8080,...`` (and writes it to ``ready_fd``).
@@ -56,6 +58,7 @@ log = get_logger(__name__)
 
 STOP_MARGIN = 5.0  # seconds beyond shutdown_grace before remaining workers are killed
 CONTROL_SEND_TIMEOUT = 2.0  # seconds a reload frame may take to reach a worker
+ESCALATE_AFTER = 1.0  # seconds: a repeated stop signal sooner than this is a duplicate
 MAX_SELECT_WAIT = 1.0  # also reap children at least this often (a SIGCHLD can coalesce)
 EXIT_OK, EXIT_FAILED, EXIT_CHILD_CRASHED = 0, 2, 70
 _HANDLED = (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
@@ -117,6 +120,7 @@ class Supervisor:
         self._announced = False
         self._stopping = False
         self._stop_deadline: float | None = None
+        self._stop_started = 0.0
 
     # -- main loop ---------------------------------------------------------------------------
 
@@ -386,12 +390,14 @@ class Supervisor:
 
     def _begin_stop(self, why: str) -> None:
         if self._stopping:
-            log.warning("%s again: killing the workers now", why)
-            self._kill_all(signal.SIGKILL)
+            if time.monotonic() - self._stop_started >= ESCALATE_AFTER:
+                log.warning("%s again: killing the workers now", why)
+                self._kill_all(signal.SIGKILL)
             return
         grace = self.config.limits.shutdown_grace
         log.info("%s: stopping (workers drain for up to %.1fs)", why, grace)
         self._stopping = True
+        self._stop_started = time.monotonic()
         self._stop_deadline = time.monotonic() + grace + STOP_MARGIN
         for slot in self._slots:
             slot.restart_at = None
