@@ -104,7 +104,10 @@ class Each:
             ctx.error(path, f"expected an array, got {toml_type_name(raw)}")
             return FAILED
         if len(raw) < self.min_items:
-            ctx.error(path, f"expected at least {self.min_items} item(s), got {len(raw)}")
+            if self.min_items == 1:
+                ctx.error(path, "must not be empty")
+            else:
+                ctx.error(path, f"needs at least {self.min_items} items, got {len(raw)}")
             return FAILED
         out = [self.item.decode(v, f"{path}[{i}]", ctx) for i, v in enumerate(raw)]
         return tuple(v for v in out if v is not FAILED)
@@ -136,8 +139,10 @@ def _size(lo: int, hi: int) -> Scalar:
 def _duration(lo: float, hi: float, *, positive: bool = False) -> Scalar:
     def convert(raw: object) -> float:
         s = parse_duration(raw)
-        if positive and s == 0:
-            raise ValueError("must be greater than 0")
+        if positive and not 0 < s <= hi:
+            raise ValueError(
+                f"must be more than 0s and at most {format_duration(hi)}, got {format_duration(s)}"
+            )
         if not lo <= s <= hi:
             raise ValueError(
                 f"must be between {format_duration(lo)} and {format_duration(hi)}, "

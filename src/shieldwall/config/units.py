@@ -143,12 +143,16 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
+def _num(x: float, decimals: int) -> str:
+    text = f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def format_duration(seconds: float) -> str:
-    """A readable duration string that ``parse_duration`` reads back to the same value."""
+    """A readable duration string that ``parse_duration`` reads back (to the microsecond)."""
     if seconds and seconds < 1:
-        ms = seconds * 1000
-        return f"{ms:g}ms"
+        return f"{_num(seconds * 1000, 3)}ms"
     for unit, mult in (("h", 3600), ("m", 60)):
         if seconds >= mult and seconds % mult == 0:
-            return f"{seconds / mult:g}{unit}"
-    return f"{seconds:g}s"
+            return f"{_num(seconds / mult, 0)}{unit}"
+    return f"{_num(seconds, 6)}s"

@@ -171,9 +171,9 @@ def _check_pair(cert: CertificateConfig, path: str, d: Decoder) -> str | None:
 
 
 def _ssl_reason(e: ssl.SSLError) -> str:
-    code = (e.reason or "").upper()
+    code = (e.reason or str(e)).upper()
     if "KEY_VALUES_MISMATCH" in code:
         return "the private key does not match the certificate"
-    if code in {"PEM_LIB", "NO_START_LINE", "BAD_BASE64_DECODE"} or "PEM" in code:
+    if "PEM" in code or "NO_START_LINE" in code or "BASE64" in code:
         return "not a PEM certificate and private key (or the key is encrypted)"
     return e.reason or str(e)
