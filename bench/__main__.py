@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 __all__ = ["SCENARIOS", "main"]
 
@@ -19,7 +21,14 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 }
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM/SIGHUP into an exception so every ``finally`` stops what it started.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     argv = list(sys.argv[1:] if argv is None else argv)
