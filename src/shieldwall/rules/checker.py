@@ -60,6 +60,11 @@ def check(expr: ast.Expr, lists: Mapping[str, NamedList], source: str = "") -> C
     return Checked(expr, c.types, c.patterns, lists)
 
 
+def _a(t: Type) -> str:
+    """``a String``, ``an Int``: the type with its indefinite article."""
+    return f"{'an' if str(t)[0] in 'AEIOU' else 'a'} {t}"
+
+
 def _suggest(name: str, known: Any) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -128,7 +133,7 @@ class _Checker:
         target = self.infer(node.target)
         t = target.type
         if t.elem is None:
-            raise self.err(f"a {t} cannot be indexed", node)
+            raise self.err(f"{_a(t)} cannot be indexed", node)
         if node.key is None:
             if target.projected:
                 raise self.err("only one [*] is allowed in an expression", node)
@@ -136,9 +141,9 @@ class _Checker:
             # handled where the projection is reduced (any/all: false)
             return Ty(t.elem, projected=True)
         if t.kind == "Map" and not isinstance(node.key, bytes):
-            raise self.err(f'a {t} is indexed by a string key, e.g. ["name"]', node)
+            raise self.err(f'{_a(t)} is indexed by a string key, e.g. ["name"]', node)
         if t.kind == "Array" and not isinstance(node.key, int):
-            raise self.err(f"an {t} is indexed by a number, e.g. [0]", node)
+            raise self.err(f"{_a(t)} is indexed by a number, e.g. [0]", node)
         return Ty(t.elem, projected=target.projected, nullable=True)
 
     def call(self, node: ast.Call) -> Ty:
@@ -282,7 +287,7 @@ class _Checker:
             if named.type != left:
                 raise self.err(
                     f"list '${right.name}' holds {named.kind} items ({named.type}), "
-                    f"it cannot match a {left}",
+                    f"it cannot match {_a(left)}",
                     right,
                 )
             self.types[id(right)] = Ty(left)
@@ -290,9 +295,9 @@ class _Checker:
         if not isinstance(right, ast.SetLit):
             raise self.err("expected a set {...} or a list $name after 'in'", right)
         if left not in (INT, STRING, IP):
-            raise self.err(f"'in' cannot test a {left}", right)
+            raise self.err(f"'in' cannot test {_a(left)}", right)
         for item in right.items:
             item_type = {ast.Str: STRING, ast.Int: INT, ast.Range: INT, ast.Ip: IP}[type(item)]
             if item_type != left:
-                raise self.err(f"a set for a {left} cannot hold a {item_type}", item)
+                raise self.err(f"a set for {_a(left)} cannot hold {_a(item_type)}", item)
         self.types[id(right)] = Ty(left)

@@ -185,7 +185,7 @@ class _Parser:
             close = self.peek()
             if close.kind is not Tok.RPAREN:
                 raise self.error(
-                    f"expected ')' to close the '(' at {_col(self.source, tok.pos)}, "
+                    f"expected ')' to close the '(' from {_col(self.source, tok.pos)}, "
                     f"found {_describe(close)}",
                     close,
                 )
