@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from shieldwall.cache._fields import Headers, get_all
 from shieldwall.cache.entry import RequestFacts
@@ -199,7 +199,9 @@ _STATIC_TYPES: dict[str, frozenset[str]] = {
 
 def deception_mismatch(path: str, content_type: bytes | None) -> bool:
     """True when ``path`` ends in a static extension that ``content_type`` contradicts."""
-    last = path.rsplit("/", 1)[-1].split(";", 1)[0]
+    # Decoded, and ";params" kept: "/account.php;x.css" *looks* like CSS to a cache, which is
+    # exactly the trick (servers that honour path parameters answer with account.php).
+    last = unquote(path).rsplit("/", 1)[-1]
     if "." not in last:
         return False
     ext = last.rsplit(".", 1)[-1].lower()
