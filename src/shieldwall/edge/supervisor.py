@@ -163,7 +163,12 @@ class Supervisor:
         for slot in self._slots:
             if slot.restart_at is not None and now >= slot.restart_at and not self._stopping:
                 slot.restart_at = None
-                self._spawn(slot)
+                try:
+                    self._spawn(slot)
+                except OSError as exc:  # fork/socketpair failed (EAGAIN, EMFILE): try later
+                    slot.failures += 1
+                    slot.restart_at = now + self._policy.delay(slot.failures)
+                    log.error("cannot start worker %d: %s; retrying", slot.index, exc)
         if self._stop_deadline is not None and now >= self._stop_deadline:
             self._stop_deadline = None
             live = [s for s in self._slots if s.pid]

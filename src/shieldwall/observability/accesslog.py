@@ -68,6 +68,8 @@ _CLIPS_TIGHT = {"path": 256, "ua": 64, "host": 64, "sni": 64, "other": 32}
 
 
 def _text(value: bytes | str, n: int) -> str:
+    if not value:
+        return '""'  # most optional fields are empty: skip the encoder
     if isinstance(value, bytes):
         value = value[:n].decode("utf-8", "backslashreplace")
     return _q(value[:n])
