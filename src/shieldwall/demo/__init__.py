@@ -1,0 +1,1 @@
+"""shieldwall.demo: the sample origin behind ``shieldwall demo``."""
