@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shieldwall.config.model import Config
+from shieldwall.edge.backoff import DEFAULT_RESTART_POLICY, RestartPolicy
 from shieldwall.edge.ipc import FrameDecoder, encode_pickle
 from shieldwall.edge.reuseport import ListenerGroup, create_all
 from shieldwall.edge.runtime import build_runtime
@@ -62,21 +63,6 @@ ESCALATE_AFTER = 1.0  # seconds: a repeated stop signal sooner than this is a du
 MAX_SELECT_WAIT = 1.0  # also reap children at least this often (a SIGCHLD can coalesce)
 EXIT_OK, EXIT_FAILED, EXIT_CHILD_CRASHED = 0, 2, 70
 _HANDLED = (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
-
-
-@dataclass(frozen=True, slots=True)
-class RestartPolicy:
-    """Backoff for restarting a dead worker (pure: lifetime in, delay out)."""
-
-    base: float = 0.1  # first restart delay
-    max_backoff: float = 30.0  # ceiling for a worker that keeps crashing
-    stable_after: float = 10.0  # a worker that lived this long resets the failure count
-
-    def next_failures(self, failures: int, lifetime: float) -> int:
-        return 1 if lifetime >= self.stable_after else failures + 1
-
-    def delay(self, failures: int) -> float:
-        return float(min(self.max_backoff, self.base * 2 ** max(0, failures - 1)))
 
 
 @dataclass(slots=True)
@@ -104,7 +90,7 @@ class Supervisor:
         *,
         ready_fd: int | None = None,
         worker_entry: WorkerEntry = worker_main,
-        policy: RestartPolicy = RestartPolicy(),
+        policy: RestartPolicy = DEFAULT_RESTART_POLICY,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -207,7 +193,12 @@ class Supervisor:
         parent_end, child_end = socket.socketpair()
         signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
         try:
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:
+                parent_end.close()
+                child_end.close()
+                raise
             if pid == 0:  # pragma: no cover - runs in the child
                 rc = EXIT_CHILD_CRASHED
                 try:
