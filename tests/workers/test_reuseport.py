@@ -6,9 +6,13 @@ Clients bind to distinct 127.x.y.z source addresses before connecting (every add
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +131,18 @@ def test_create_all_closes_what_it_made_on_failure() -> None:
     finally:
         for g in groups:
             g.close()
+
+
+def test_ipv6_sources_steered_by_prefix_in_a_private_netns() -> None:
+    """Many IPv6 sources need addresses on lo: add them in a throw-away network namespace."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for unshare -n (CI runs as root)")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        ["unshare", "-n", sys.executable, "tests/workers/v6_netns.py"],
+        cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["matched"] == result["total"] == 30
+    assert result["slots"] == [0, 1, 2]
