@@ -172,3 +172,31 @@ def test_model_defaults_pass_their_own_rules() -> None:
         raw = list(f.default) if isinstance(f.default, tuple) else f.default
         rule.decode(raw, f"{cls.__name__}.{name}", ctx)
     assert ctx.errors == []
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    n: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    inner: _Inner | None = None
+    mode: typing.Literal["a", "b"] = "a"
+
+
+def test_generic_decoder_dicts_optionals_and_quoted_paths() -> None:
+    from shieldwall.config.schema import Decoder
+
+    d = Decoder("/")
+    value = d.decode(_Outer, {"headers": {"X-A": "1"}, "inner": {"n": 5}, "mode": "b"})
+    assert value == _Outer(headers={"X-A": "1"}, inner=_Inner(5), mode="b") and not d.errors
+    d = Decoder("/")
+    d.decode(_Outer, {"headers": {"X A": 2}, "inner": {"m": 1}, "mode": "c"})
+    assert [str(e) for e in d.errors] == [
+        'headers."X A": expected a string, got an integer (2)',
+        "inner.m: unknown key (expected one of: n)",
+        "mode: expected one of 'a', 'b', got a string ('c')",
+    ]
+    assert d.failed_under("inner") and not d.failed_under("in")
