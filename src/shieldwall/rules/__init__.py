@@ -101,6 +101,8 @@ def compile_rule(
         raise ValueError(f"unknown backend {backend!r}")
     names = []
     for key in field_counts(checked.expr):
-        name = key if isinstance(key, str) else f'http.request.headers["{key[1].decode("latin-1")}"]'
+        name = (
+            key if isinstance(key, str) else f'http.request.headers["{key[1].decode("latin-1")}"]'
+        )
         names.append(name)
     return CompiledRule(source, checked.expr, fn, tuple(names), generated)

@@ -36,6 +36,7 @@ __all__ = [
     "SetLit",
     "Str",
     "Value",
+    "flatten",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -163,6 +164,20 @@ class Logical:
     left: Expr
     right: Expr
     pos: int = field(default=0, compare=False)
+
+
+def flatten(node: Logical, op: LogicOp) -> list[Expr]:
+    """Operands of the left-nested chain ``a op b op c`` -> [a, b, c], iteratively (a chain
+    may be thousands of terms long). A parenthesised right operand stays one operand, so
+    printing the list back gives the same tree."""
+    out: list[Expr] = []
+    n: Expr = node
+    while isinstance(n, Logical) and n.op is op:
+        out.append(n.right)
+        n = n.left
+    out.append(n)
+    out.reverse()
+    return out
 
 
 Value = Field | Index | Call

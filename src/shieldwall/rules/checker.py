@@ -115,11 +115,19 @@ class _Checker:
             case ast.Not(operand):
                 self.condition(operand, "not")
                 return Ty(BOOL)
-            case ast.Logical(op, left, right):
-                lt = self.condition(left, op.value)
-                rt = self.condition(right, op.value)
-                return Ty(BOOL, nullable=lt.nullable or rt.nullable)
+            case ast.Logical(op):
+                nullable = False
+                for part in ast.flatten(node, op):  # iterative: chains can be long
+                    nullable |= self.condition(part, op.value).nullable
+                self._mark_chain(node, op, nullable)
+                return Ty(BOOL, nullable=nullable)
         raise AssertionError(f"unhandled node {node!r}")  # pragma: no cover
+
+    def _mark_chain(self, node: ast.Logical, op: ast.LogicOp, nullable: bool) -> None:
+        # the inner links of a flattened chain get their types too (dump, compilers)
+        while isinstance(node.left, ast.Logical) and node.left.op is op:
+            node = node.left
+            self.types[id(node)] = Ty(BOOL, nullable=nullable)
 
     def condition(self, node: ast.Expr, what: str) -> Ty:
         ty = self.infer(node)

@@ -16,7 +16,7 @@ from typing import Any
 
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import ast
-from shieldwall.rules.ast import CmpOp
+from shieldwall.rules.ast import CmpOp, flatten
 from shieldwall.rules.checker import Checked
 from shieldwall.rules.fields import Environment
 from shieldwall.rules.functions import IMPLS
@@ -27,6 +27,7 @@ __all__ = ["compile_closures"]
 
 Fn = Callable[[RequestContext, list[Any]], Any]
 _U = object()
+_CAP = MAX_MATCH_SUBJECT_BYTES
 _OPS: dict[CmpOp, Callable[[Any, Any], bool]] = {
     CmpOp.EQ: operator.eq,
     CmpOp.NE: operator.ne,
@@ -103,14 +104,46 @@ class _Closures:
             case ast.Not(operand):
                 f = self.node(operand)
                 return lambda ctx, m: not f(ctx, m)
-            case ast.Logical(op, left, right):
-                a, b = self.node(left), self.node(right)
-                if op is ast.LogicOp.AND:
-                    return lambda ctx, m: a(ctx, m) and b(ctx, m)
-                if op is ast.LogicOp.OR:
-                    return lambda ctx, m: a(ctx, m) or b(ctx, m)
-                return lambda ctx, m: (not a(ctx, m)) != (not b(ctx, m))
+            case ast.Logical(op):
+                return self.logical(node, op)
         raise AssertionError(f"cannot compile {node!r}")  # pragma: no cover
+
+    def logical(self, node: ast.Logical, op: ast.LogicOp) -> Fn:
+        fns = tuple(self.node(p) for p in flatten(node, op))  # flat: no deep recursion
+        if len(fns) == 2:
+            a, b = fns
+            if op is ast.LogicOp.AND:
+                return lambda ctx, m: a(ctx, m) and b(ctx, m)
+            if op is ast.LogicOp.OR:
+                return lambda ctx, m: a(ctx, m) or b(ctx, m)
+            return lambda ctx, m: (not a(ctx, m)) != (not b(ctx, m))
+        if op is ast.LogicOp.AND:
+
+            def all_of(ctx: RequestContext, m: list[Any]) -> bool:
+                for f in fns:  # noqa: SIM110 (a loop beats all() + genexpr)
+                    if not f(ctx, m):
+                        return False
+                return True
+
+            return all_of
+        if op is ast.LogicOp.OR:
+
+            def any_of(ctx: RequestContext, m: list[Any]) -> bool:
+                for f in fns:  # noqa: SIM110 (a loop beats any() + genexpr)
+                    if f(ctx, m):
+                        return True
+                return False
+
+            return any_of
+
+        def parity(ctx: RequestContext, m: list[Any]) -> bool:
+            odd = False
+            for f in fns:
+                if f(ctx, m):
+                    odd = not odd
+            return odd
+
+        return parity
 
     def index(self, node: ast.Index) -> Fn:
         k = node.key
@@ -173,10 +206,10 @@ class _Closures:
             test = cont.__contains__
         elif op is CmpOp.MATCHES:
             search = self.checked.patterns[id(right)].search
-            test = lambda v: search(v, 0, MAX_MATCH_SUBJECT_BYTES) is not None  # noqa: E731
+            test = lambda v: search(v if len(v) <= _CAP else v[:_CAP]) is not None  # noqa: E731
         elif op in (CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD):
             full = self.checked.patterns[id(right)].fullmatch
-            test = lambda v: full(v, 0, MAX_MATCH_SUBJECT_BYTES) is not None  # noqa: E731
+            test = lambda v: full(v if len(v) <= _CAP else v[:_CAP]) is not None  # noqa: E731
         elif isinstance(right, ast.Str | ast.Int | ast.Bool | ast.Ip):
             rv = network_range(right.network)[0] if isinstance(right, ast.Ip) else right.value
             bop = _OPS[op]

@@ -24,7 +24,7 @@ from typing import Any
 
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import ast
-from shieldwall.rules.ast import CmpOp
+from shieldwall.rules.ast import CmpOp, flatten
 from shieldwall.rules.checker import Checked
 from shieldwall.rules.fields import FIELDS, Environment, _enc
 from shieldwall.rules.functions import IMPLS
@@ -172,11 +172,13 @@ class _Gen:
         match node:
             case ast.Not(operand):
                 return f"(not {self.cond(operand, elem)})"
-            case ast.Logical(op, left, right):
-                a, b = self.cond(left, elem), self.cond(right, elem)
-                if op is ast.LogicOp.XOR:
-                    return f"((not {a}) != (not {b}))"
-                return f"({a} {op.value} {b})"
+            case ast.Logical(op):
+                # a chain of one operator is one flat Python expression: no nesting limit
+                parts = [self.cond(p, elem) for p in flatten(node, op)]
+                if op is ast.LogicOp.XOR:  # parity of the truth values
+                    negated = " ^ ".join(f"(not {p})" for p in parts)
+                    return f"({negated})" if len(parts) % 2 == 0 else f"(not ({negated}))"
+                return "(" + f" {op.value} ".join(parts) + ")"
             case ast.Compare():
                 return self.compare(node, elem)
         return self.value(node, elem)
@@ -189,13 +191,19 @@ class _Gen:
             return f"({lcode} in {self.const(container(right, self.checked))})"
         if op is CmpOp.EQ and not self.checked.ty(right).nullable:
             return f"({lcode} == {self.value(right)})"  # None == constant is False
-        v = self.temp() if nullable else lcode
-        guard = f"({v} := {lcode}) is not None and " if nullable else ""
         if op is CmpOp.MATCHES or op in (CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD):
             pat = self.const(self.checked.patterns[id(right)])
             method = "search" if op is CmpOp.MATCHES else "fullmatch"
-            test = f"{pat}.{method}({v}, 0, {MAX_MATCH_SUBJECT_BYTES}) is not None"
-            return f"({guard}{test})"
+            v, cap = self.temp(), MAX_MATCH_SUBJECT_BYTES
+            guard = (
+                f"({v} := {lcode}) is not None and "
+                if nullable
+                else f"(({v} := {lcode}) or 1) and "
+            )
+            subject = f"({v} if len({v}) <= {cap} else {v}[:{cap}])"
+            return f"({guard}{pat}.{method}{subject} is not None)"
+        v = self.temp() if nullable else lcode
+        guard = f"({v} := {lcode}) is not None and " if nullable else ""
         rcode = self.value(right)
         if self.checked.ty(right).nullable:
             r = self.temp()

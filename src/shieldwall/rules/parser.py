@@ -29,8 +29,8 @@ from shieldwall.rules.lexer import Tok, Token, tokenize
 
 __all__ = ["MAX_NESTING_DEPTH", "MAX_SET_ITEMS", "decode_string", "parse"]
 
-MAX_NESTING_DEPTH: Final = 64  # parentheses / not / calls / indexes nested in one expression
-MAX_SET_ITEMS: Final = 10_000  # items in one {...} literal (bigger sets belong in a named list)
+MAX_NESTING_DEPTH: Final = 32  # parentheses / not / calls / indexes nested in one expression
+MAX_SET_ITEMS: Final = 1_000  # items in one {...} literal (bigger sets belong in a named list)
 
 _CMP_WORDS: Final = {op.value: op for op in ast.CmpOp if op is not ast.CmpOp.STRICT_WILDCARD}
 _CMP_SYMBOLS: Final = {

@@ -34,20 +34,23 @@ _HEADERS = "http.request.headers"
 
 
 def walk(node: ast.Expr) -> Iterator[ast.Expr]:
-    yield node
-    match node:
-        case ast.Index(target):
-            yield from walk(target)
-        case ast.Call(args=args):
-            for a in args:
-                yield from walk(a)
-        case ast.Compare(left=left, right=right) | ast.Logical(left=left, right=right):
-            yield from walk(left)
-            yield from walk(right)
-        case ast.Not(operand):
-            yield from walk(operand)
-        case _:
-            pass
+    """Every node of the tree, pre-order, without recursion."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        match n:
+            case ast.Index(target):
+                stack.append(target)
+            case ast.Call(args=args):
+                stack.extend(reversed(args))
+            case ast.Compare(left=left, right=right) | ast.Logical(left=left, right=right):
+                stack.append(right)
+                stack.append(left)
+            case ast.Not(operand):
+                stack.append(operand)
+            case _:
+                pass
 
 
 def field_key(node: ast.Expr) -> FieldKey | None:

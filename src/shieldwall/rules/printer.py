@@ -84,14 +84,20 @@ def to_source(node: ast.Expr | ast.Range) -> str:
         case ast.Not(operand):
             inner = to_source(operand)
             return f"not ({inner})" if isinstance(operand, ast.Logical) else f"not {inner}"
-        case ast.Logical(op, left, right):
+        case ast.Logical(op):
+            # a left-nested chain prints flat (and iteratively: chains can be long); an
+            # operand that is itself a looser or equal-precedence operation gets parentheses
             prec = PRECEDENCE[op]
-            a, b = to_source(left), to_source(right)
-            if isinstance(left, ast.Logical) and PRECEDENCE[left.op] < prec:
-                a = f"({a})"
-            if isinstance(right, ast.Logical) and PRECEDENCE[right.op] <= prec:
-                b = f"({b})"
-            return f"{a} {op.value} {b}"
+            parts = ast.flatten(node, op)
+            out = []
+            for i, part in enumerate(parts):
+                text = to_source(part)
+                if isinstance(part, ast.Logical) and (
+                    PRECEDENCE[part.op] < prec or (i > 0 and PRECEDENCE[part.op] == prec)
+                ):
+                    text = f"({text})"
+                out.append(text)
+            return f" {op.value} ".join(out)
     raise AssertionError(f"cannot print {node!r}")  # pragma: no cover
 
 
@@ -127,7 +133,10 @@ def dump(checked: Checked, source: str) -> str:
             case ast.Call(args=args):
                 for a in args:
                     visit(a, depth + 1)
-            case ast.Compare(left=left, right=right) | ast.Logical(left=left, right=right):
+            case ast.Logical(op):
+                for part in ast.flatten(node, op):
+                    visit(part, depth + 1)
+            case ast.Compare(left=left, right=right):
                 visit(left, depth + 1)
                 visit(right, depth + 1)
             case ast.Not(operand):
