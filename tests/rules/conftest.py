@@ -41,13 +41,29 @@ def make_ctx(
             if k == b"host":
                 host = v.decode().lower().split(":")[0]
     conn = ConnectionInfo(
-        peer_ip=ip, peer_port=40000, client_ip=ip, client_port=40000, local_port=8080,
-        scheme=scheme, ja4=ja4,
+        peer_ip=ip,
+        peer_port=40000,
+        client_ip=ip,
+        client_port=40000,
+        local_port=8080,
+        scheme=scheme,
+        ja4=ja4,
     )
     return RequestContext(
-        conn=conn, runtime=RUNTIME, request_id="t", started=0.0, method=method, target=target,
-        path=path, query=query, version=version, headers=headers, host=host, client_ip=ip,
-        content_length=content_length, threat_score=threat_score,
+        conn=conn,
+        runtime=RUNTIME,
+        request_id="t",
+        started=0.0,
+        method=method,
+        target=target,
+        path=path,
+        query=query,
+        version=version,
+        headers=headers,
+        host=host,
+        client_ip=ip,
+        content_length=content_length,
+        threat_score=threat_score,
     )
 
 

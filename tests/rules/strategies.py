@@ -24,7 +24,11 @@ STRING_FIELDS = [
 ]
 INT_FIELDS = ["http.request.body.size", "shieldwall.threat_score", "ip.geoip.asnum"]
 BOOL_FIELDS = ["ssl", "shieldwall.client.clearance"]
-ARRAY_FIELDS = ["http.request.headers.names", "http.request.headers.values", "http.request.uri.args.names"]
+ARRAY_FIELDS = [
+    "http.request.headers.names",
+    "http.request.headers.values",
+    "http.request.uri.args.names",
+]
 MAP_FIELDS = ["http.request.headers", "http.request.uri.args", "http.request.cookies"]
 REGEXES = ["^/wp-(admin|login)", r"\d+", 'a"b', r"\\", "(?i)mozilla", "x|y|", r"\.php$", '"#']
 
@@ -93,7 +97,9 @@ def string_compare(left: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.E
     return st.one_of(
         st.builds(ast.Compare, st.sampled_from(ops), left, st.builds(ast.Str, texts)),
         st.builds(ast.Compare, st.just(CmpOp.EQ), left, strings),
-        st.builds(ast.Compare, st.just(CmpOp.MATCHES), left, st.sampled_from(REGEXES).map(ast.Regex)),
+        st.builds(
+            ast.Compare, st.just(CmpOp.MATCHES), left, st.sampled_from(REGEXES).map(ast.Regex)
+        ),
         st.builds(
             ast.Compare,
             st.sampled_from([CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD]),
@@ -122,9 +128,7 @@ def projections() -> st.SearchStrategy[ast.Expr]:
         ),
     )
     elem = st.one_of(star, st.builds(ast.Call, st.just("lower"), st.tuples(star)))
-    return st.builds(
-        ast.Call, st.sampled_from(["any", "all"]), st.tuples(string_compare(elem))
-    )
+    return st.builds(ast.Call, st.sampled_from(["any", "all"]), st.tuples(string_compare(elem)))
 
 
 atoms: st.SearchStrategy[ast.Expr] = st.one_of(
@@ -138,7 +142,9 @@ atoms: st.SearchStrategy[ast.Expr] = st.one_of(
         st.builds(ast.Int, small_ints),
     ),
     st.builds(ast.Compare, st.just(CmpOp.IN), ints, int_sets()),
-    st.builds(ast.Compare, st.just(CmpOp.IN), st.just(ast.Field("ip.src")), st.just(ast.ListRef("office"))),
+    st.builds(
+        ast.Compare, st.just(CmpOp.IN), st.just(ast.Field("ip.src")), st.just(ast.ListRef("office"))
+    ),
     st.builds(
         ast.Compare,
         st.just(CmpOp.IN),
@@ -152,7 +158,9 @@ atoms: st.SearchStrategy[ast.Expr] = st.one_of(
         ips().filter(lambda ip: not ip.cidr),
     ),
     st.builds(
-        ast.Call, st.sampled_from(["starts_with", "ends_with"]), st.tuples(strings, st.builds(ast.Str, texts))
+        ast.Call,
+        st.sampled_from(["starts_with", "ends_with"]),
+        st.tuples(strings, st.builds(ast.Str, texts)),
     ),
     projections(),
 )

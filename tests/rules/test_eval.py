@@ -4,10 +4,10 @@ compiler backends."""
 from __future__ import annotations
 
 import pytest
+from tests.rules.conftest import LISTS, make_ctx
 
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import Backend, Environment, compile_rule
-from tests.rules.conftest import LISTS, make_ctx
 
 BACKENDS: tuple[Backend, ...] = ("codegen", "closures")
 
@@ -39,10 +39,10 @@ def ev(expr: str, ctx: RequestContext = CTX, backend: Backend = "codegen", **kw:
 
 TRUE_ON_CTX = [
     # fields
-    'ip.src eq 192.0.2.5',
-    'ip.src in {192.0.2.0/24}',
-    'ip.src in $office',
-    'ip.src ne 192.0.2.6',
+    "ip.src eq 192.0.2.5",
+    "ip.src in {192.0.2.0/24}",
+    "ip.src in $office",
+    "ip.src ne 192.0.2.6",
     'http.host eq "www.example.org"',
     'http.request.method eq "POST"',
     'http.request.uri eq "/wp-admin/Edit.php?id=7&tag=a&tag=b%20c&q=1+2&empty="',
@@ -66,20 +66,21 @@ TRUE_ON_CTX = [
     'http.user_agent eq "Mozilla/5.0 (X11)"',
     'http.referer eq "https://ref.example/"',
     'http.request.version eq "HTTP/1.1"',
-    'ssl',
+    "ssl",
     'tls.fingerprint eq "t13d1516h2_8daaf6152771_02713d6af862"',
-    'http.request.body.size eq 11',
-    'shieldwall.threat_score eq 42',
+    "http.request.body.size eq 11",
+    "shieldwall.threat_score eq 42",
     'shieldwall.zone eq ""',
-    'not shieldwall.client.clearance',
-    'ip.geoip.asnum eq 0 and ip.src.asnum eq 0',
+    "not shieldwall.client.clearance",
+    "ip.geoip.asnum eq 0 and ip.src.asnum eq 0",
     'ip.geoip.country eq "" and ip.src.country eq ""',
     # operators and aliases
-    'shieldwall.threat_score lt 43 and shieldwall.threat_score le 42',
-    'shieldwall.threat_score gt 41 and shieldwall.threat_score ge 42',
-    'shieldwall.threat_score < 43 && shieldwall.threat_score <= 42',
-    'shieldwall.threat_score > 41 && shieldwall.threat_score >= 42 && shieldwall.threat_score == 42',
-    'shieldwall.threat_score != 1',
+    "shieldwall.threat_score lt 43 and shieldwall.threat_score le 42",
+    "shieldwall.threat_score gt 41 and shieldwall.threat_score ge 42",
+    "shieldwall.threat_score < 43 && shieldwall.threat_score <= 42",
+    "shieldwall.threat_score > 41 && shieldwall.threat_score >= 42",
+    "shieldwall.threat_score == 42",
+    "shieldwall.threat_score != 1",
     'http.request.method ne "GET"',
     'http.user_agent contains "zilla"',
     'http.request.uri.path matches "^/wp-(admin|login)"',
@@ -90,25 +91,25 @@ TRUE_ON_CTX = [
     'http.request.uri.path strict wildcard "/wp-admin/*.php"',
     'not http.request.uri.path strict wildcard "/WP-ADMIN/*"',
     'http.host in {"a.test" "www.example.org"}',
-    'http.host in $hosts',
-    'shieldwall.threat_score in {1..10 40..50}',
-    'shieldwall.threat_score in {42}',
-    'http.user_agent in $words or true',
-    'ssl eq true',
-    'ssl ne false',
+    "http.host in $hosts",
+    "shieldwall.threat_score in {1..10 40..50}",
+    "shieldwall.threat_score in {42}",
+    "http.user_agent in $words or true",
+    "ssl eq true",
+    "ssl ne false",
     # logic and precedence
-    'ssl xor false',
-    'ssl ^^ false',
-    'not (ssl xor true)',
-    '! false || false',
-    'true or false and false',
-    'false and false or true',
-    'true xor true or true',
+    "ssl xor false",
+    "ssl ^^ false",
+    "not (ssl xor true)",
+    "! false || false",
+    "true or false and false",
+    "false and false or true",
+    "true xor true or true",
     # functions
     'lower(http.user_agent) eq "mozilla/5.0 (x11)"',
     'upper(http.request.method) eq "POST"',
-    'len(http.request.uri.path) eq 18',
-    'len(http.request.headers.names) eq 8',
+    "len(http.request.uri.path) eq 18",
+    "len(http.request.headers.names) eq 8",
     'starts_with(http.request.uri.path, "/wp-")',
     'ends_with(http.request.uri.path, ".php")',
     'concat(http.request.method, " ", http.host) eq "POST www.example.org"',
@@ -148,13 +149,13 @@ def test_true(expr: str, backend: Backend) -> None:
 
 
 FALSE_ON_PLAIN = [
-    'ssl',
+    "ssl",
     'ip.src in $office and http.host eq "x"',
-    'ip.src in {192.0.2.0/24}',
+    "ip.src in {192.0.2.0/24}",
     'http.user_agent ne ""',
-    'http.request.body.size gt 0',
+    "http.request.body.size gt 0",
     'tls.fingerprint ne ""',
-    'len(http.request.uri.args.names) gt 0',
+    "len(http.request.uri.args.names) gt 0",
     'any(http.request.cookies[*][0] eq "")',
     'http.request.uri.args["a"][0] eq ""',
 ]
@@ -212,7 +213,7 @@ def test_fields_are_lazy_and_computed_once(backend: Backend) -> None:
     env = Environment(geo=CountingGeo())
     rule = compile_rule(
         'ssl and (ip.geoip.country eq "NL" and ip.geoip.country ne "x" '
-        'and any(http.request.headers.names[*] ne ip.geoip.country)) or ip.geoip.asnum eq 1',
+        "and any(http.request.headers.names[*] ne ip.geoip.country)) or ip.geoip.asnum eq 1",
         backend=backend,
         env=env,
     )

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.rules.conftest import LISTS
 
 from shieldwall.rules import RuleError, check_source, dump, parse, to_source
-from tests.rules.conftest import LISTS
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SHIELDWALL_UPDATE_GOLDEN") == "1"

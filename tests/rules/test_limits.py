@@ -4,6 +4,7 @@ precedence."""
 from __future__ import annotations
 
 import pytest
+from tests.rules.conftest import make_ctx
 
 from shieldwall.rules import (
     MAX_EXPRESSION_CHARS,
@@ -18,7 +19,6 @@ from shieldwall.rules import (
     parse,
     to_source,
 )
-from tests.rules.conftest import make_ctx
 
 BACKENDS: tuple[Backend, ...] = ("codegen", "closures")
 
@@ -122,7 +122,7 @@ def test_deepest_nesting_compiles(backend: Backend) -> None:
     shapes = [
         "(" * d + "ssl" + ")" * d,
         "not " * d + "ssl",
-        "(ssl and " * (d - 1) + "(ssl or http.host eq \"a\")" + ")" * (d - 1),
+        "(ssl and " * (d - 1) + '(ssl or http.host eq "a")' + ")" * (d - 1),
         "(not ssl or " * (d - 1) + "(ssl xor ssl)" + ")" * (d - 1),
         "lower(" * (d - 2) + 'http.request.headers["x"][0]' + ")" * (d - 2) + ' eq "a"',
         "any(" + "lower(" * (d - 3) + "http.request.headers.names[*]" + ")" * (d - 3) + ' eq "a")',

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from shieldwall.rules import ast, check, compile_rule, parse, to_source
 from tests.rules.conftest import LISTS, make_ctx
 from tests.rules.strategies import conditions
+
+from shieldwall.rules import ast, check, compile_rule, parse, to_source
 
 CONTEXTS = [
     make_ctx(
