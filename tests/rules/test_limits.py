@@ -3,7 +3,11 @@ precedence."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.rules.conftest import make_ctx
 
 from shieldwall.rules import (
@@ -19,6 +23,7 @@ from shieldwall.rules import (
     parse,
     to_source,
 )
+from shieldwall.rules.values import RegexError, compile_wildcard
 
 BACKENDS: tuple[Backend, ...] = ("codegen", "closures")
 
@@ -173,3 +178,33 @@ def test_precedence_evaluates(backend: Backend) -> None:
     }
     for src, expected in cases.items():
         assert compile_rule(src, backend=backend).matches(ctx) is expected, src
+
+
+# -- wildcard matcher: fast paths and the RE2 path agree with a reference ----------------------
+
+_WILD = st.text(alphabet="aB*\\", max_size=8).map(str.encode)
+
+
+def _reference(pattern: bytes, subject: bytes, case_sensitive: bool) -> bool:
+    if not case_sensitive:
+        pattern, subject = pattern.lower(), subject.lower()
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i : i + 1] == b"\\":
+            out.append(re.escape(pattern[i + 1 : i + 2]))
+            i += 2
+        else:
+            out.append(b".*" if pattern[i : i + 1] == b"*" else re.escape(pattern[i : i + 1]))
+            i += 1
+    return re.fullmatch(b"".join(out), subject, re.S) is not None  # test oracle only
+
+
+@settings(max_examples=400, deadline=None)
+@given(_WILD, st.text(alphabet="abAB*\\", max_size=10).map(str.encode), st.booleans())
+def test_wildcard_matches_reference(pattern: bytes, subject: bytes, case_sensitive: bool) -> None:
+    try:
+        match = compile_wildcard(pattern, case_sensitive=case_sensitive)
+    except RegexError:
+        assert re.search(rb"\\([^*\\]|$)", pattern.replace(b"\\\\", b"")) is not None
+        return
+    assert match(subject) is _reference(pattern, subject, case_sensitive)

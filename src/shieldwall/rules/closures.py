@@ -208,8 +208,7 @@ class _Closures:
             search = self.checked.patterns[id(right)].search
             test = lambda v: search(v if len(v) <= _CAP else v[:_CAP]) is not None  # noqa: E731
         elif op in (CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD):
-            full = self.checked.patterns[id(right)].fullmatch
-            test = lambda v: full(v if len(v) <= _CAP else v[:_CAP]) is not None  # noqa: E731
+            test = self.checked.patterns[id(right)]
         elif isinstance(right, ast.Str | ast.Int | ast.Bool | ast.Ip):
             rv = network_range(right.network)[0] if isinstance(right, ast.Ip) else right.value
             bop = _OPS[op]

@@ -18,6 +18,7 @@ through a constant slot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from itertools import count
 from typing import Any
@@ -41,6 +42,7 @@ from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES, network_range
 __all__ = ["compile_codegen"]
 
 _U = object()  # "not computed yet" marker of memo locals
+_ATTRIBUTE = re.compile(r"ctx(\.[a-z_]+)+")  # inline field code that is a plain attribute read
 _CMP = {
     CmpOp.EQ: "==",
     CmpOp.NE: "!=",
@@ -102,15 +104,18 @@ class _Gen:
     # -- values ------------------------------------------------------------------------------
     def field(self, key: FieldKey) -> str:
         spec = FIELDS.get(key) if isinstance(key, str) else None
-        if spec is not None and spec.inline is not None:
-            return f"({spec.inline})"
-        fn = self.const(getter(key, self.env))
+        inline = spec.inline if spec is not None else None
+        if inline is not None and _ATTRIBUTE.fullmatch(inline):
+            return f"({inline})"  # an attribute read is cheaper than a memo check
+        compute = (
+            f"({inline})" if inline is not None else f"{self.const(getter(key, self.env))}(ctx)"
+        )
         if self.counts[key] <= 1 and not self.in_projection:
-            return f"{fn}(ctx)"
+            return compute
         local = self.memo.get(key)
         if local is None:
             local = self.memo[key] = f"_f{len(self.memo)}"
-        return f"({local} if {local} is not _U else ({local} := {fn}(ctx)))"
+        return f"({local} if {local} is not _U else ({local} := {compute}))"
 
     def value(self, node: ast.Expr, elem: str | None = None) -> str:
         """Code for ``node``; inside a projection, ``elem`` is the current element's name."""
@@ -191,9 +196,15 @@ class _Gen:
             return f"({lcode} in {self.const(container(right, self.checked))})"
         if op is CmpOp.EQ and not self.checked.ty(right).nullable:
             return f"({lcode} == {self.value(right)})"  # None == constant is False
-        if op is CmpOp.MATCHES or op in (CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD):
+        if op in (CmpOp.WILDCARD, CmpOp.STRICT_WILDCARD):
+            test = self.const(self.checked.patterns[id(right)])
+            if not nullable:
+                return f"{test}({lcode})"
+            t = self.temp()
+            return f"(({t} := {lcode}) is not None and {test}({t}))"
+        if op is CmpOp.MATCHES:
             pat = self.const(self.checked.patterns[id(right)])
-            method = "search" if op is CmpOp.MATCHES else "fullmatch"
+            method = "search"
             v, cap = self.temp(), MAX_MATCH_SUBJECT_BYTES
             guard = (
                 f"({v} := {lcode}) is not None and "

@@ -17,7 +17,7 @@ with Python's backtracking ``re``. Bounds (named so the documentation can cite t
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -131,12 +131,20 @@ def compile_regex(pattern: str) -> Any:
         raise RegexError(f"invalid regex: {reason}") from None
 
 
-def compile_wildcard(pattern: bytes, *, case_sensitive: bool) -> Any:
-    """``*`` matches any run of bytes (also empty), ``\\*`` a star, ``\\\\`` a backslash; the
-    whole subject must match. Compiled to an anchored RE2 program (linear time)."""
+def compile_wildcard(pattern: bytes, *, case_sensitive: bool) -> Callable[[bytes], bool]:
+    """A predicate for ``subject wildcard pattern``.
+
+    ``*`` matches any run of bytes (also empty), ``\\*`` a star, ``\\\\`` a backslash; the
+    whole subject must match. ``wildcard`` folds ASCII case only (bytewise, like ``lower()``);
+    ``strict wildcard`` compares bytes exactly. Patterns whose stars are only at the ends
+    become ``==``/``startswith``/``endswith``/``in``; others an anchored RE2 program. Either
+    way linear, and only the first ``MAX_MATCH_SUBJECT_BYTES`` bytes are considered.
+    """
     if len(pattern) > MAX_REGEX_CHARS:
         raise RegexError(f"wildcard pattern is longer than {MAX_REGEX_CHARS} bytes")
-    out: list[bytes] = []
+    if not case_sensitive:
+        pattern = pattern.lower()
+    pieces: list[bytes | None] = []  # None is a star
     i = 0
     while i < len(pattern):
         c = pattern[i : i + 1]
@@ -144,18 +152,42 @@ def compile_wildcard(pattern: bytes, *, case_sensitive: bool) -> Any:
             nxt = pattern[i + 1 : i + 2]
             if nxt not in (b"*", b"\\"):
                 raise RegexError("in a wildcard pattern, '\\' must be followed by '*' or '\\'")
-            out.append(_escape_byte(nxt[0]))
+            pieces.append(nxt)
             i += 2
         elif c == b"*":
-            out.append(b".*")
+            if not pieces or pieces[-1] is not None:  # "**" is "*"
+                pieces.append(None)
             i += 1
         else:
-            out.append(_escape_byte(pattern[i]))
+            pieces.append(c)
             i += 1
+    test = _wildcard_test(pieces)
+    cap = MAX_MATCH_SUBJECT_BYTES
+    if case_sensitive:
+        return lambda v: test(v if len(v) <= cap else v[:cap])
+    return lambda v: test((v if len(v) <= cap else v[:cap]).lower())
+
+
+def _wildcard_test(pieces: list[bytes | None]) -> Callable[[bytes], bool]:
+    lead = bool(pieces) and pieces[0] is None
+    trail = len(pieces) > 1 and pieces[-1] is None
+    inner = pieces[int(lead) : len(pieces) - int(trail)]
+    if None not in inner:
+        lit = b"".join(p for p in inner if p is not None)
+        if lead and trail:
+            return lambda v: lit in v
+        if lead:
+            return lambda v: v.endswith(lit)
+        if trail:
+            return lambda v: v.startswith(lit)
+        return lambda v: v == lit
+    regex = b"".join(b".*" if p is None else _escape_byte(p[0]) for p in pieces)
     try:
-        return re2.compile(b"".join(out), _options(case_sensitive))
+        prog = re2.compile(regex, _options(True))
     except re2.error as exc:  # only size limits can fail on an escaped pattern
         raise RegexError(f"wildcard pattern too large: {exc.args[0]!r}") from None
+    full = prog.fullmatch
+    return lambda v: full(v) is not None
 
 
 def _escape_byte(b: int) -> bytes:
@@ -184,8 +216,16 @@ def parse_query(query: bytes) -> dict[bytes, list[bytes]]:
             break
         if not part:
             continue
-        name, _, value = part.partition(b"=")
-        out.setdefault(url_decode(name), []).append(url_decode(value))
+        if b"%" in part or b"+" in part:
+            name, _, value = part.partition(b"=")
+            name, value = url_decode(name), url_decode(value)
+        else:  # the common case needs no decoding
+            name, _, value = part.partition(b"=")
+        vs = out.get(name)
+        if vs is None:
+            out[name] = [value]
+        else:
+            vs.append(value)
     return out
 
 
