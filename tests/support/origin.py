@@ -148,6 +148,8 @@ class Origin:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
+        except asyncio.CancelledError:
+            return  # Origin.close(): end quietly
         finally:
             self.open_connections -= 1
             self._writers.discard(writer)

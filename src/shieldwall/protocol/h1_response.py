@@ -89,7 +89,16 @@ class ResponseHead:
 class ResponseParser:
     """Parses one upstream response: ``parse_head`` once, then ``feed_body`` if CHUNKED."""
 
-    __slots__ = ("_chunked", "_head", "_in_body", "_parser", "body", "done", "max_head_bytes")
+    __slots__ = (
+        "_chunked",
+        "_head",
+        "_in_body",
+        "_parser",
+        "body",
+        "done",
+        "extra",
+        "max_head_bytes",
+    )
 
     def __init__(self, *, max_head_bytes: int = 64 * 1024) -> None:
         self.max_head_bytes = max_head_bytes
@@ -99,6 +108,7 @@ class ResponseParser:
         self._in_body = False
         self.body: list[bytes] = []  # de-chunked pieces since the caller last cleared it
         self.done = False  # the (chunked) message is complete
+        self.extra = False  # bytes arrived after the end of the message: never reuse
 
     def parse_head(self, raw: bytes, *, request_method: bytes) -> ResponseHead:
         """Validate the complete head ``raw`` (ending in CRLFCRLF)."""
@@ -146,8 +156,14 @@ class ResponseParser:
         return len(data)
 
     # -- llhttp callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.done:
+            self.extra = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._in_body:
+            if self.done:
+                self.extra = True
             return  # trailer field: dropped
         head = self._head
         assert head is not None
@@ -177,7 +193,10 @@ class ResponseParser:
         self._in_body = True
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        if self.done:
+            self.extra = True
+        else:
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
         self.done = True

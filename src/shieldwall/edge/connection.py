@@ -1,0 +1,326 @@
+"""The client side of the HTTP/1.1 data path: one ``asyncio.Protocol`` per client connection.
+
+Theory of operation
+-------------------
+Everything is driven from protocol callbacks; the only coroutine on the request path opens a new
+upstream connection on a pool miss. States (``_IDLE`` between requests, ``_BUSY`` while one
+request is in flight, ``_TUNNEL`` after a WebSocket 101, ``_CLOSED``); transitions:
+
+    IDLE --head--> BUSY --response end, keep-alive--> IDLE
+    IDLE/BUSY --error/close--> CLOSED          BUSY --101--> TUNNEL --either side closes--> CLOSED
+
+Requests are answered strictly one at a time, in order. Bytes of pipelined requests are parsed
+(``RequestParser`` queues their events) but not acted on until the response before them is
+complete; reading pauses once ``read_buffer_bytes`` are queued ahead or ``max_pipelined``
+events wait.
+
+Backpressure: the client's write buffer full -> pause reading the origin; the origin's write
+buffer full (or a connect in progress with ``read_buffer_bytes`` buffered) -> pause reading the
+client. Reading is paused while any reason holds (a bit mask).
+
+Timers: no timer per connection. The worker's one periodic sweep calls ``check(now)``, which
+compares ``deadline`` (set at each transition: idle timeout, header deadline from the first byte
+of a head, upstream read timeout refreshed by origin activity) and the minimum request body rate.
+
+Errors the client sees are branded pages (``errorpages``); framing errors close the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import TYPE_CHECKING, Any, Final
+
+from shieldwall.config.model import ListenerConfig, OriginConfig, ZoneLimits
+from shieldwall.edge.context import ConnectionInfo
+from shieldwall.edge.upstream.exchange import Exchange
+from shieldwall.errors import BadRequest, ProtocolError
+from shieldwall.protocol.h1 import END, RequestHead, RequestParser
+
+if TYPE_CHECKING:
+    from shieldwall.edge.server import Worker
+
+__all__ = ["ClientConnection"]
+
+_IDLE, _BUSY, _TUNNEL, _CLOSED = range(4)
+# why reading is paused (bit mask)
+PAUSE_PIPELINE: Final = 1  # too much queued ahead of the request being answered
+PAUSE_UPSTREAM: Final = 2  # the origin is not taking our request bytes fast enough
+PAUSE_PROXY: Final = 4  # unused; reserved for PROXY header handling
+# deadline kinds
+_DL_IDLE, _DL_HEAD, _DL_UPSTREAM, _DL_NONE = range(4)
+
+
+class ClientConnection(Exchange, asyncio.Protocol):
+    def __init__(self, worker: Worker, listener: ListenerConfig) -> None:
+        Exchange.__init__(self, worker)
+        self.listener = listener
+        # the TLS server reads a PROXY header itself; plain listeners read it here
+        self.expect_proxy = listener.proxy_protocol and not listener.tls
+        self.transport: asyncio.Transport | None = None
+        self.client_hello: Any = None
+        self.state = _IDLE
+        self.deadline = 0.0
+        self.deadline_kind = _DL_NONE
+        self.paused = 0
+        self.ahead = 0  # bytes received while the current request is waiting for its answer
+        self.counted_ip: str | None = None
+        self._proxy_buf: bytearray | None = None
+        limits = worker.holder.current.config.limits
+        self.parser = RequestParser(
+            max_header_bytes=limits.max_header_bytes,
+            max_header_count=limits.max_header_count,
+            max_uri_bytes=limits.max_uri_bytes,
+        )
+
+    # -- TLS hook ------------------------------------------------------------------------
+    def set_client_hello(self, info: Any) -> None:
+        """Called by the TLS layer before ``connection_made`` (attrs: sni, alpn, ja4)."""
+        self.client_hello = info
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        worker = self.worker
+        peer = transport.get_extra_info("peername")
+        ip, port = (peer[0], peer[1]) if peer else ("unknown", 0)
+        if not worker.admit(ip):
+            self.state = _CLOSED
+            transport.abort()
+            return
+        self.counted_ip = ip
+        worker.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):  # not TCP: nothing to tune
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        limits = worker.holder.current.config.limits
+        transport.set_write_buffer_limits(limits.write_buffer_high, limits.write_buffer_low)
+        local = transport.get_extra_info("sockname")
+        now = worker.loop.time()
+        info = self.info = ConnectionInfo(
+            peer_ip=ip,
+            peer_port=port,
+            client_ip=ip,
+            client_port=port,
+            local_port=local[1] if local else 0,
+            accepted_at=now,
+        )
+        hello = self.client_hello
+        if hello is not None or transport.get_extra_info("ssl_object") is not None:
+            info.scheme = "https"
+            ssl_obj = transport.get_extra_info("ssl_object")
+            if ssl_obj is not None:
+                info.tls_alpn = ssl_obj.selected_alpn_protocol()
+                info.tls_version = ssl_obj.version()
+            if hello is not None:
+                info.tls_sni = hello.sni
+                info.ja4 = hello.ja4
+        if self.expect_proxy:
+            if not worker.holder.current.is_trusted_proxy(ip):
+                self.close()
+                return
+            self._proxy_buf = bytearray()
+        self.deadline = now + limits.header_timeout
+        self.deadline_kind = _DL_HEAD if self.expect_proxy else _DL_IDLE
+        if not self.expect_proxy:
+            self.deadline = now + limits.idle_timeout
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state == _TUNNEL:
+            up = self.upstream
+            if up is not None:
+                up.send(data)
+            return
+        if self._proxy_buf is not None:
+            self._on_proxy_bytes(data)
+            return
+        parser = self.parser
+        if state == _IDLE:
+            if self.deadline_kind != _DL_HEAD:
+                self.deadline = self.worker.loop.time() + self.limits().header_timeout
+                self.deadline_kind = _DL_HEAD
+            parser.feed(data)
+            self.process_events()
+        elif state == _BUSY:
+            parser.feed(data)
+            if self.request_done:
+                self.ahead += len(data)
+                limits = self.limits()
+                if self.ahead > limits.read_buffer_bytes or len(parser.events) > (
+                    limits.max_pipelined * 3
+                ):
+                    self.pause(PAUSE_PIPELINE)
+            else:
+                self.process_events()
+
+    def _on_proxy_bytes(self, data: bytes) -> None:
+        from shieldwall.protocol.proxy import parse_proxy_header
+
+        buf = self._proxy_buf
+        assert buf is not None
+        buf += data
+        try:
+            parsed = parse_proxy_header(bytes(buf))
+        except BadRequest:
+            self.close()
+            return
+        if parsed is None:
+            if len(buf) > 1024:
+                self.close()
+            return
+        header, used = parsed
+        if header.src_ip is not None:
+            self.info.client_ip = header.src_ip
+            self.info.client_port = header.src_port
+        rest = bytes(buf[used:])
+        self._proxy_buf = None
+        self.deadline = self.worker.loop.time() + self.limits().idle_timeout
+        self.deadline_kind = _DL_IDLE
+        if rest:
+            self.data_received(rest)
+
+    def eof_received(self) -> bool | None:
+        if self.state == _TUNNEL and self.upstream is not None and self.upstream.transport:
+            self.upstream.transport.write_eof() if self.upstream.transport.can_write_eof() else None
+            return True
+        if self.state == _BUSY:
+            return True  # half-close: still deliver the response
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        prev = self.state
+        self.state = _CLOSED
+        worker = self.worker
+        if self.counted_ip is not None:
+            worker.release(self.counted_ip)
+            self.counted_ip = None
+            worker.connections.discard(self)
+        up = self.upstream
+        if up is not None:
+            self.upstream = None
+            up.close()
+        if prev == _BUSY and self.ctx is not None:
+            self.ctx.error = self.ctx.error or "client_closed"
+            if not self.ctx.status:
+                self.ctx.status = 499
+            self.finish_log()
+
+    def pause_writing(self) -> None:
+        up = self.upstream
+        if up is not None and up.transport is not None:
+            up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        up = self.upstream
+        if up is not None and up.transport is not None:
+            up.transport.resume_reading()
+
+    # -- reading control ------------------------------------------------------------------
+    def pause(self, reason: int) -> None:
+        if not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if self.paused & reason:
+            self.paused &= ~reason
+            if not self.paused and self.transport is not None and self.state != _CLOSED:
+                self.transport.resume_reading()
+
+    # -- request loop -----------------------------------------------------------------------
+    def process_events(self) -> None:
+        """Act on queued parser events until one request is in flight and fully read."""
+        events = self.parser.events
+        while events and self.state != _CLOSED:
+            ev = events[0]
+            if self.state == _IDLE:
+                events.popleft()
+                if isinstance(ev, RequestHead):
+                    self.state = _BUSY
+                    self.deadline_kind = _DL_UPSTREAM
+                    self.ahead = 0
+                    self.start_request(ev)
+                elif isinstance(ev, ProtocolError):
+                    self.protocol_error(ev)
+                    return
+                # stray END/body cannot happen in IDLE: the parser orders events
+            elif self.state == _BUSY:
+                if self.request_done:
+                    return
+                events.popleft()
+                if isinstance(ev, bytes):
+                    self.request_body(ev)
+                elif ev is END:
+                    self.request_end()
+                elif isinstance(ev, ProtocolError):
+                    self.protocol_error(ev)
+                    return
+            else:
+                return
+
+    def request_finished(self, keep_alive: bool) -> None:
+        """The response is complete (called by ``Exchange``)."""
+        if self.state != _BUSY:
+            return
+        if not keep_alive or self.closing or self.worker.draining:
+            self.close()
+            return
+        self.state = _IDLE
+        self.deadline = self.worker.loop.time() + self.limits().idle_timeout
+        self.deadline_kind = _DL_IDLE
+        self.ahead = 0
+        self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
+        if self.parser.events:
+            self.deadline_kind = _DL_HEAD
+            self.process_events()
+        elif self.parser.in_head:
+            self.deadline = self.worker.loop.time() + self.limits().header_timeout
+            self.deadline_kind = _DL_HEAD
+
+    def enter_tunnel(self) -> None:
+        self.state = _TUNNEL
+        self.deadline_kind = _DL_NONE
+        self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
+        data = bytes(self.parser.tunnel_data)
+        self.parser.tunnel_data.clear()
+        if data and self.upstream is not None:
+            self.upstream.send(data)
+
+    def close(self) -> None:
+        if self.transport is not None and self.state != _CLOSED:
+            self.transport.close()
+        self.state = _CLOSED if self.transport is None else self.state
+        self.closing = True
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    @property
+    def idle(self) -> bool:
+        return self.state == _IDLE and not self.parser.in_head and not self.parser.events
+
+    # -- timers (called by the worker's sweep) ----------------------------------------------
+    def check(self, now: float) -> None:
+        kind = self.deadline_kind
+        busy_body = self.state == _BUSY and not self.request_done and self.body_started
+        if busy_body and self.body_too_slow(now):
+            return
+        if kind == _DL_NONE or now < self.deadline:
+            return
+        if kind == _DL_IDLE:
+            self.close()
+        elif kind == _DL_HEAD:
+            self.protocol_error(ProtocolError("request head timeout", status=408))
+        elif kind == _DL_UPSTREAM and self.state == _BUSY:
+            self.upstream_timed_out()
+
+    def refresh_upstream_deadline(self, limits: ZoneLimits) -> None:
+        self.deadline = self.worker.loop.time() + limits.read_timeout
+        self.deadline_kind = _DL_UPSTREAM
+
+    def spawn_connect(self, origin: OriginConfig, limits: ZoneLimits, head: bytes) -> None:
+        self.worker.spawn(self.connect_upstream(origin, limits, head))

@@ -1,0 +1,108 @@
+"""Branded error pages the edge answers with itself.
+
+A browser gets a small HTML page; a client whose ``Accept`` names ``application/json`` gets a
+JSON object. Both carry the request id, which is also sent in the ``sw-request-id`` response
+header (every response the edge sends carries it) and stored on the ``RequestContext`` for the
+access log, so a visitor's screenshot can be matched to a log line.
+
+Request ids are ``<12 hex chars random per worker>-<hex counter>``: unique across workers and
+restarts with overwhelming probability, and one string format per request to make.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import os
+from http import HTTPStatus
+from typing import Final
+
+__all__ = ["REQUEST_ID_HEADER", "RequestIds", "error_response", "reason_phrase", "wants_json"]
+
+REQUEST_ID_HEADER: Final = b"sw-request-id"
+
+_MESSAGES: Final = {
+    400: "The request could not be understood.",
+    403: "Access to this resource was refused.",
+    404: "Not found.",
+    405: "This method is not supported here.",
+    408: "The request took too long to arrive.",
+    413: "The request body is too large.",
+    414: "The request URI is too long.",
+    421: "This server does not serve the requested host.",
+    429: "Too many requests. Please slow down.",
+    431: "The request headers are too large.",
+    502: "The origin server sent an invalid response or could not be reached.",
+    503: "The service is temporarily unavailable.",
+    504: "The origin server did not answer in time.",
+    505: "This HTTP version is not supported.",
+}
+
+
+class RequestIds:
+    """Cheap unique request ids: per-worker random prefix plus a counter."""
+
+    __slots__ = ("_counter", "prefix")
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(6).hex()
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}-{next(self._counter):x}"
+
+
+def reason_phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+def wants_json(accept: bytes | None) -> bool:
+    return accept is not None and b"application/json" in accept.lower()
+
+
+def error_response(
+    status: int,
+    request_id: str,
+    *,
+    json_body: bool,
+    server_name: str,
+    reason: str = "",
+    close: bool = False,
+    head_only: bool = False,
+) -> bytes:
+    """A complete HTTP/1.1 response (head and body)."""
+    phrase = reason_phrase(status).decode()
+    message = reason or _MESSAGES.get(status, phrase)
+    if json_body:
+        body = json.dumps(
+            {"status": status, "error": phrase, "message": message, "request_id": request_id}
+        ).encode()
+        ctype = b"application/json"
+    else:
+        body = (
+            "<!doctype html><html><head><meta charset=utf-8>"
+            f"<title>{status} {html.escape(phrase)}</title>"
+            "<style>body{font:16px system-ui,sans-serif;margin:15vh auto;max-width:36em;"
+            "color:#222}small{color:#777}</style></head><body>"
+            f"<h1>{status} {html.escape(phrase)}</h1><p>{html.escape(message)}</p>"
+            f"<p><small>Request ID: {request_id} &middot; {html.escape(server_name)}</small></p>"
+            "</body></html>\n"
+        ).encode()
+        ctype = b"text/html; charset=utf-8"
+    head = [
+        b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode()),
+        b"content-type: " + ctype + b"\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"cache-control: no-store\r\n",
+        REQUEST_ID_HEADER + b": " + request_id.encode() + b"\r\n",
+    ]
+    if close:
+        head.append(b"connection: close\r\n")
+    head.append(b"\r\n")
+    if head_only:
+        return b"".join(head)
+    return b"".join(head) + body

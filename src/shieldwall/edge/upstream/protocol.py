@@ -1,0 +1,251 @@
+"""One TCP connection to an origin, driven from protocol callbacks (no task per request).
+
+Theory of operation
+-------------------
+An ``UpstreamConnection`` serves one exchange at a time for a ``sink`` (the client connection).
+The sink writes the request head and body with ``send``; the origin's bytes come back through
+``data_received``, which finds the response head (``find_head_end``), validates it with a fresh
+``ResponseParser`` and then delimits the body by its framing:
+
+- ``LENGTH``: raw bytes are relayed by count, never parsed or copied (the fast path);
+- ``CHUNKED``: bytes are de-chunked by the parser and re-encoded by the sink (trailers dropped);
+- ``UNTIL_CLOSE``: everything until EOF; never reusable;
+- after ``101`` the connection is a raw tunnel in both directions.
+
+Reuse rule: the connection goes back to the pool only when the response ended exactly at a
+message boundary, the origin asked for keep-alive, the request was fully sent, and no byte
+arrived beyond the response. Anything else (framing error, truncated body, extra bytes, an
+interim error) sets ``reusable = False`` and the connection is closed.
+
+Flow control: ``pause_writing``/``resume_writing`` of this transport are forwarded to the sink
+(which pauses reading the client); the sink pauses this transport's reading when the client's
+write buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final, Protocol
+
+from shieldwall.errors import UpstreamError, UpstreamProtocolError
+from shieldwall.protocol.h1 import Framing, ResponseHead, ResponseParser, find_head_end
+
+__all__ = ["UpstreamConnection", "UpstreamSink"]
+
+MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of response head before the origin is "invalid"
+
+# states
+_IDLE, _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _TUNNEL, _CLOSED = range(7)
+
+
+class UpstreamSink(Protocol):
+    """What the client side implements to receive an origin's response."""
+
+    def upstream_head(self, head: ResponseHead, body: bytes) -> None: ...
+    def upstream_body(self, data: bytes) -> None: ...
+    def upstream_end(self) -> None: ...
+    def upstream_error(self, err: UpstreamError) -> None: ...
+    def upstream_pause(self) -> None: ...
+    def upstream_resume(self) -> None: ...
+    def upstream_activity(self) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "_buf",
+        "_method",
+        "_parser",
+        "_remaining",
+        "_state",
+        "idle_deadline",
+        "key",
+        "reusable",
+        "sink",
+        "transport",
+    )
+
+    def __init__(self, key: tuple[str, int, bool]) -> None:
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.sink: UpstreamSink | None = None
+        self.reusable = True
+        self.idle_deadline = 0.0  # loop time after which an idle pooled connection is closed
+        self._state = _IDLE
+        self._buf = bytearray()
+        self._parser: ResponseParser | None = None
+        self._remaining = 0
+        self._method = b"GET"
+
+    # -- driven by the sink --------------------------------------------------------------
+    def start(self, sink: UpstreamSink, method: bytes, head: bytes) -> None:
+        self.sink = sink
+        self._method = method
+        self._state = _HEAD
+        self._buf.clear()
+        assert self.transport is not None
+        self.transport.write(head)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def detach(self) -> None:
+        """The exchange is over (or abandoned); only a clean IDLE connection may be pooled."""
+        self.sink = None
+        if self._state != _IDLE:
+            self.reusable = False
+
+    def close(self) -> None:
+        self.reusable = False
+        self.sink = None
+        self._state = _CLOSED
+        if self.transport is not None:
+            self.transport.abort()
+
+    @property
+    def alive(self) -> bool:
+        return self._state == _IDLE and self.transport is not None and self.reusable
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is None:
+            self.close()  # bytes from an origin that owes us nothing: never reuse
+            return
+        state = self._state
+        if state == _LENGTH:
+            n = len(data)
+            rem = self._remaining
+            if n < rem:
+                self._remaining = rem - n
+                sink.upstream_body(data)
+                return
+            if n > rem:
+                self.reusable = False
+                data = data[:rem]
+            self._remaining = 0
+            self._state = _IDLE
+            sink.upstream_body(data)
+            sink.upstream_end()
+        elif state == _HEAD:
+            sink.upstream_activity()
+            self._on_head_bytes(sink, data)
+        elif state == _CHUNKED:
+            self._on_chunked(sink, data)
+        elif state in (_UNTIL_CLOSE, _TUNNEL):
+            sink.upstream_body(data)
+        else:
+            self.close()
+
+    def _on_head_bytes(self, sink: UpstreamSink, data: bytes) -> None:
+        buf = self._buf
+        old = len(buf)
+        buf += data
+        end = find_head_end(buf, old - 3)
+        if end < 0:
+            if len(buf) > MAX_RESPONSE_HEAD:
+                self._fail(UpstreamProtocolError("response head too large"))
+            return
+        raw = bytes(buf[:end])
+        rest = bytes(buf[end:])
+        buf.clear()
+        parser = self._parser = ResponseParser(max_head_bytes=MAX_RESPONSE_HEAD)
+        try:
+            head = parser.parse_head(raw, request_method=self._method)
+        except UpstreamError as err:
+            self._fail(err)
+            return
+        if not head.keep_alive:
+            self.reusable = False
+        framing = head.framing
+        if 100 <= head.status < 200 and not head.upgrade:
+            if rest:  # interim response (100 Continue): skip it, the real head follows
+                self._on_head_bytes(sink, rest)
+            return
+        if head.upgrade:
+            self._state = _TUNNEL
+            self.reusable = False
+            sink.upstream_head(head, rest)
+        elif framing is Framing.LENGTH:
+            cl = head.content_length or 0
+            if len(rest) >= cl:
+                if len(rest) > cl:
+                    self.reusable = False
+                    rest = rest[:cl]
+                self._state = _IDLE
+                sink.upstream_head(head, rest)
+                if self.sink is sink:
+                    sink.upstream_end()
+            else:
+                self._remaining = cl - len(rest)
+                self._state = _LENGTH
+                sink.upstream_head(head, rest)
+        elif framing is Framing.NO_BODY:
+            if rest:
+                self.reusable = False
+            self._state = _IDLE
+            sink.upstream_head(head, b"")
+            if self.sink is sink:
+                sink.upstream_end()
+        elif framing is Framing.CHUNKED:
+            self._state = _CHUNKED
+            sink.upstream_head(head, b"")
+            if rest and self.sink is sink:
+                self._on_chunked(sink, rest)
+        else:
+            self._state = _UNTIL_CLOSE
+            self.reusable = False
+            sink.upstream_head(head, rest)
+
+    def _on_chunked(self, sink: UpstreamSink, data: bytes) -> None:
+        parser = self._parser
+        assert parser is not None
+        try:
+            parser.feed_body(data)
+        except UpstreamError as err:
+            self._fail(err)
+            return
+        pieces = parser.body
+        if pieces:
+            joined = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces.clear()
+            sink.upstream_body(joined)
+        if parser.done and self.sink is sink:
+            if parser.extra:
+                self.reusable = False
+            self._state = _IDLE
+            sink.upstream_end()
+
+    def _fail(self, err: UpstreamError) -> None:
+        sink = self.sink
+        self.close()
+        if sink is not None:
+            sink.upstream_error(err)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        state = self._state
+        self._state = _CLOSED
+        self.reusable = False
+        self.transport = None
+        sink = self.sink
+        self.sink = None
+        if sink is None:
+            return
+        if state in (_UNTIL_CLOSE, _TUNNEL):
+            sink.upstream_end()
+        elif state != _IDLE:
+            sink.upstream_error(UpstreamProtocolError("origin closed the connection mid-response"))
+
+    def pause_writing(self) -> None:
+        if self.sink is not None:
+            self.sink.upstream_pause()
+
+    def resume_writing(self) -> None:
+        if self.sink is not None:
+            self.sink.upstream_resume()

@@ -1,0 +1,133 @@
+"""Run a real ``EdgeServer`` on 127.0.0.1 port 0 in tests, plus a tiny raw HTTP client.
+
+    async with running_edge(config) as edge:
+        reader, writer = await edge.connect()
+        ...
+
+``Config`` objects for tests come from ``edge_config(origin_port, **zone_kwargs)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shieldwall.config.model import (
+    Config,
+    ListenerConfig,
+    OriginConfig,
+    ServerLimits,
+    ZoneConfig,
+    ZoneLimits,
+)
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.runtime import RuntimeHolder, build_runtime
+from shieldwall.edge.server import EdgeServer
+
+__all__ = ["RecordingLog", "RunningEdge", "edge_config", "read_response", "running_edge"]
+
+
+def edge_config(
+    origin_port: int,
+    *,
+    hosts: tuple[str, ...] = ("example.com",),
+    limits: ServerLimits | None = None,
+    zone_limits: ZoneLimits | None = None,
+    trusted: tuple[str, ...] = (),
+    **zone: Any,
+) -> Config:
+    from shieldwall.config.model import TrustedProxiesConfig
+
+    z = ZoneConfig(
+        name="test",
+        hosts=hosts,
+        origins=(OriginConfig(host="127.0.0.1", port=origin_port),),
+        limits=zone_limits or ZoneLimits(),
+        **zone,
+    )
+    return Config(
+        listeners=(ListenerConfig(address="127.0.0.1", port=0),),
+        zones=(z,),
+        limits=limits or ServerLimits(),
+        trusted_proxies=TrustedProxiesConfig(cidrs=trusted),
+    )
+
+
+@dataclass
+class RecordingLog:
+    entries: list[RequestContext] = field(default_factory=list)
+
+    def log(self, ctx: RequestContext) -> None:
+        self.entries.append(ctx)
+
+
+@dataclass
+class RunningEdge:
+    server: EdgeServer
+    port: int
+    access_log: RecordingLog
+
+    async def connect(
+        self, source: str = "127.0.0.1"
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sock = socket.socket()
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
+        return await asyncio.open_connection(sock=sock, limit=1 << 24)
+
+
+@asynccontextmanager
+async def running_edge(
+    config: Config, *, listener: ListenerConfig | None = None
+) -> AsyncIterator[RunningEdge]:
+    holder = RuntimeHolder(build_runtime(config, version=1))
+    log = RecordingLog()
+    server = EdgeServer(holder, access_log=log)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    lc = listener or replace(config.listeners[0], port=sock.getsockname()[1])
+    await server.start([(lc, sock)])
+    try:
+        yield RunningEdge(server, sock.getsockname()[1], log)
+    finally:
+        await server.drain(0.0)
+        sock.close()
+
+
+async def read_response(
+    reader: asyncio.StreamReader, *, head_request: bool = False
+) -> tuple[int, dict[str, str], bytes]:
+    """Read one response (Content-Length, chunked, or until close). Names lower-cased;
+    repeated names joined with ', '."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        k = k.strip().lower()
+        headers[k] = f"{headers[k]}, {v.strip()}" if k in headers else v.strip()
+    if head_request or status in (101, 204, 304) or 100 <= status < 200:
+        return status, headers, b""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass
+                break
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        return status, headers, b"".join(parts)
+    if "content-length" in headers:
+        return status, headers, await reader.readexactly(int(headers["content-length"]))
+    return status, headers, await reader.read()
