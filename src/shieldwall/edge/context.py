@@ -64,6 +64,7 @@ class RequestContext:
     security_rule: str = ""
     security_reason: str = ""
     threat_score: int = 0
+    security_skip: frozenset[str] = frozenset()  # security phases an "allow" rule skips (firewall)
     clearance_id: str = ""  # id of a verified clearance cookie (challenge/clearance.py)
     error: str = ""  # short machine-readable error code when the edge answered an error
     extra: Any = None  # reserved for a typed extension object; never a free-form dict

@@ -53,17 +53,18 @@ class NullGeoLookup:
         return 0
 
 
-def _no_clearance(ctx: RequestContext) -> bool:
-    return False
+def _clearance_cookie(ctx: RequestContext) -> bool:
+    return bool(ctx.clearance_id)
 
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """Compile-time services the fields need. The challenge module supplies ``clearance``
-    (does this request carry a valid clearance token?); until then nobody has clearance."""
+    """Compile-time services the fields need. ``clearance`` answers "does this request carry a
+    valid clearance?"; by default: the challenge module verified a clearance cookie
+    (``ctx.clearance_id`` is set)."""
 
     geo: GeoLookup = field(default_factory=NullGeoLookup)
-    clearance: Callable[[RequestContext], bool] = _no_clearance
+    clearance: Callable[[RequestContext], bool] = _clearance_cookie
 
 
 Getter = Callable[[RequestContext], Any]

@@ -1,0 +1,128 @@
+"""Custom firewall rules of a zone, compiled into one ``request_headers`` filter.
+
+A zone lists its rules in order; each has an ``expression`` (``shieldwall.rules``), an
+``action`` and an ``id``. The filter evaluates the enabled rules in order:
+
+- ``block``: answer ``status`` (403 by default) with ``body`` (None: the branded page). Ends.
+- ``challenge`` / ``js_challenge``: a managed / JavaScript challenge. Ends.
+- ``allow``: stop evaluating firewall rules and let the request go on; the security phases
+  named in ``skip`` (e.g. ``"ratelimit"``, ``"waf"``) are recorded in ``ctx.security_skip`` for
+  the later filters to honour.
+- ``log``: record the hit and go on with the next rule.
+
+Every match increments that rule's hit counter (per worker; the log phase exports them). With
+the zone-wide ``log_only`` switch, matches are counted and recorded in ``ctx.security_*`` as
+``log`` but nothing is enforced: the way to try a rule set on live traffic.
+
+Rules are compiled once per config version; a bad expression raises ``ConfigError`` naming the
+rule and showing the caret, so a bad reload leaves the running config in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
+from shieldwall.errors import ConfigError
+from shieldwall.rules import Environment, NamedList, RuleError, compile_rule
+
+__all__ = ["Action", "FirewallFilter", "FirewallRule", "compile_firewall"]
+
+Action = Literal["block", "challenge", "js_challenge", "allow", "log"]
+Matcher = Callable[[RequestContext], bool]
+ACTIONS: frozenset[str] = frozenset({"block", "challenge", "js_challenge", "allow", "log"})
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallRule:
+    id: str
+    expression: str
+    action: Action
+    description: str = ""
+    enabled: bool = True
+    status: int = 403  # block: the status to answer with
+    body: bytes | None = None  # block: None = the branded error page
+    skip: tuple[str, ...] = ()  # allow: security phases to skip for this request
+
+
+class FirewallFilter:
+    """``Filter`` (``Callable[[RequestContext], Decision]``) over the compiled rules."""
+
+    __slots__ = ("_compiled", "_decisions", "_hits", "_rules", "log_only")
+
+    def __init__(self, rules: Sequence[tuple[FirewallRule, Matcher]], log_only: bool) -> None:
+        self._rules = tuple(r for r, _ in rules)
+        self._compiled = tuple(m for _, m in rules)
+        self._hits = [0] * len(self._rules)
+        self.log_only = log_only
+        self._decisions: tuple[Decision | None, ...] = tuple(_decision(r) for r in self._rules)
+
+    @property
+    def hits(self) -> dict[str, int]:
+        return {r.id: n for r, n in zip(self._rules, self._hits, strict=True)}
+
+    def __call__(self, ctx: RequestContext) -> Decision:
+        for i, matches in enumerate(self._compiled):
+            if not matches(ctx):
+                continue
+            self._hits[i] += 1
+            rule = self._rules[i]
+            if self.log_only or rule.action == "log":
+                if not ctx.security_action:
+                    ctx.security_action = "log"
+                    ctx.security_rule = rule.id
+                    ctx.security_reason = rule.action if self.log_only else "log"
+                continue
+            ctx.security_action = rule.action
+            ctx.security_rule = rule.id
+            ctx.security_reason = rule.description
+            if rule.action == "allow":
+                ctx.security_skip = frozenset(rule.skip)
+                return CONTINUE
+            decision = self._decisions[i]
+            assert decision is not None
+            return decision
+        return CONTINUE
+
+
+def _decision(rule: FirewallRule) -> Decision | None:
+    reason = rule.description or f"firewall rule {rule.id}"
+    if rule.action == "block":
+        return Block(status=rule.status, reason=reason, rule_id=rule.id, body=rule.body)
+    if rule.action == "challenge":
+        return Challenge(kind="managed", reason=reason, rule_id=rule.id)
+    if rule.action == "js_challenge":
+        return Challenge(kind="js", reason=reason, rule_id=rule.id)
+    return None
+
+
+def compile_firewall(
+    rules: Sequence[FirewallRule],
+    *,
+    lists: Mapping[str, NamedList] | None = None,
+    env: Environment | None = None,
+    log_only: bool = False,
+    path: str = "firewall.rules",
+) -> FirewallFilter:
+    """Compile the enabled rules, in order. Raises ``ConfigError`` at the first bad rule."""
+    compiled: list[tuple[FirewallRule, Matcher]] = []
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        where = f"{path}[{i}]"
+        if rule.id in seen:
+            raise ConfigError(f"{where}.id", f"duplicate rule id {rule.id!r}")
+        seen.add(rule.id)
+        if rule.action not in ACTIONS:
+            raise ConfigError(f"{where}.action", f"unknown action {rule.action!r}")
+        if rule.action == "block" and not (100 <= rule.status <= 599 or rule.status == 0):
+            raise ConfigError(f"{where}.status", f"not an HTTP status: {rule.status}")
+        try:
+            matcher = compile_rule(rule.expression, lists=lists, env=env).matches
+        except RuleError as exc:
+            raise ConfigError(f"{where}.expression", exc.render()) from None
+        if rule.enabled:
+            compiled.append((rule, matcher))
+    return FirewallFilter(compiled, log_only)
