@@ -20,7 +20,7 @@ from pathlib import Path
 __all__ = ["Profile", "parse_collapsed", "pyspy_available", "start_pyspy"]
 
 PYSPY_RATE = 250  # samples per second
-_FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
+_FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,45 +28,56 @@ class Profile:
     samples: int
     self_counts: Counter[str]
     inclusive_counts: Counter[str]
+    self_line_counts: Counter[str]  # leaf frames with their line number
 
-    def top(self, n: int = 15, *, inclusive: bool = False) -> list[dict[str, object]]:
-        counts = self.inclusive_counts if inclusive else self.self_counts
+    def top(
+        self, n: int = 15, *, inclusive: bool = False, lines: bool = False
+    ) -> list[dict[str, object]]:
+        counts = self.self_counts
+        if lines:
+            counts = self.self_line_counts
+        elif inclusive:
+            counts = self.inclusive_counts
         return [
             {"function": fn, "pct": round(100.0 * c / self.samples, 1) if self.samples else 0.0}
             for fn, c in counts.most_common(n)
         ]
 
 
-def _frame_key(frame: str) -> str:
+def _frame_key(frame: str, *, keep_line: bool = False) -> str:
     m = _FRAME_RE.match(frame.strip())
     if m is None:
         return frame.strip()
     file = m.group("file")
+    line = m.group("line") if keep_line else None
     # Shorten site-packages / repo paths to the part that names the module.
     for marker in ("site-packages/", "/src/", "/lib/python3"):
         if marker in file:
             file = file.split(marker, 1)[1]
             break
-    return f"{m.group('func')} ({file})"
+    return f"{m.group('func')} ({file}:{line})" if line else f"{m.group('func')} ({file})"
 
 
 def parse_collapsed(text: str) -> Profile:
     self_counts: Counter[str] = Counter()
     incl: Counter[str] = Counter()
+    self_lines: Counter[str] = Counter()
     total = 0
     for line in text.splitlines():
         stack, _, count_s = line.rstrip().rpartition(" ")
         if not stack or not count_s.isdigit():
             continue
         count = int(count_s)
-        frames = [_frame_key(f) for f in stack.split(";") if f]
-        if not frames:
+        raw = [f for f in stack.split(";") if f]
+        if not raw:
             continue
+        frames = [_frame_key(f) for f in raw]
+        self_lines[_frame_key(raw[-1], keep_line=True)] += count
         total += count
         self_counts[frames[-1]] += count
         for fn in set(frames):
             incl[fn] += count
-    return Profile(total, self_counts, incl)
+    return Profile(total, self_counts, incl, self_lines)
 
 
 def pyspy_available() -> bool:

@@ -172,9 +172,12 @@ def _profile(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str, A
         f"under profiling, {prof.samples} samples (~{busy:.0%} busy)"
     )
     top_self, top_incl = prof.top(15), prof.top(15, inclusive=True)
+    top_lines = prof.top(15, lines=True)
     print(fmt_table(["self %", "function (file)"], [[t["pct"], t["function"]] for t in top_self]))
     print()
     print(fmt_table(["incl %", "function (file)"], [[t["pct"], t["function"]] for t in top_incl]))
+    print()
+    print(fmt_table(["self %", "line"], [[t["pct"], t["function"]] for t in top_lines]))
     return {
         "server": server.name,
         "pid": pid,
@@ -183,6 +186,7 @@ def _profile(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str, A
         "busy_fraction": round(busy, 2),
         "top_self": top_self,
         "top_inclusive": top_incl,
+        "top_self_lines": top_lines,
     }
 
 

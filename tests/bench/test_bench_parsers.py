@@ -121,3 +121,4 @@ def test_pyspy_collapsed_stacks_rank_self_and_inclusive() -> None:
     assert prof.inclusive_counts["run (uvloop/__init__.py)"] == 10  # once per sample
     assert prof.top(1) == [{"function": "data_received (shieldwall/edge/x.py)", "pct": 60.0}]
     assert prof.self_counts["parse (httptools/p.py)"] == 3
+    assert prof.self_line_counts["data_received (shieldwall/edge/x.py:10)"] == 6
