@@ -49,7 +49,7 @@ async def test_pipelined_requests_answered_in_order() -> None:
             b"".join(f"GET /{i} HTTP/1.1\r\nHost: example.com\r\n\r\n".encode() for i in range(6))
         )
         for i in range(6):
-            status, _, body = await read_response(r)
+            _, _, body = await read_response(r)
             assert body == f"GET /{i} 0".encode()
         w.close()
 
@@ -78,7 +78,7 @@ async def test_chunked_response_rechunked_and_trailers_dropped() -> None:
         r, w = await edge.connect()
         for _ in range(2):
             w.write(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
-            status, headers, body = await read_response(r)
+            _, headers, body = await read_response(r)
             assert body == b"ab" + b"cd" * 1000
             assert headers["transfer-encoding"] == "chunked"
         assert {q.conn_id for q in origin.requests} == {1}

@@ -70,6 +70,7 @@ class RunningEdge:
     server: EdgeServer
     port: int
     access_log: RecordingLog
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
     async def connect(
         self, source: str = "127.0.0.1"
@@ -78,7 +79,9 @@ class RunningEdge:
         sock.bind((source, 0))
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
-        return await asyncio.open_connection(sock=sock, limit=1 << 24)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 24)
+        self.writers.append(writer)  # closed when the edge stops
+        return reader, writer
 
 
 @asynccontextmanager
@@ -95,9 +98,12 @@ async def running_edge(
     sock.setblocking(False)
     lc = listener or replace(config.listeners[0], port=sock.getsockname()[1])
     await server.start([(lc, sock)])
+    edge = RunningEdge(server, sock.getsockname()[1], log)
     try:
-        yield RunningEdge(server, sock.getsockname()[1], log)
+        yield edge
     finally:
+        for w in edge.writers:
+            w.close()
         await server.drain(0.0)
         sock.close()
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from shieldwall.config.model import ListenerConfig, OriginConfig, ZoneLimits
 from shieldwall.edge.context import ConnectionInfo
@@ -81,7 +81,7 @@ class ClientConnection(Exchange, asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        transport = self.transport = cast(asyncio.Transport, transport)  # uvloop: no subclass
         worker = self.worker
         peer = transport.get_extra_info("peername")
         ip, port = (peer[0], peer[1]) if peer else ("unknown", 0)
@@ -191,7 +191,6 @@ class ClientConnection(Exchange, asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        prev = self.state
         self.state = _CLOSED
         worker = self.worker
         if self.counted_ip is not None:
@@ -202,7 +201,7 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if up is not None:
             self.upstream = None
             up.close()
-        if prev == _BUSY and self.ctx is not None:
+        if self.ctx is not None:
             self.ctx.error = self.ctx.error or "client_closed"
             if not self.ctx.status:
                 self.ctx.status = 499
@@ -239,6 +238,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
             if self.state == _IDLE:
                 events.popleft()
                 if isinstance(ev, RequestHead):
+                    if not ev.has_body and events and events[0] is END:
+                        events.popleft()  # llhttp queues a bodiless END with its head
                     self.state = _BUSY
                     self.deadline_kind = _DL_UPSTREAM
                     self.ahead = 0
@@ -263,10 +264,10 @@ class ClientConnection(Exchange, asyncio.Protocol):
 
     def request_finished(self, keep_alive: bool) -> None:
         """The response is complete (called by ``Exchange``)."""
-        if self.state != _BUSY:
-            return
         if not keep_alive or self.closing or self.worker.draining:
             self.close()
+            return
+        if self.state != _BUSY:
             return
         self.state = _IDLE
         self.deadline = self.worker.loop.time() + self.limits().idle_timeout
@@ -291,8 +292,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and self.state != _CLOSED:
-            self.transport.close()
-        self.state = _CLOSED if self.transport is None else self.state
+            self.transport.close()  # flushes what was written, then connection_lost
+        self.state = _CLOSED
         self.closing = True
 
     def abort(self) -> None:

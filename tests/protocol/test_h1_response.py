@@ -1,0 +1,54 @@
+"""Upstream response head parser: framing decisions and strictness."""
+
+from __future__ import annotations
+
+import pytest
+
+from shieldwall.errors import UpstreamProtocolError
+from shieldwall.protocol.h1 import Framing, ResponseParser, find_head_end
+
+
+def parse(raw: bytes, method: bytes = b"GET") -> Framing:
+    return ResponseParser().parse_head(raw, request_method=method).framing
+
+
+def test_framings() -> None:
+    assert parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") is Framing.LENGTH
+    assert parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") is Framing.NO_BODY
+    assert parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") is Framing.CHUNKED
+    assert parse(b"HTTP/1.1 200 OK\r\n\r\n") is Framing.UNTIL_CLOSE
+    assert parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n") is Framing.NO_BODY
+    assert parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b"HEAD") is Framing.NO_BODY
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+        b"HTTP/2 200 OK\r\n\r\n",
+        b"garbage\r\n\r\n",
+    ],
+)
+def test_invalid_heads(raw: bytes) -> None:
+    with pytest.raises(UpstreamProtocolError):
+        parse(raw)
+
+
+def test_chunked_body_decoding_and_extra_bytes() -> None:
+    p = ResponseParser()
+    p.parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", request_method=b"GET")
+    p.feed_body(b"3\r\nabc\r\n0\r\nT: 1\r\n\r\n")
+    assert p.body == [b"abc"] and p.done and not p.extra
+    p.feed_body(b"HTTP/1.1 200 OK\r\n")
+    assert p.extra
+
+
+def test_find_head_end_across_reads() -> None:
+    buf = bytearray(b"HTTP/1.1 200 OK\r\n\r")
+    assert find_head_end(buf) == -1
+    old = len(buf)
+    buf += b"\nbody"
+    assert find_head_end(buf, old - 3) == len(b"HTTP/1.1 200 OK\r\n\r\n")
