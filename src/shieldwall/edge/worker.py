@@ -26,7 +26,6 @@ serving on as an orphan nobody can reload or stop.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 import socket
 from collections.abc import Callable, Sequence
@@ -100,9 +99,9 @@ ServerFactory = Callable[[RuntimeHolder, AccessLogSwitch], ServerLike]
 
 def _edge_server(holder: RuntimeHolder, sink: AccessLogSwitch) -> ServerLike:
     # the data path, imported in the worker only (the supervisor never needs it)
-    edge_server = importlib.import_module("shieldwall.edge.server")
-    server: ServerLike = edge_server.EdgeServer(holder, access_log=sink)
-    return server
+    from shieldwall.edge.server import EdgeServer
+
+    return EdgeServer(holder, access_log=sink)
 
 
 @dataclass(slots=True)
@@ -151,8 +150,9 @@ class Worker:
             loop.add_reader(control.fileno(), self._on_control)
         try:
             await server.start(list(self.spec.bindings))
-            self._send({"type": "ready", "worker": self.spec.index, "version": self.version})
+            # log first: the supervisor's "ready" line then always follows the workers' lines
             log.info("worker %d serving version %d", self.spec.index, self.version)
+            self._send({"type": "ready", "worker": self.spec.index, "version": self.version})
             await self._stop.wait()
             grace = self.config.limits.shutdown_grace
             log.info(
