@@ -3,7 +3,7 @@
 What it does, in order:
 
 1. makes the data directory and, unless a valid one is already there, a self-signed
-   certificate for the demo hosts (``edge.certs.generate_self_signed``);
+   certificate for the demo hosts (``demo/selfsigned.py``);
 2. starts the sample origin (``shieldwall.demo.origin``) as a child process and waits for its
    readiness line;
 3. writes the demo config to ``DATA_DIR/demo.toml`` and loads it with ``load_config`` -- the
@@ -32,6 +32,7 @@ from pathlib import Path
 
 from shieldwall.cli._report import config_error_lines
 from shieldwall.config.load import load_config
+from shieldwall.demo.selfsigned import write_self_signed
 from shieldwall.errors import ConfigError
 
 __all__ = ["DEMO_HOSTS", "add_arguments", "demo_config_text", "main"]
@@ -115,8 +116,7 @@ def _cert_usable(cert: Path, key: Path) -> bool:
 def _ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     cert, key = data_dir / "demo-cert.pem", data_dir / "demo-key.pem"
     if not _cert_usable(cert, key):
-        certs = importlib.import_module("shieldwall.edge.certs")
-        certs.generate_self_signed(list(DEMO_HOSTS), cert, key)
+        write_self_signed(DEMO_HOSTS, cert, key)
         print(f"generated a self-signed certificate: {cert}")
     return cert, key
 
