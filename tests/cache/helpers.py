@@ -33,3 +33,15 @@ def resp(
     if with_date and not any(k == b"date" for k, _ in hs):
         hs = ((b"date", date(at).encode()), *hs)
     return ResponseFacts(status=status, headers=hs, request_time=at - delay, response_time=at)
+
+
+def entry(url: str, body: bytes = b"x", *, tags: tuple[str, ...] = (), key: str | None = None):  # type: ignore[no-untyped-def]
+    """A plain stored 200 for store-level tests."""
+    from shieldwall.cache.entry import CacheEntry, RequestFacts
+
+    host = RequestFacts.from_url("GET", url).host
+    return CacheEntry(
+        status=200, headers=((b"content-type", b"text/plain"),), body=body,
+        request_time=T0, response_time=T0, date=T0, stored_at=T0,
+        url=url, host=host, key=key or url, tags=tags,
+    )  # fmt: skip

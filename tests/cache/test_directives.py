@@ -66,7 +66,7 @@ def test_valueless_max_stale_means_any() -> None:
 
 
 def test_unknown_and_garbage_directives_are_ignored() -> None:
-    c = cc("foo=bar, @@@, , max-age=7, community=\"UCI\"")
+    c = cc('foo=bar, @@@, , max-age=7, community="UCI"')
     assert c.max_age == 7 and not c.invalid
 
 
@@ -109,8 +109,28 @@ def test_parser_never_crashes(lines: list[bytes]) -> None:
     parse_targeted(lines)
 
 
-@given(st.lists(st.sampled_from(["max-age", "s-maxage", "no-cache", "private", "=", ",", '"',
-                                 "\\", "5", " ", "x", "-1", "stale-if-error"]), max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "max-age",
+                "s-maxage",
+                "no-cache",
+                "private",
+                "=",
+                ",",
+                '"',
+                "\\",
+                "5",
+                " ",
+                "x",
+                "-1",
+                "stale-if-error",
+            ]
+        ),
+        max_size=30,
+    )
+)
 def test_parser_never_crashes_on_directive_soup(parts: list[str]) -> None:
     parse_cache_control(["".join(parts).encode()])
     parse_targeted(["".join(parts).encode()])
