@@ -12,7 +12,9 @@
   hit-for-miss);
 - leader failure (exception or cancellation): followers retry; one of them becomes the next
   leader, so an origin outage does not turn into a stampede. After ``max_attempts`` they go
-  direct. The leader's own caller sees its exception;
+  direct. The leader's own caller sees its exception. (A follower that retries after the next
+  leader already finished would lead again: the edge's ``fetch`` should look the cache up once
+  more before going to the origin;)
 - follower timeout: the follower goes direct (slow origin; the leader keeps going).
 
 Bounds: at most ``max_inflight`` keys coalesced at once (more go direct), at most
