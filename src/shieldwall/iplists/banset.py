@@ -16,7 +16,7 @@ periodically (e.g. once a second), so a ban lasts until the first ``expire`` aft
 
 Bound: at most ``max_entries`` bans. A new ban on a full set evicts the ban that expires
 soonest (which may be the new one: then ``ban`` returns False). A min-heap of
-``(until, key)`` with lazy deletion gives that order; stale heap items (re-banned or unbanned
+``(until, kind, key)`` with lazy deletion gives that order; stale heap items (re-banned or unbanned
 keys) are skipped, and the heap is rebuilt when it holds more than twice the live entries.
 """
 
@@ -32,6 +32,8 @@ __all__ = ["DEFAULT_MAX_BANS", "BanSet"]
 DEFAULT_MAX_BANS: Final = 1_000_000  # ~250 MiB worst case per worker (measured ~220 B/ban)
 
 _Key = str | tuple[int, int]  # canonical address text, or (prefix length, network >> shift)
+_EXACT: Final = 0  # heap items are (until, kind, key): kind keeps str and tuple keys apart
+_NET: Final = 1
 
 
 class BanSet:
@@ -46,7 +48,7 @@ class BanSet:
         self._exact: dict[str, float] = {}
         self._nets: dict[int, dict[int, float]] = {}  # plen -> {net >> (128-plen): until}
         self._shifts: tuple[tuple[int, dict[int, float]], ...] = ()  # longest first
-        self._heap: list[tuple[float, _Key]] = []
+        self._heap: list[tuple[float, int, _Key]] = []
 
     def __len__(self) -> int:
         return len(self._exact) + sum(len(d) for d in self._nets.values())
@@ -58,9 +60,8 @@ class BanSet:
             return True
         shifts = self._shifts
         if not shifts:
-            if ip.startswith("::ffff:") and "." in ip:
-                return ip[7:] in self._exact
-            return False
+            # ip[0] is a cached 1-char string: no allocation on the common (not mapped) miss
+            return ip[:1] == ":" and ip[:7] == "::ffff:" and ip[7:] in self._exact
         value = parse_ip(ip)
         if value is None:
             return False
@@ -96,7 +97,7 @@ class BanSet:
                 self._reshift()
             fresh = net not in bucket
             bucket[net] = until
-        heapq.heappush(self._heap, (until, key))
+        heapq.heappush(self._heap, (until, _EXACT if isinstance(key, str) else _NET, key))
         if fresh and len(self) > self.max_entries:
             self._evict_soonest()
             return self._live_until(key) == until
@@ -113,7 +114,7 @@ class BanSet:
         heap = self._heap
         dropped = 0
         while heap and heap[0][0] <= now:
-            until, key = heapq.heappop(heap)
+            until, _, key = heapq.heappop(heap)
             if self._live_until(key) == until:
                 self._remove(key)
                 dropped += 1
@@ -155,15 +156,15 @@ class BanSet:
     def _evict_soonest(self) -> None:
         heap = self._heap
         while heap:
-            until, key = heapq.heappop(heap)
+            until, _, key = heapq.heappop(heap)
             if self._live_until(key) == until:
                 self._remove(key)
                 return
 
     def _rebuild_heap(self) -> None:
-        items: list[tuple[float, _Key]] = [(u, k) for k, u in self._exact.items()]
+        items: list[tuple[float, int, _Key]] = [(u, _EXACT, k) for k, u in self._exact.items()]
         for plen, bucket in self._nets.items():
-            items.extend((u, (plen, n)) for n, u in bucket.items())
+            items.extend((u, _NET, (plen, n)) for n, u in bucket.items())
         heapq.heapify(items)
         self._heap = items
 
