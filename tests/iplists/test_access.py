@@ -208,3 +208,12 @@ def test_access_filter_decisions_and_context(geo: MmdbGeoLookup) -> None:
     ctx = make_ctx("8.8.8.8")
     assert f(ctx) is CONTINUE
     assert ctx.security_action == ""
+
+
+def test_geo_is_skipped_when_it_could_not_beat_the_address_match(geo: MmdbGeoLookup) -> None:
+    rules = [R("b", "block", "ip", "192.0.2.1"), R("c", "challenge", "country", "DE")]
+    m = AccessRuleSet.compile(rules, geo)
+    assert m.decide("192.0.2.1").rule_id == "b"  # type: ignore[union-attr]
+    assert geo.cache.misses == 0  # a challenge by country could not win over the block
+    assert m.decide("192.0.2.2").rule_id == "c"  # type: ignore[union-attr]
+    assert geo.cache.misses == 1

@@ -147,13 +147,22 @@ class AccessMatcher:
 
 
 class _View:
-    __slots__ = ("_geo", "_need_asn", "_need_country", "_tables")
+    """The rules that apply in one zone: its own and the global ones, merged for speed."""
+
+    __slots__ = ("_asn_rank", "_buckets", "_country_rank", "_geo", "_tables")
 
     def __init__(self, tables: tuple[_ScopeTable, ...], geo: GeoLookup) -> None:
         self._tables = tables
         self._geo = geo
-        self._need_asn = any(t.asn for t in tables)
-        self._need_country = any(t.country for t in tables)
+        # every (shift, bucket) of every table, longest prefix first (zone before global on
+        # ties, by the stable sort): one flat loop per request
+        buckets = [b for t in tables for b in t.prefixes.buckets]
+        buckets.sort(key=lambda b: b[0])
+        self._buckets = tuple(buckets)
+        # the best rank a geo rule of each kind can give; a lookup is skipped when it could
+        # not beat what the address itself already matched
+        self._asn_rank = min((c.rank for t in tables for c in t.asn.values()), default=99)
+        self._country_rank = min((c.rank for t in tables for c in t.country.values()), default=99)
 
     def decide(self, client_ip: str) -> AccessDecision | None:
         c = self.match(client_ip)
@@ -166,21 +175,23 @@ class _View:
         if ip is None:
             return None
         best: _Compiled | None = None
-        for t in self._tables:
-            for c in t.prefixes.matches(ip):
-                if best is None or c.rank < best.rank:
-                    best = c
-                    if c.rank == 0:
-                        return c
-        if self._need_asn or self._need_country:
+        rank = 99
+        for shift, bucket in self._buckets:
+            c = bucket.get(ip >> shift)
+            if c is not None and c.rank < rank:
+                if c.rank == 0:
+                    return c
+                best, rank = c, c.rank
+        if self._asn_rank < rank or self._country_rank < rank:
             geo_ip = v4_text(ip) or client_ip  # mapped IPv6 -> IPv4 for the database
-            if self._need_asn:
+            if self._asn_rank < rank:
                 asn = self._geo.asn(geo_ip)
                 if asn:
                     best = _pick(best, [t.asn.get(asn) for t in self._tables])
-                    if best is not None and best.rank == 0:
+                    rank = 99 if best is None else best.rank
+                    if rank == 0:
                         return best
-            if self._need_country:
+            if self._country_rank < rank:
                 cc = self._geo.country(geo_ip)
                 if cc:
                     best = _pick(best, [t.country.get(cc) for t in self._tables])

@@ -55,6 +55,12 @@ class PrefixMap(Generic[V]):
         return self._len > 0
 
     @property
+    def buckets(self) -> tuple[tuple[int, dict[int, V]], ...]:
+        """``(shift, {address >> shift: value})`` longest prefix first (read-only: for callers
+        that merge several maps into one inlined loop)."""
+        return self._table
+
+    @property
     def prefix_lengths(self) -> tuple[int, ...]:
         """The 128-bit prefix lengths present, longest first."""
         return tuple(128 - shift for shift, _ in self._table)
