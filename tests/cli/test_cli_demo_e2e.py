@@ -75,9 +75,13 @@ class Demo:
         return m
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc.poll() is None:  # a failed test: stop politely, then firmly
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # its origin child exits on its own (stdin EOF)
+                self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()

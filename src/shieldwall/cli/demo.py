@@ -132,7 +132,9 @@ def _start_origin(port: int) -> tuple[subprocess.Popen[bytes], int]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--exit-with-parent",
         ],
+        stdin=subprocess.PIPE,  # its EOF tells the origin we are gone, however we died
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
@@ -154,8 +156,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
 
 
 def _banner(http_port: int, https_port: int, origin_port: int, cert: Path, cfg: Path) -> str:

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -184,11 +185,22 @@ async def serve(
         await stop.wait()
 
 
-async def _serve_until_signal(host: str, port: int) -> None:
+async def _serve_until_signal(host: str, port: int, *, parent_pipe: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if parent_pipe:
+        # stdin is a pipe from the parent: EOF means the parent died (even by SIGKILL),
+        # and an orphaned demo origin must not linger
+        fd = sys.stdin.fileno()
+
+        def on_stdin() -> None:
+            if not os.read(fd, 4096):
+                loop.remove_reader(fd)
+                stop.set()
+
+        loop.add_reader(fd, on_stdin)
 
     def ready(bound: int) -> None:
         print(f"origin listening on http://{host}:{bound}/", flush=True)
@@ -200,9 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="shieldwall demo origin")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
+    parser.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when stdin (a pipe) is closed"
+    )
     args = parser.parse_args(argv)
     try:
-        asyncio.run(_serve_until_signal(args.host, args.port))
+        asyncio.run(_serve_until_signal(args.host, args.port, parent_pipe=args.exit_with_parent))
     except OSError as e:
         print(f"origin: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return 1
