@@ -32,11 +32,21 @@ import contextlib
 import socket
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from shieldwall.config.model import ListenerConfig, OriginConfig, ZoneLimits
+from shieldwall.config.model import ListenerConfig
 from shieldwall.edge.context import ConnectionInfo
+from shieldwall.edge.upstream.answers import (
+    DL_CONNECT,
+    DL_HEAD,
+    DL_IDLE,
+    DL_NONE,
+    DL_READ,
+    DL_SEND,
+    PAUSE_UPSTREAM,
+)
 from shieldwall.edge.upstream.exchange import Exchange
 from shieldwall.errors import BadRequest, ProtocolError
 from shieldwall.protocol.h1 import END, RequestHead, RequestParser
+from shieldwall.protocol.proxy import MAX_PROXY_HEADER_BYTES, ProxyHeader, parse_proxy_header
 
 if TYPE_CHECKING:
     from shieldwall.edge.server import Worker
@@ -46,10 +56,7 @@ __all__ = ["ClientConnection"]
 _IDLE, _BUSY, _TUNNEL, _CLOSED = range(4)
 # why reading is paused (bit mask)
 PAUSE_PIPELINE: Final = 1  # too much queued ahead of the request being answered
-PAUSE_UPSTREAM: Final = 2  # the origin is not taking our request bytes fast enough
-PAUSE_PROXY: Final = 4  # unused; reserved for PROXY header handling
-# deadline kinds
-_DL_IDLE, _DL_HEAD, _DL_UPSTREAM, _DL_NONE = range(4)
+_TIMEOUT_NAMES: Final = {DL_CONNECT: "connect", DL_SEND: "send", DL_READ: "read"}
 
 
 class ClientConnection(Exchange, asyncio.Protocol):
@@ -60,9 +67,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
         self.expect_proxy = listener.proxy_protocol and not listener.tls
         self.transport: asyncio.Transport | None = None
         self.client_hello: Any = None
+        self.proxy_header: ProxyHeader | None = None
         self.state = _IDLE
-        self.deadline = 0.0
-        self.deadline_kind = _DL_NONE
         self.paused = 0
         self.ahead = 0  # bytes received while the current request is waiting for its answer
         self.counted_ip: str | None = None
@@ -78,6 +84,11 @@ class ClientConnection(Exchange, asyncio.Protocol):
     def set_client_hello(self, info: Any) -> None:
         """Called by the TLS layer before ``connection_made`` (attrs: sni, alpn, ja4)."""
         self.client_hello = info
+
+    def set_proxy_header(self, header: ProxyHeader) -> None:
+        """Called by the TLS layer (before ``connection_made``) with a PROXY header it read
+        from a trusted peer: its source is the client address."""
+        self.proxy_header = header
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -117,15 +128,15 @@ class ClientConnection(Exchange, asyncio.Protocol):
             if hello is not None:
                 info.tls_sni = hello.sni
                 info.ja4 = hello.ja4
+        if self.proxy_header is not None:
+            self._apply_proxy_header(self.proxy_header)
         if self.expect_proxy:
-            if not worker.holder.current.is_trusted_proxy(ip):
-                self.close()
-                return
             self._proxy_buf = bytearray()
-        self.deadline = now + limits.header_timeout
-        self.deadline_kind = _DL_HEAD if self.expect_proxy else _DL_IDLE
-        if not self.expect_proxy:
+            self.deadline = now + limits.header_timeout
+            self.deadline_kind = DL_HEAD
+        else:
             self.deadline = now + limits.idle_timeout
+            self.deadline_kind = DL_IDLE
 
     def data_received(self, data: bytes) -> None:
         state = self.state
@@ -139,9 +150,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
             return
         parser = self.parser
         if state == _IDLE:
-            if self.deadline_kind != _DL_HEAD:
-                self.deadline = self.worker.loop.time() + self.limits().header_timeout
-                self.deadline_kind = _DL_HEAD
+            if self.deadline_kind != DL_HEAD:
+                self.set_deadline(DL_HEAD, self.limits().header_timeout)
             parser.feed(data)
             self.process_events()
         elif state == _BUSY:
@@ -157,30 +167,33 @@ class ClientConnection(Exchange, asyncio.Protocol):
                 self.process_events()
 
     def _on_proxy_bytes(self, data: bytes) -> None:
-        from shieldwall.protocol.proxy import parse_proxy_header
-
+        """A listener with ``proxy_protocol``: the header is required and always consumed,
+        but believed only from a trusted peer (the same rule as ``edge/tls.py``)."""
         buf = self._proxy_buf
         assert buf is not None
         buf += data
         try:
             parsed = parse_proxy_header(bytes(buf))
         except BadRequest:
-            self.close()
+            self.close()  # no answer: the peer does not speak our protocol
             return
         if parsed is None:
-            if len(buf) > 1024:
+            if len(buf) > MAX_PROXY_HEADER_BYTES:
                 self.close()
             return
         header, used = parsed
+        if self.worker.holder.current.is_trusted_proxy(self.info.peer_ip):
+            self._apply_proxy_header(header)
+        rest = bytes(buf[used:])
+        self._proxy_buf = None
+        self.set_deadline(DL_IDLE, self.limits().idle_timeout)
+        if rest:
+            self.data_received(rest)
+
+    def _apply_proxy_header(self, header: ProxyHeader) -> None:
         if header.src_ip is not None:
             self.info.client_ip = header.src_ip
             self.info.client_port = header.src_port
-        rest = bytes(buf[used:])
-        self._proxy_buf = None
-        self.deadline = self.worker.loop.time() + self.limits().idle_timeout
-        self.deadline_kind = _DL_IDLE
-        if rest:
-            self.data_received(rest)
 
     def eof_received(self) -> bool | None:
         if self.state == _TUNNEL and self.upstream is not None and self.upstream.transport:
@@ -216,6 +229,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
         up = self.upstream
         if up is not None and up.transport is not None:
             up.transport.resume_reading()
+            if self.deadline_kind == DL_READ:  # the wait was the client's, not the origin's
+                self.set_deadline(DL_READ, self.zlimits.read_timeout)
 
     # -- reading control ------------------------------------------------------------------
     def pause(self, reason: int) -> None:
@@ -241,7 +256,7 @@ class ClientConnection(Exchange, asyncio.Protocol):
                     if not ev.has_body and events and events[0] is END:
                         events.popleft()  # llhttp queues a bodiless END with its head
                     self.state = _BUSY
-                    self.deadline_kind = _DL_UPSTREAM
+                    self.deadline_kind = DL_NONE
                     self.ahead = 0
                     self.start_request(ev)
                 elif isinstance(ev, ProtocolError):
@@ -270,20 +285,20 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if self.state != _BUSY:
             return
         self.state = _IDLE
-        self.deadline = self.worker.loop.time() + self.limits().idle_timeout
-        self.deadline_kind = _DL_IDLE
         self.ahead = 0
         self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
         if self.parser.events:
-            self.deadline_kind = _DL_HEAD
+            self.set_deadline(DL_HEAD, self.limits().header_timeout)
             self.process_events()
         elif self.parser.in_head:
-            self.deadline = self.worker.loop.time() + self.limits().header_timeout
-            self.deadline_kind = _DL_HEAD
+            self.set_deadline(DL_HEAD, self.limits().header_timeout)
+        else:
+            self.set_deadline(DL_IDLE, self.limits().idle_timeout)
 
     def enter_tunnel(self) -> None:
         self.state = _TUNNEL
-        self.deadline_kind = _DL_NONE
+        self.closing = True  # whichever side ends the tunnel ends the connection
+        self.deadline_kind = DL_NONE
         self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
         data = bytes(self.parser.tunnel_data)
         self.parser.tunnel_data.clear()
@@ -310,18 +325,22 @@ class ClientConnection(Exchange, asyncio.Protocol):
         busy_body = self.state == _BUSY and not self.request_done and self.body_started
         if busy_body and self.body_too_slow(now):
             return
-        if kind == _DL_NONE or now < self.deadline:
+        if kind == DL_NONE or now < self.deadline:
             return
-        if kind == _DL_IDLE:
+        if kind == DL_IDLE:
             self.close()
-        elif kind == _DL_HEAD:
-            self.protocol_error(ProtocolError("request head timeout", status=408))
-        elif kind == _DL_UPSTREAM and self.state == _BUSY:
-            self.upstream_timed_out()
-
-    def refresh_upstream_deadline(self, limits: ZoneLimits) -> None:
-        self.deadline = self.worker.loop.time() + limits.read_timeout
-        self.deadline_kind = _DL_UPSTREAM
-
-    def spawn_connect(self, origin: OriginConfig, limits: ZoneLimits, head: bytes) -> None:
-        self.worker.spawn(self.connect_upstream(origin, limits, head))
+        elif kind == DL_HEAD:
+            if self._proxy_buf is not None:
+                self.close()  # no PROXY header in time: nothing HTTP to answer
+            else:
+                self.protocol_error(ProtocolError("request head timeout", status=408))
+        elif self.state == _BUSY:
+            tr = self.transport
+            if (
+                kind == DL_READ
+                and tr is not None
+                and tr.get_write_buffer_size() > self.limits().write_buffer_low
+            ):
+                return  # the client is the slow side; the origin is waiting on us
+            self.deadline_kind = DL_NONE
+            self.upstream_timed_out(_TIMEOUT_NAMES[kind])

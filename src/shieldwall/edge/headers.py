@@ -1,34 +1,41 @@
 """Header hygiene between client and origin (RFC 9110 section 7.6, RFC 7239).
 
-Outbound request (client -> origin), built in one pass over the client's fields:
+Outbound request (client -> origin), written as one ``bytes`` in one pass over the client's
+fields (``upstream_request_head``):
 - hop-by-hop fields are removed: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
-  Transfer-Encoding, Upgrade (kept for a WebSocket upgrade), and every field named in
-  ``Connection``;
+  Transfer-Encoding, Upgrade (re-stated by us for a WebSocket upgrade), and every field named
+  in ``Connection``;
 - names containing ``_`` are dropped unless the zone allows them (nginx's default: CGI maps
   ``-`` and ``_`` to the same variable, so ``X_User`` could override ``X-User`` at the origin);
 - framing is re-stated by us: exactly one ``Content-Length`` or ``Transfer-Encoding: chunked``;
-- ``Via: 1.1 <server_name>`` is appended; ``X-Forwarded-For`` gets the socket peer appended;
-  ``X-Forwarded-Proto``/``-Host`` and ``Forwarded`` are set by us (a client's own values are
-  only kept when the socket peer is a trusted proxy).
+- ``Via: 1.1 <server_name>`` and ``X-Forwarded-For: <peer>`` are appended to the client's
+  values, and a ``Forwarded`` element ``for=..;proto=..;host=..`` to its list (RFC 7239);
+  ``X-Forwarded-Proto``/``-Host`` are set by us. A client's own forwarding fields are dropped
+  unless the peer that sent the HTTP bytes is a trusted proxy; a trusted proxy's
+  ``X-Forwarded-Proto``/``-Host`` are kept as its word.
 
-Client address: ``client_ip`` believes ``X-Forwarded-For`` only when the socket peer is a
-trusted proxy (``Runtime.is_trusted_proxy``); it walks the list from the right and takes the
-first address that is not itself a trusted proxy.
+Inbound response (origin -> client): ``response_head_out`` copies the origin's head through,
+splicing out only the hop-by-hop lines (and lines named in its ``Connection``) found by
+``bytes.find`` on a lower-cased copy; the common clean head is copied with no per-field work.
+
+Client address: ``client_ip`` believes ``X-Forwarded-For`` only when the peer is a trusted
+proxy; it walks the list from the right and takes the first address that is not itself a
+trusted proxy (a value that is not an IP address ends the walk: the chain is garbled).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Final
-
-from shieldwall.edge.runtime import Runtime
 
 __all__ = [
     "HOP_BY_HOP",
     "RESPONSE_HOP_BY_HOP",
     "client_ip",
-    "strip_response_hop_by_hop",
-    "upstream_request_headers",
+    "forwarded_host",
+    "response_head_out",
+    "upstream_request_head",
 ]
 
 HOP_BY_HOP: Final = frozenset(
@@ -47,16 +54,18 @@ _FORWARDING: Final = frozenset(
     {b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-forwarded-for", b"via"}
 )
 _DROP_ALWAYS: Final = HOP_BY_HOP | {b"content-length", b"host"}
+_DROP_UNTRUSTED: Final = _DROP_ALWAYS | _FORWARDING
+_DROP_TRUSTED: Final = _DROP_ALWAYS | {b"forwarded", b"x-forwarded-for", b"via"}
 RESPONSE_HOP_BY_HOP: Final = HOP_BY_HOP - {b"transfer-encoding"}
+_TOKEN_CHARS: Final = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
 
 
-def client_ip(headers: list[tuple[bytes, bytes]], peer_ip: str, runtime: Runtime) -> str:
-    """The effective client address (see module docstring)."""
-    if (
-        not runtime.is_trusted_proxy(peer_ip)
-        or not runtime.config.trusted_proxies.use_x_forwarded_for
-    ):
-        return peer_ip
+def client_ip(
+    headers: list[tuple[bytes, bytes]], peer_ip: str, trusted: Callable[[str], bool]
+) -> str:
+    """The effective client address (see module docstring); ``peer_ip`` must be trusted."""
     hops: list[str] = []
     for name, value in headers:
         if name == b"x-forwarded-for":
@@ -67,76 +76,113 @@ def client_ip(headers: list[tuple[bytes, bytes]], peer_ip: str, runtime: Runtime
             ipaddress.ip_address(hop)
         except ValueError:
             return peer_ip  # a garbled chain: believe only what we saw
-        if not runtime.is_trusted_proxy(hop):
+        if not trusted(hop):
             return hop
     return peer_ip
 
 
-def _forwarded_node(ip: str) -> bytes:
-    return f'"[{ip}]"'.encode() if ":" in ip else ip.encode()
+def _node(ip: str) -> bytes:
+    return b'"[' + ip.encode() + b']"' if ":" in ip else ip.encode()
 
 
-def upstream_request_headers(
+def forwarded_host(host: bytes) -> bytes:
+    """``host`` as an RFC 7239 value: a token, else a quoted-string (``a.b:8080``)."""
+    if all(c in _TOKEN_CHARS for c in host):
+        return host
+    return b'"' + host.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def upstream_request_head(
+    method: bytes,
+    target: bytes,
     headers: list[tuple[bytes, bytes]],
     *,
     connection_tokens: tuple[bytes, ...],
     host: bytes,
     peer_ip: str,
-    scheme: str,
+    scheme: bytes,
     trusted_peer: bool,
-    server_name: bytes,
+    via: bytes,
     allow_underscore: bool,
     content_length: int | None,
     chunked: bool,
     websocket: bool,
-) -> list[tuple[bytes, bytes]]:
-    """The origin-bound header list; ``host`` is the Host value to send."""
-    drop = _DROP_ALWAYS
+) -> bytes:
+    """The origin-bound request head; ``host`` is the Host value to send, ``via`` our
+    ``1.1 <server_name>``."""
+    drop = _DROP_TRUSTED if trusted_peer else _DROP_UNTRUSTED
     if connection_tokens:
         drop = drop | frozenset(connection_tokens)
-    if not trusted_peer:
-        drop = drop | _FORWARDING
-    out: list[tuple[bytes, bytes]] = [(b"host", host)]
-    xff = via = None
-    for pair in headers:
-        name = pair[0]
+    out = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    xff = fwd = via_in = None
+    proto_seen = host_seen = False
+    for name, value in headers:
         if name in drop:
+            if trusted_peer:
+                if name == b"x-forwarded-for":
+                    xff = value if xff is None else xff + b", " + value
+                elif name == b"via":
+                    via_in = value if via_in is None else via_in + b", " + value
+                elif name == b"forwarded":
+                    fwd = value if fwd is None else fwd + b", " + value
             continue
         if not allow_underscore and b"_" in name:
             continue
-        if name == b"x-forwarded-for":
-            xff = pair[1] if xff is None else xff + b", " + pair[1]
-            continue
-        if name == b"via":
-            via = pair[1] if via is None else via + b", " + pair[1]
-            continue
-        out.append(pair)
+        if trusted_peer:
+            if name == b"x-forwarded-proto":
+                proto_seen = True
+            elif name == b"x-forwarded-host":
+                host_seen = True
+        out += (name, b": ", value, b"\r\n")
     peer = peer_ip.encode()
-    out.append((b"x-forwarded-for", peer if xff is None else xff + b", " + peer))
-    own_via = b"1.1 " + server_name
-    out.append((b"via", own_via if via is None else via + b", " + own_via))
-    proto = scheme.encode()
-    if not trusted_peer:
-        out.append((b"x-forwarded-proto", proto))
-        out.append((b"x-forwarded-host", host))
-        out.append(
-            (
-                b"forwarded",
-                b"for=" + _forwarded_node(peer_ip) + b";proto=" + proto + b";host=" + host,
-            )
-        )
+    out += (b"x-forwarded-for: ", peer if xff is None else xff + b", " + peer, b"\r\n")
+    out += (b"via: ", via if via_in is None else via_in + b", " + via, b"\r\n")
+    if not proto_seen:
+        out += (b"x-forwarded-proto: ", scheme, b"\r\n")
+    if not host_seen:
+        out += (b"x-forwarded-host: ", host, b"\r\n")
+    element = b"for=" + _node(peer_ip) + b";proto=" + scheme + b";host=" + forwarded_host(host)
+    out += (b"forwarded: ", element if fwd is None else fwd + b", " + element, b"\r\n")
     if chunked:
-        out.append((b"transfer-encoding", b"chunked"))
+        out.append(b"transfer-encoding: chunked\r\n")
     elif content_length is not None:
-        out.append((b"content-length", b"%d" % content_length))
+        out.append(b"content-length: %d\r\n" % content_length)
     if websocket:
-        out.append((b"connection", b"upgrade"))
-        out.append((b"upgrade", b"websocket"))
-    return out
+        out.append(b"connection: upgrade\r\nupgrade: websocket\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
 
 
-def strip_response_hop_by_hop(
-    headers: list[tuple[bytes, bytes]], connection_tokens: tuple[bytes, ...]
-) -> list[tuple[bytes, bytes]]:
-    drop = RESPONSE_HOP_BY_HOP | frozenset(connection_tokens)
-    return [h for h in headers if h[0] not in drop]
+def _line_start(low: bytes, name: bytes, start: int) -> int:
+    return low.find(b"\r\n" + name + b":", start)
+
+
+def response_head_out(
+    raw: bytes, low: bytes, connection_tokens: tuple[bytes, ...], extra: bytes
+) -> bytes:
+    """``raw`` (a validated head ending in CRLFCRLF; ``low`` its lower-cased copy) with
+    hop-by-hop lines cut, the status line's version set to HTTP/1.1, and ``extra`` (lines
+    ending in CRLF) added at the end."""
+    cuts: list[tuple[int, int]] = []
+    names = RESPONSE_HOP_BY_HOP.union(connection_tokens) if connection_tokens else None
+    if names is None:
+        # the cheap check for the common case: none of the fixed names is present
+        if not any(b"\r\n" + n + b":" in low for n in RESPONSE_HOP_BY_HOP):
+            return b"HTTP/1.1" + raw[8:-2] + extra + b"\r\n"
+        names = RESPONSE_HOP_BY_HOP
+    for name in names:
+        i = _line_start(low, name, 0)
+        while i >= 0:
+            j = low.find(b"\r\n", i + 2)
+            cuts.append((i, j))
+            i = _line_start(low, name, j)
+    if not cuts:
+        return b"HTTP/1.1" + raw[8:-2] + extra + b"\r\n"
+    cuts.sort()
+    parts = [b"HTTP/1.1"]
+    pos = 8
+    for i, j in cuts:
+        parts.append(raw[pos:i])
+        pos = j
+    parts += (raw[pos:-2], extra, b"\r\n")
+    return b"".join(parts)

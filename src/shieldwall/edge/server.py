@@ -72,6 +72,7 @@ class Worker:
         self.refused = 0  # connections refused at accept (caps)
         self._server_name = ""
         self.server_name = b""
+        self.via = b""
         self.server_name_str = ""
         self._extra_prefix = b""
         self.set_runtime(holder.current)
@@ -80,6 +81,7 @@ class Worker:
         name = runtime.config.server_name
         self.server_name_str = name
         self.server_name = name.encode()
+        self.via = b"1.1 " + self.server_name
         self._extra_prefix = b"via: 1.1 " + self.server_name + b"\r\n" + REQUEST_ID_HEADER + b": "
 
     def response_extra(self, request_id: str) -> bytes:

@@ -15,6 +15,13 @@ is the end of the head). ``ResponseParser.parse_head(head_bytes)`` then validate
                   de-chunks them into ``body`` pieces and drops trailers;
 - ``UNTIL_CLOSE`` neither: the body ends when the origin closes (never reusable).
 
+Speed: llhttp validates the head with no Python callback at all (strict syntax, CL+TE, duplicate
+CL, obs-fold, status line); the few fields we need (Content-Length, Transfer-Encoding,
+Connection) are then found with ``bytes.find`` for ``CRLF name:`` on a lower-cased copy, which
+is exact because llhttp has already refused whitespace before a colon and CR/LF inside values.
+Chunked bodies go through a second llhttp parser (with callbacks), primed with a synthetic
+chunked head, only when the response is chunked.
+
 A parser serves exactly one response; a new one per response keeps "no reuse after a framing
 error" trivially true. Any violation raises ``UpstreamProtocolError`` (502) and the upstream
 connection must be discarded: CL together with TE, differing or invalid CL, any transfer coding
@@ -54,14 +61,14 @@ class Framing(Enum):
 
 
 class ResponseHead:
-    """A validated response head. ``raw`` is the head exactly as received."""
+    """A validated response head. ``raw`` is the head exactly as received, ``low`` lower-cased."""
 
     __slots__ = (
         "connection_tokens",
         "content_length",
         "framing",
-        "headers",
         "keep_alive",
+        "low",
         "raw",
         "status",
         "upgrade",
@@ -70,42 +77,52 @@ class ResponseHead:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
+        self.low = raw.lower()
         self.status = 0
         self.version = b"1.1"
-        self.headers: list[tuple[bytes, bytes]] = []
         self.content_length: int | None = None
         self.framing = Framing.UNTIL_CLOSE
         self.keep_alive = True
         self.upgrade = False  # 101 Switching Protocols
         self.connection_tokens: tuple[bytes, ...] = ()
 
+    def values(self, name: bytes) -> list[bytes]:
+        """Every value of field ``name`` (lower-case), in order, stripped."""
+        low = self.low
+        key = b"\r\n" + name + b":"
+        out = []
+        i = low.find(key)
+        while i >= 0:
+            start = i + len(key)
+            end = low.find(b"\r\n", start)
+            out.append(self.raw[start:end].strip(b" \t"))
+            i = low.find(key, end)
+        return out
+
     def header(self, name: bytes) -> bytes | None:
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
+        v = self.values(name)
+        return v[0] if v else None
+
+
+class _Validator:
+    """Callback-free llhttp target: the parser validates, we read its results."""
+
+    __slots__ = ()
+
+
+_VALIDATOR: Final = _Validator()
+_CHUNKED_HEAD: Final = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 class ResponseParser:
     """Parses one upstream response: ``parse_head`` once, then ``feed_body`` if CHUNKED."""
 
-    __slots__ = (
-        "_chunked",
-        "_head",
-        "_in_body",
-        "_parser",
-        "body",
-        "done",
-        "extra",
-        "max_head_bytes",
-    )
+    __slots__ = ("_body_parser", "_in_trailers", "body", "done", "extra", "max_head_bytes")
 
     def __init__(self, *, max_head_bytes: int = 64 * 1024) -> None:
         self.max_head_bytes = max_head_bytes
-        self._parser = httptools.HttpResponseParser(self)
-        self._head: ResponseHead | None = None
-        self._chunked = False
-        self._in_body = False
+        self._body_parser: httptools.HttpResponseParser | None = None
+        self._in_trailers = False
         self.body: list[bytes] = []  # de-chunked pieces since the caller last cleared it
         self.done = False  # the (chunked) message is complete
         self.extra = False  # bytes arrived after the end of the message: never reuse
@@ -116,28 +133,54 @@ class ResponseParser:
             raise UpstreamProtocolError("response head too large")
         if not raw.startswith(b"HTTP/1."):
             raise UpstreamProtocolError("not an HTTP/1.x response")
-        head = self._head = ResponseHead(raw)
+        p = httptools.HttpResponseParser(_VALIDATOR)
         try:
-            self._parser.feed_data(raw)
+            p.feed_data(raw)
         except httptools.HttpParserUpgrade:
             pass  # 101: the rest of the stream is tunnel bytes
-        except httptools.HttpParserCallbackError as exc:
-            ctx = exc.__context__
-            if isinstance(ctx, UpstreamProtocolError):
-                raise ctx from None
-            raise UpstreamProtocolError(f"invalid response head: {exc}") from None
         except httptools.HttpParserError as exc:
             raise UpstreamProtocolError(f"invalid response head: {exc}") from None
-        if not self._in_body:
+        version = p.get_http_version()
+        if version == "1.1":
+            version_b = b"1.1"
+        elif version == "1.0":
+            version_b = b"1.0"
+        else:
+            raise UpstreamProtocolError("unsupported HTTP version in response")
+        head = ResponseHead(raw)
+        head.version = version_b
+        status = head.status = p.get_status_code()
+        if status == 0:
             raise UpstreamProtocolError("incomplete response head")
-        status = head.status
+        head.keep_alive = p.should_keep_alive()
+        low = head.low
+        cl = te = conn = False
+        if b"\r\ncontent-length:" in low:
+            head.content_length = int(head.values(b"content-length")[0])  # llhttp: one, digits
+            cl = True
+        if b"\r\ntransfer-encoding:" in low:
+            tes = head.values(b"transfer-encoding")
+            if len(tes) != 1 or tes[0].lower() != b"chunked":
+                raise UpstreamProtocolError("unsupported Transfer-Encoding in response")
+            if cl:
+                raise UpstreamProtocolError("Content-Length with Transfer-Encoding")
+            te = True
+        if b"\r\nconnection:" in low:
+            conn = True
+        if conn:
+            head.connection_tokens = tuple(
+                t.strip().lower()
+                for v in head.values(b"connection")
+                for t in v.split(b",")
+                if t.strip()
+            )
         if status == 101:
             head.upgrade = True
             head.framing = Framing.NO_BODY
         elif request_method == b"HEAD" or status < 200 or status in (204, 304):
             head.framing = Framing.NO_BODY
             self.done = True
-        elif self._chunked:
+        elif te:
             head.framing = Framing.CHUNKED
         elif head.content_length is not None:
             head.framing = Framing.LENGTH if head.content_length else Framing.NO_BODY
@@ -149,48 +192,27 @@ class ResponseParser:
     def feed_body(self, data: bytes) -> int:
         """Feed chunked body bytes; returns how many bytes were consumed (less than
         ``len(data)`` only when the message ended inside ``data``: the rest is not ours)."""
+        p = self._body_parser
+        if p is None:
+            p = self._body_parser = httptools.HttpResponseParser(self)
+            p.feed_data(_CHUNKED_HEAD)
         try:
-            self._parser.feed_data(data)
+            p.feed_data(data)
         except httptools.HttpParserError as exc:
+            if self.done:  # garbage after a complete message: ours is fine, the rest is not
+                self.extra = True
+                return len(data)
             raise UpstreamProtocolError(f"invalid chunked body: {exc}") from None
         return len(data)
 
-    # -- llhttp callbacks ----------------------------------------------------------------
+    # -- llhttp callbacks (chunked body parser only) ---------------------------------------
     def on_message_begin(self) -> None:
         if self.done:
             self.extra = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_body:
-            if self.done:
-                self.extra = True
-            return  # trailer field: dropped
-        head = self._head
-        assert head is not None
-        name = name.lower()
-        head.headers.append((name, value))
-        if name == b"content-length":
-            head.content_length = int(value)  # llhttp checked digits and duplicates
-        elif name == b"transfer-encoding":
-            if self._chunked or value.strip().lower() != b"chunked":
-                raise UpstreamProtocolError("unsupported Transfer-Encoding in response")
-            self._chunked = True
-        elif name == b"connection":
-            head.connection_tokens += tuple(
-                t.strip().lower() for t in value.split(b",") if t.strip()
-            )
-
-    def on_headers_complete(self) -> None:
-        head = self._head
-        assert head is not None
-        p = self._parser
-        version = p.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise UpstreamProtocolError("unsupported HTTP version in response")
-        head.version = version.encode()
-        head.status = p.get_status_code()
-        head.keep_alive = p.should_keep_alive()
-        self._in_body = True
+        if self.done:
+            self.extra = True
 
     def on_body(self, body: bytes) -> None:
         if self.done:

@@ -1,0 +1,192 @@
+"""Exchange state and the answers the edge gives itself (base of ``ClientConnection``).
+
+``ExchangeState`` holds what one request/response exchange on a client connection knows
+(context, request head, upstream connection, flags) and the answers that do not involve an
+origin: branded error pages (``respond_error``), filter decisions (``respond_decision``:
+``Respond``, ``Block``, ``Challenge``), redirects, and the reaction to a client protocol error.
+
+Invariant: exactly one ``_answer``/relayed response per request; ``finish_log`` runs once per
+request (it clears ``ctx``), and after an answer that must close (``close=True``) the connection
+closes once the bytes are flushed.
+
+Upstream deadline kinds (``DL_*``; compared by ``ClientConnection.check`` on the worker's
+sweep): ``DL_CONNECT`` from the start of a connect (``ZoneLimits.connect_timeout``),
+``DL_SEND`` while request bytes are still going to the origin (``send_timeout``, refreshed
+whenever the origin takes bytes), ``DL_READ`` once the request is sent (``read_timeout``,
+refreshed by every origin read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Final
+
+from shieldwall.config.model import ServerLimits, ZoneLimits
+from shieldwall.edge.context import ConnectionInfo, RequestContext
+from shieldwall.edge.decision import Block, Challenge, Decision, Respond
+from shieldwall.edge.errorpages import REQUEST_ID_HEADER, error_response, reason_phrase, wants_json
+from shieldwall.edge.upstream.protocol import UpstreamConnection
+from shieldwall.errors import ProtocolError
+from shieldwall.protocol.h1 import RequestHead
+
+if TYPE_CHECKING:
+    from shieldwall.edge.server import Worker
+
+__all__ = ["DL_CONNECT", "DL_HEAD", "DL_IDLE", "DL_NONE", "DL_READ", "DL_SEND", "ExchangeState"]
+
+# deadline kinds
+DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
+PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
+
+
+class ExchangeState:
+    """Request/response state of a client connection and the edge's own answers."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.info: ConnectionInfo = None  # type: ignore[assignment]  # set in connection_made
+        self.ctx: RequestContext | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.zlimits: ZoneLimits = ZoneLimits()
+        self.head: RequestHead | None = None
+        self.request_done = True
+        self.body_started = 0.0
+        self.response_started = False
+        self.chunk_out = False  # re-encode the response body as chunked
+        self.keep_alive = True
+        self.closing = False
+        self.pending: list[bytes] | None = None  # request bytes waiting for a connect
+        self.deadline = 0.0
+        self.deadline_kind = DL_NONE
+
+    # provided by ClientConnection
+    transport: asyncio.Transport | None
+    paused: int  # reasons reading the client is paused (bit mask)
+
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def pause(self, reason: int) -> None: ...
+    def resume(self, reason: int) -> None: ...
+    def request_finished(self, keep_alive: bool) -> None: ...
+    def enter_tunnel(self) -> None: ...
+
+    def limits(self) -> ServerLimits:
+        return self.worker.holder.current.config.limits
+
+    def set_deadline(self, kind: int, seconds: float) -> None:
+        self.deadline = self.worker.loop.time() + seconds
+        self.deadline_kind = kind
+
+    def new_context(self) -> RequestContext:
+        worker = self.worker
+        return RequestContext(
+            conn=self.info,
+            runtime=worker.holder.current,
+            request_id=worker.ids.next(),
+            started=worker.loop.time(),
+        )
+
+    def protocol_error(self, err: ProtocolError) -> None:
+        """The client broke HTTP (or a limit): answer ``err.status`` if we still can, close."""
+        self.closing = True
+        self.keep_alive = False
+        self.drop_upstream()
+        if self.ctx is None or not self.response_started:
+            if self.ctx is None:
+                self.ctx = self.new_context()
+            self.respond_error(err.status, "protocol_error", reason=err.reason)
+        else:
+            self.ctx.error = "protocol_error"
+            self.finish_log()
+            self.abort()
+
+    def respond_error(self, status: int, code: str, *, reason: str = "") -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        ctx.error = code
+        close = self.closing or not self.request_done or not self.keep_alive
+        data = error_response(
+            status,
+            ctx.request_id,
+            json_body=wants_json(ctx.header(b"accept")),
+            server_name=self.worker.server_name_str,
+            reason=reason if status in (403, 429) else "",
+            close=close,
+            head_only=ctx.method == b"HEAD",
+        )
+        self.answer(status, data, close)
+
+    def respond_decision(self, d: Decision) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        if isinstance(d, Respond):
+            ctx.security_action = ctx.security_action or "respond"
+            self.respond_plain(d.status, d.headers, d.body, close=d.close)
+        elif isinstance(d, Block):
+            ctx.security_action = "block"
+            ctx.security_rule, ctx.security_reason = d.rule_id, d.reason
+            if d.status == 0:
+                ctx.status = 0
+                self.closing = True
+                self.finish_log()
+                self.abort()
+                return
+            if d.close:
+                self.closing = True
+            self.respond_error(d.status, "blocked", reason=d.reason)
+        elif isinstance(d, Challenge):  # the challenge page is a later issue: 403 for now
+            ctx.security_action = "challenge"
+            ctx.security_rule, ctx.security_reason = d.rule_id, d.reason
+            self.respond_error(403, "challenge", reason=d.reason or "challenge required")
+
+    def respond_plain(
+        self,
+        status: int,
+        headers: tuple[tuple[bytes, bytes], ...],
+        body: bytes,
+        *,
+        close: bool = False,
+    ) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        close = close or self.closing or not self.request_done or not self.keep_alive
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        for k, v in headers:
+            parts += (k, b": ", v, b"\r\n")
+        parts.append(b"content-length: %d\r\n" % len(body))
+        parts += (REQUEST_ID_HEADER, b": ", ctx.request_id.encode(), b"\r\n")
+        parts.append(b"connection: close\r\n\r\n" if close else b"\r\n")
+        if ctx.method != b"HEAD":
+            parts.append(body)
+        self.answer(status, b"".join(parts), close)
+
+    def answer(self, status: int, data: bytes, close: bool) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        ctx.status = status
+        ctx.bytes_out += len(data)
+        self.response_started = True
+        if self.transport is not None:
+            self.transport.write(data)
+        if close:
+            self.closing = True
+        if self.request_done or close:
+            self.complete(not close)
+
+    def complete(self, keep_alive: bool) -> None:
+        self.finish_log()
+        self.request_finished(keep_alive)
+
+    def finish_log(self) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return
+        self.ctx = None
+        self.worker.log(ctx)
+
+    def drop_upstream(self) -> None:
+        self.pending = None
+        up = self.upstream
+        if up is not None:
+            self.upstream = None
+            up.close()

@@ -1,0 +1,160 @@
+"""The response side of an exchange: relaying an origin's response to the client.
+
+``ResponseRelay`` implements ``UpstreamSink`` (``edge/upstream/protocol.py``) for the client
+connection. The response head is copied through as received, with only hop-by-hop lines
+spliced out (``headers.response_head_out``) and our own lines (``Via``, ``sw-request-id``, and
+``connection: close`` / ``transfer-encoding: chunked`` when we change the framing) added.
+Bodies: ``Content-Length`` bytes are written as they arrive (no copy, no parsing);
+de-chunked pieces are re-chunked; an until-close body becomes chunked for HTTP/1.1 clients.
+
+The zone's ``response`` filters run on the head before anything is written; a non-``Continue``
+decision replaces the response and the origin connection is dropped (never pooled mid-body).
+After ``101`` both sides become a raw tunnel.
+
+Pooling: the upstream connection goes back to the pool only if the request was fully sent and
+the connection says it is ``reusable`` (clean message boundary, keep-alive, no extra bytes).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from shieldwall.edge.decision import Continue
+from shieldwall.edge.headers import response_head_out
+from shieldwall.edge.pipeline import run_chain
+from shieldwall.edge.upstream.answers import DL_READ, DL_SEND, PAUSE_UPSTREAM, ExchangeState
+from shieldwall.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
+from shieldwall.protocol.h1 import LAST_CHUNK, Framing, ResponseHead, encode_chunk
+
+__all__ = ["ResponseRelay"]
+
+_CLOSE_LINE: Final = b"connection: close\r\n"
+_CHUNKED_LINE: Final = b"transfer-encoding: chunked\r\n"
+
+
+class ResponseRelay(ExchangeState):
+    """``UpstreamSink`` of a client connection; see the module docstring."""
+
+    def upstream_activity(self) -> None:
+        self.set_deadline(DL_READ, self.zlimits.read_timeout)
+
+    def upstream_pause(self) -> None:
+        """The origin's socket buffer is full: stop reading the client, start the send clock."""
+        self.pause(PAUSE_UPSTREAM)
+        if self.deadline_kind != DL_READ or not self.request_done:
+            self.set_deadline(DL_SEND, self.zlimits.send_timeout)
+
+    def upstream_resume(self) -> None:
+        self.resume(PAUSE_UPSTREAM)
+        if self.deadline_kind == DL_SEND:
+            self.sending_progress()
+
+    def sending_progress(self) -> None:
+        """The origin took request bytes: refresh the send clock (read clock once all sent)."""
+        zl = self.zlimits
+        if self.request_done:
+            self.set_deadline(DL_READ, zl.read_timeout)
+        else:
+            self.set_deadline(DL_SEND, zl.send_timeout)
+
+    def upstream_timed_out(self, what: str) -> None:
+        self.upstream_error(UpstreamTimeout(f"origin {what} timeout"))
+
+    def upstream_head(self, head: ResponseHead, body: bytes) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        worker = self.worker
+        ctx.upstream_status = status = head.status
+        ctx.upstream_time = worker.loop.time() - ctx.upstream_time
+        zone = ctx.zone
+        assert zone is not None
+        if zone.chain.response:
+            ctx.status = status
+            decision = run_chain(zone.chain.response, ctx)
+            if not isinstance(decision, Continue):
+                self.drop_upstream()
+                self.respond_decision(decision)
+                return
+        extra = worker.response_extra(ctx.request_id)
+        transport = self.transport
+        assert transport is not None
+        if head.upgrade:
+            if not ctx.upgrade:
+                self.upstream_error(UpstreamProtocolError("unexpected 101 from origin"))
+                return
+            out = head.raw[:-2] + extra + b"\r\n" + body
+            ctx.status = 101
+            ctx.bytes_out += len(out)
+            self.response_started = True
+            transport.write(out)
+            self.enter_tunnel()
+            return
+        keep = self.keep_alive and not self.closing and not worker.draining
+        framing = head.framing
+        chunk_out = False
+        if framing is Framing.UNTIL_CLOSE:
+            if ctx.version == b"1.1":
+                chunk_out = True
+                extra += _CHUNKED_LINE
+            else:
+                keep = False
+        elif framing is Framing.CHUNKED:
+            chunk_out = True
+        self.chunk_out = chunk_out
+        if not keep:
+            extra += _CLOSE_LINE
+            self.keep_alive = False
+        out = response_head_out(head.raw, head.low, head.connection_tokens, extra)
+        if body:
+            out += encode_chunk(body) if chunk_out else body
+        ctx.status = status
+        ctx.bytes_out += len(out)
+        self.response_started = True
+        transport.write(out)
+
+    def upstream_body(self, data: bytes) -> None:
+        ctx = self.ctx
+        if ctx is None or self.transport is None:
+            return
+        self.deadline = self.worker.loop.time() + self.zlimits.read_timeout
+        if self.chunk_out:
+            if not data:
+                return
+            data = encode_chunk(data)
+        ctx.bytes_out += len(data)
+        self.transport.write(data)
+
+    def upstream_end(self) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return
+        if self.chunk_out and self.transport is not None:
+            self.transport.write(LAST_CHUNK)
+            ctx.bytes_out += len(LAST_CHUNK)
+        up = self.upstream
+        self.upstream = None
+        keep = self.keep_alive
+        if up is not None:
+            if self.request_done and up.reusable:
+                self.worker.pool.release(up, self.zlimits)
+            else:
+                up.close()
+        if not self.request_done:
+            keep = False  # the origin answered before the whole body arrived
+            self.closing = True
+        self.complete(keep)
+
+    def upstream_error(self, err: UpstreamError) -> None:
+        ctx = self.ctx
+        self.drop_upstream()
+        if ctx is None:
+            return
+        if self.response_started:
+            ctx.error = "upstream_error"
+            self.finish_log()
+            self.abort()
+            return
+        code = "upstream_timeout" if isinstance(err, UpstreamTimeout) else "upstream_error"
+        if not isinstance(err, UpstreamTimeout) and err.retry_safe:
+            code = "upstream_refused"
+        self.respond_error(err.status, code)
