@@ -104,12 +104,15 @@ def test_prefix_set_agrees_with_ipaddress(
         plen = data.draw(st.integers(0, addr.max_prefixlen))
         nets.append(ipaddress.ip_network(f"{s}/{plen}", strict=False))
     ps = PrefixSet(str(n) for n in nets)
+    text = str(probe)
+    if isinstance(probe, ipaddress.IPv6Address) and probe.ipv4_mapped is not None:
+        probe = probe.ipv4_mapped  # by design a mapped address *is* its IPv4 address
     expected = any(probe.version == n.version and probe in n for n in nets)
     # ::/n with small n also covers the mapped IPv4 range in the 128-bit space
     mapped = probe.version == 4 and any(
         n.version == 6 and ipaddress.IPv6Address(f"::ffff:{probe}") in n for n in nets
     )
-    assert ps.contains_text(str(probe)) == (expected or mapped)
+    assert ps.contains_text(text) == (expected or mapped)
 
 
 def test_prefix_set_rejects_non_ints() -> None:
