@@ -124,7 +124,7 @@ async def test_upstream_not_reused_after_client_abort() -> None:
         r, w = await edge.connect()
         w.write(GET)
         assert (await read_response(r))[0] == 200
-        r2, w2 = await edge.connect()
+        _, w2 = await edge.connect()
         w2.write(b"GET /slow HTTP/1.1\r\nHost: example.com\r\n\r\n")
         await until(lambda: len(origin.requests) == 2, "request reached the origin")
         assert origin.requests[1].conn_id == 1  # the pooled connection was taken

@@ -57,9 +57,11 @@ _DROP_ALWAYS: Final = HOP_BY_HOP | {b"content-length", b"host"}
 _DROP_UNTRUSTED: Final = _DROP_ALWAYS | _FORWARDING
 _DROP_TRUSTED: Final = _DROP_ALWAYS | {b"forwarded", b"x-forwarded-for", b"via"}
 RESPONSE_HOP_BY_HOP: Final = HOP_BY_HOP - {b"transfer-encoding"}
-_TOKEN_CHARS: Final = frozenset(
+_TOKEN_BYTES: Final = (
     b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
+# "CRLF name:" patterns of the response hop-by-hop fields, built once
+_RESPONSE_HOP_PATTERNS: Final = tuple(b"\r\n" + n + b":" for n in sorted(RESPONSE_HOP_BY_HOP))
 
 
 def client_ip(
@@ -87,7 +89,7 @@ def _node(ip: str) -> bytes:
 
 def forwarded_host(host: bytes) -> bytes:
     """``host`` as an RFC 7239 value: a token, else a quoted-string (``a.b:8080``)."""
-    if all(c in _TOKEN_CHARS for c in host):
+    if not host.translate(None, _TOKEN_BYTES):  # every byte is a token character
         return host
     return b'"' + host.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
@@ -153,35 +155,32 @@ def upstream_request_head(
     return b"".join(out)
 
 
-def _line_start(low: bytes, name: bytes, start: int) -> int:
-    return low.find(b"\r\n" + name + b":", start)
-
-
 def response_head_out(
     raw: bytes, low: bytes, connection_tokens: tuple[bytes, ...], extra: bytes
 ) -> bytes:
     """``raw`` (a validated head ending in CRLFCRLF; ``low`` its lower-cased copy) with
     hop-by-hop lines cut, the status line's version set to HTTP/1.1, and ``extra`` (lines
     ending in CRLF) added at the end."""
-    cuts: list[tuple[int, int]] = []
-    names = RESPONSE_HOP_BY_HOP.union(connection_tokens) if connection_tokens else None
-    if names is None:
-        # the cheap check for the common case: none of the fixed names is present
-        if not any(b"\r\n" + n + b":" in low for n in RESPONSE_HOP_BY_HOP):
-            return b"HTTP/1.1" + raw[8:-2] + extra + b"\r\n"
-        names = RESPONSE_HOP_BY_HOP
-    for name in names:
-        i = _line_start(low, name, 0)
+    patterns: tuple[bytes, ...] = _RESPONSE_HOP_PATTERNS
+    if connection_tokens:
+        patterns += tuple(b"\r\n" + t + b":" for t in connection_tokens)
+    cuts: list[tuple[int, int]] | None = None
+    for pat in patterns:
+        i = low.find(pat)
         while i >= 0:
             j = low.find(b"\r\n", i + 2)
+            if cuts is None:
+                cuts = []
             cuts.append((i, j))
-            i = _line_start(low, name, j)
-    if not cuts:
+            i = low.find(pat, j)
+    if cuts is None:
         return b"HTTP/1.1" + raw[8:-2] + extra + b"\r\n"
     cuts.sort()
     parts = [b"HTTP/1.1"]
     pos = 8
     for i, j in cuts:
+        if i < pos:
+            continue  # the same line named twice (a token repeating a fixed name)
         parts.append(raw[pos:i])
         pos = j
     parts += (raw[pos:-2], extra, b"\r\n")

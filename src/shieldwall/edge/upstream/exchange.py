@@ -33,7 +33,7 @@ from shieldwall.protocol.h1 import LAST_CHUNK, RequestHead, encode_chunk
 
 __all__ = ["Exchange"]
 
-_HOST_CHARS: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789.-")
+_HOST_BYTES: Final = b"abcdefghijklmnopqrstuvwxyz0123456789.-"
 _SCHEMES: Final = {"http": b"http", "https": b"https"}
 
 
@@ -160,7 +160,7 @@ class Exchange(ResponseRelay):
 
     def redirect_https(self, ctx: RequestContext, target: bytes) -> None:
         host = ctx.host.encode("latin-1")
-        if not host or not all(c in _HOST_CHARS for c in host):
+        if not host or host.translate(None, _HOST_BYTES):
             self.respond_error(400, "bad_host")  # never redirect to a host we cannot vouch for
             return
         location = b"https://" + host + _origin_form(target)
