@@ -63,7 +63,12 @@ class Harness:
 
 
 @asynccontextmanager
-async def tls_harness(config: Config, *, proxy_protocol: bool = False) -> AsyncIterator[Harness]:
+async def tls_harness(
+    config: Config,
+    *,
+    proxy_protocol: bool = False,
+    accept_filter: Callable[[str], bool] | None = None,
+) -> AsyncIterator[Harness]:
     loop = asyncio.get_running_loop()
     holder = RuntimeHolder(build_runtime(config, 1))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -74,7 +79,12 @@ async def tls_harness(config: Config, *, proxy_protocol: bool = False) -> AsyncI
     protocols: list[Recorder] = []
     try:
         server = await serve_tls(
-            loop, sock, lambda: Recorder(seen, protocols), holder, proxy_protocol=proxy_protocol
+            loop,
+            sock,
+            lambda: Recorder(seen, protocols),
+            holder,
+            proxy_protocol=proxy_protocol,
+            accept_filter=accept_filter,
         )
     except BaseException:
         sock.close()

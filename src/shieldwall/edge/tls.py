@@ -78,6 +78,7 @@ class TLSStats:
     """Counters of one TLS listener (read by metrics; never logged per event)."""
 
     accepted: int = 0
+    refused: int = 0  # closed at accept by the accept filter (banned peer)
     overflow: int = 0  # closed at accept: too many connections before their handshake
     timeouts: int = 0  # no complete PROXY header/ClientHello within header_timeout
     bad_hello: int = 0  # not a TLS ClientHello (or a bad PROXY header)
@@ -125,12 +126,14 @@ class TLSServer:
         protocol_factory: Callable[[], asyncio.Protocol],
         holder: RuntimeHolder,
         proxy_protocol: bool,
+        accept_filter: Callable[[str], bool] | None = None,
     ) -> None:
         self._loop = loop
         self._sock = sock
         self._factory = protocol_factory
         self._holder = holder
         self._proxy_protocol = proxy_protocol
+        self._accept_filter = accept_filter
         self._certs = _StoreCache(holder.current)
         self._pending: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -182,6 +185,10 @@ class TLSServer:
                 self._resume = self._loop.call_later(ACCEPT_PAUSE, self._resume_accepting)
                 return
             self.stats.accepted += 1
+            if self._accept_filter is not None and not self._accept_filter(str(addr[0])):
+                self.stats.refused += 1
+                conn.close()
+                continue
             if len(self._pending) >= limit:
                 self.stats.overflow += 1
                 conn.close()
@@ -336,14 +343,19 @@ async def serve_tls(
     holder: RuntimeHolder,
     *,
     proxy_protocol: bool | None = None,
+    accept_filter: Callable[[str], bool] | None = None,
 ) -> TLSServer:
     """Serve TLS on the listening ``sock`` (already bound and listening).
 
     ``proxy_protocol``: expect a PROXY header first; None = as the config's TLS listener on
-    this socket's port says. Raises ``ConfigError`` if the certificates cannot be loaded.
+    this socket's port says (pass it explicitly when the config port is 0).
+    ``accept_filter(peer_ip)``: False closes the connection right at accept, before any TLS
+    work (the ``connection`` phase's cheapest refusal: a handshake costs far more). It must
+    be a pure check (it is not told when the connection ends).
+    Raises ``ConfigError`` if the certificates cannot be loaded.
     """
     if proxy_protocol is None:
         proxy_protocol = _listener_wants_proxy(holder, sock)
-    server = TLSServer(loop, sock, protocol_factory, holder, proxy_protocol)
+    server = TLSServer(loop, sock, protocol_factory, holder, proxy_protocol, accept_filter)
     server.start()
     return server
