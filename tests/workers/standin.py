@@ -23,7 +23,7 @@ log = get_logger("tests.standin")
 
 
 class StandinServer:
-    def __init__(self, holder: RuntimeHolder, access_log: Any) -> None:
+    def __init__(self, holder: RuntimeHolder, access_log: Any, services: Any = None) -> None:
         self.holder = holder
         self.access_log = access_log
         self._servers: list[asyncio.AbstractServer] = []

@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shieldwall.config.control import ControlConfig
+from shieldwall.config.firewall import FirewallConfig, WafConfig
+from shieldwall.config.security import SecurityConfig, ShieldConfig
+
 __all__ = [
     "AccessLogConfig",
     "CertificateConfig",
@@ -100,6 +104,9 @@ class ZoneConfig:
     preserve_host: bool = True  # send the client's Host to the origin (else origin host)
     allow_underscore_headers: bool = False  # forward header names containing "_"
     limits: ZoneLimits = field(default_factory=ZoneLimits)  # per-zone limits
+    security: SecurityConfig = field(default_factory=SecurityConfig)  # shield settings
+    firewall: FirewallConfig = field(default_factory=FirewallConfig)  # custom rules
+    waf: WafConfig = field(default_factory=WafConfig)  # managed WAF settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +141,5 @@ class Config:
     trusted_proxies: TrustedProxiesConfig = field(default_factory=TrustedProxiesConfig)
     access_log: AccessLogConfig = field(default_factory=AccessLogConfig)  # request log
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # application log level
+    shield: ShieldConfig = field(default_factory=ShieldConfig)  # deployment-wide shield
+    control: ControlConfig = field(default_factory=ControlConfig)  # admin API / dashboard

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 
+from shieldwall.config.control import validate_control
+from shieldwall.config.firewall import validate_firewall
 from shieldwall.config.model import CertificateConfig, Config
 from shieldwall.config.schema import Decoder
+from shieldwall.config.security import validate_security
 
 __all__ = ["validate"]
 
 
 def validate(config: Config, d: Decoder) -> None:
-    _listeners(config, d)
-    _zones(config, d)
-    _limits(config, d)
-    _certificates(config, d)
+    for check in SECTION_CHECKS:
+        check(config, d)
 
 
 def _listeners(config: Config, d: Decoder) -> None:
@@ -177,3 +179,15 @@ def _ssl_reason(e: ssl.SSLError) -> str:
     if "PEM" in code or "NO_START_LINE" in code or "BASE64" in code:
         return "not a PEM certificate and private key (or the key is encrypted)"
     return e.reason or str(e)
+
+
+# Explicit table of cross-field checks, core first; each later section owns its module.
+SECTION_CHECKS: tuple[Callable[[Config, Decoder], None], ...] = (
+    _listeners,
+    _zones,
+    _limits,
+    _certificates,
+    validate_security,
+    validate_firewall,
+    validate_control,
+)

@@ -32,6 +32,7 @@ from shieldwall.edge.context import RequestContext
 from shieldwall.edge.errorpages import REQUEST_ID_HEADER, RequestIds
 from shieldwall.edge.pipeline import run_chain
 from shieldwall.edge.runtime import Runtime, RuntimeHolder
+from shieldwall.edge.services import WorkerServices
 from shieldwall.edge.upstream.pool import UpstreamPool
 
 __all__ = ["AccessLogSink", "EdgeServer", "Worker"]
@@ -59,8 +60,10 @@ class Worker:
         holder: RuntimeHolder,
         loop: asyncio.AbstractEventLoop,
         access_log: AccessLogSink | None,
+        services: WorkerServices | None = None,
     ) -> None:
         self.holder = holder
+        self.services = services if services is not None else WorkerServices()
         self.loop = loop
         self.access_log = access_log
         self.pool = UpstreamPool(loop)
@@ -91,6 +94,9 @@ class Worker:
     def admit(self, ip: str) -> bool:
         limits = self.holder.current.config.limits
         if self.draining or len(self.connections) >= limits.max_connections:
+            self.refused += 1
+            return False
+        if self.services.is_banned(ip):  # phase "connection": the cheapest refusal there is
             self.refused += 1
             return False
         n = self.per_ip.get(ip, 0)
@@ -139,9 +145,16 @@ def sweep_interval(runtime: Runtime) -> float:
 
 
 class EdgeServer:
-    def __init__(self, holder: RuntimeHolder, *, access_log: AccessLogSink | None = None) -> None:
+    def __init__(
+        self,
+        holder: RuntimeHolder,
+        *,
+        access_log: AccessLogSink | None = None,
+        services: WorkerServices | None = None,
+    ) -> None:
         self.holder = holder
         self.access_log = access_log
+        self.services = services
         self._servers: list[_Closable] = []
         self._worker: Worker | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -153,7 +166,7 @@ class EdgeServer:
 
     async def start(self, sockets: Sequence[tuple[ListenerConfig, socket.socket]]) -> None:
         loop = asyncio.get_running_loop()
-        worker = self._worker = Worker(self.holder, loop, self.access_log)
+        worker = self._worker = Worker(self.holder, loop, self.access_log, self.services)
         for listener, sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 

@@ -36,8 +36,10 @@ import uvloop
 
 from shieldwall.config.model import Config, ListenerConfig
 from shieldwall.edge.context import RequestContext
+from shieldwall.edge.filters.chain import chain_builder
 from shieldwall.edge.ipc import FrameDecoder, encode_json
 from shieldwall.edge.runtime import Runtime, RuntimeHolder, build_runtime
+from shieldwall.edge.services import WorkerServices
 from shieldwall.errors import ConfigError
 from shieldwall.observability.accesslog import AccessLog, open_access_log
 from shieldwall.observability.logging import get_logger, setup_logging
@@ -94,14 +96,16 @@ def _discard(ctx: RequestContext) -> None:
     return None
 
 
-ServerFactory = Callable[[RuntimeHolder, AccessLogSwitch], ServerLike]
+ServerFactory = Callable[[RuntimeHolder, AccessLogSwitch, WorkerServices], ServerLike]
 
 
-def _edge_server(holder: RuntimeHolder, sink: AccessLogSwitch) -> ServerLike:
+def _edge_server(
+    holder: RuntimeHolder, sink: AccessLogSwitch, services: WorkerServices
+) -> ServerLike:
     # the data path, imported in the worker only (the supervisor never needs it)
     from shieldwall.edge.server import EdgeServer
 
-    return EdgeServer(holder, access_log=sink)
+    return EdgeServer(holder, access_log=sink, services=services)
 
 
 @dataclass(slots=True)
@@ -125,6 +129,8 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._decoder = FrameDecoder(allow_pickle=True)
+        self.services = WorkerServices()  # outlives config versions (counters, bans, keys)
+        self._chains = chain_builder(self.services)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -132,7 +138,7 @@ class Worker:
         loop = self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            runtime = build_runtime(self.config, self.version)
+            runtime = build_runtime(self.config, self.version, self._chains)
             self._sink.switch(open_access_log(self.config.access_log), loop)
         except ConfigError as exc:
             log.error(
@@ -140,7 +146,7 @@ class Worker:
             )
             return EXIT_START_FAILED
         self._holder = RuntimeHolder(runtime)
-        server = self._server = self._factory(self._holder, self._sink)
+        server = self._server = self._factory(self._holder, self._sink, self.services)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -184,7 +190,7 @@ class Worker:
         if self._server is None or self._loop is None:
             raise RuntimeError("worker is not running")
         new_version = self.version + 1 if version is None else version
-        runtime = build_runtime(config, new_version)
+        runtime = build_runtime(config, new_version, self._chains)
         new_log: AccessLog | None = None
         reopen = config.access_log != self.config.access_log or (
             config.access_log.path not in (None, "", "-")  # a file: reopen (log rotation)
