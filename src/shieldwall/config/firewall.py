@@ -10,12 +10,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the decoder imports the model, which imports this module
     from shieldwall.config.schema import Decoder
 
-__all__ = ["FirewallConfig", "WafConfig", "validate_firewall"]
+__all__ = ["FirewallConfig", "RulesConfig", "WafConfig", "validate_firewall"]
 
 
 @dataclass(frozen=True, slots=True)
 class FirewallConfig:
     """Per-zone custom firewall rules, evaluated in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    """Deployment-wide rules settings: named lists (``$office``) usable in every zone's rules."""
 
 
 @dataclass(frozen=True, slots=True)

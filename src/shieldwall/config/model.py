@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shieldwall.config.control import ControlConfig
-from shieldwall.config.firewall import FirewallConfig, WafConfig
+from shieldwall.config.firewall import FirewallConfig, RulesConfig, WafConfig
 from shieldwall.config.security import SecurityConfig, ShieldConfig
 
 __all__ = [
@@ -143,3 +143,4 @@ class Config:
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # application log level
     shield: ShieldConfig = field(default_factory=ShieldConfig)  # deployment-wide shield
     control: ControlConfig = field(default_factory=ControlConfig)  # admin API / dashboard
+    rules: RulesConfig = field(default_factory=RulesConfig)  # named lists for rules
