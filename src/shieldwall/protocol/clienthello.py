@@ -39,6 +39,7 @@ ASCII alphanumeric, else the first and last hex digit of that name.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 
 from shieldwall.errors import BadRequest
@@ -71,6 +72,11 @@ EXT_SIGNATURE_ALGORITHMS = 0x000D
 EXT_ALPN = 0x0010
 EXT_SUPPORTED_VERSIONS = 0x002B
 
+_PARSED_EXTENSIONS = frozenset(
+    {EXT_SERVER_NAME, EXT_SUPPORTED_GROUPS, EXT_SIGNATURE_ALGORITHMS}
+    | {EXT_ALPN, EXT_SUPPORTED_VERSIONS}
+)
+_HH = struct.Struct("!HH")
 _SNI_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 _ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
@@ -109,6 +115,14 @@ def is_grease(value: int) -> bool:
     return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
 
 
+_GREASE = frozenset(v for v in range(0x0A0A, 0x10000, 0x1010) if is_grease(v))
+
+
+def _hexlist(values: list[int]) -> str:
+    """``[0x2f, 0x1301]`` -> ``"002f,1301"`` (lower-case, 4 digits, comma separated)."""
+    return struct.pack(f"!{len(values)}H", *values).hex(",", 2)
+
+
 def _hash12(text: str) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
 
@@ -138,9 +152,10 @@ def ja4_from_parts(
     ``version`` is the already resolved version (see module docstring); lists may contain
     GREASE values, which are dropped here.
     """
-    cs = sorted(c for c in ciphers if not is_grease(c))
-    exts = [e for e in extensions if not is_grease(e)]
-    sigs = [s for s in signature_algorithms if not is_grease(s)]
+    grease = _GREASE
+    cs = sorted([c for c in ciphers if c not in grease])
+    exts = [e for e in extensions if e not in grease]
+    sigs = [s for s in signature_algorithms if s not in grease]
     a = "t{}{}{:02d}{:02d}{}".format(
         _JA4_VERSIONS.get(version, "00"),
         "d" if has_sni else "i",
@@ -148,11 +163,11 @@ def ja4_from_parts(
         min(len(exts), 99),
         _alpn_chars(first_alpn),
     )
-    b_raw = ",".join(f"{c:04x}" for c in cs)
-    c_list = sorted(e for e in exts if e not in (EXT_SERVER_NAME, EXT_ALPN))
-    c_raw = ",".join(f"{e:04x}" for e in c_list)
+    b_raw = _hexlist(cs)
+    c_list = sorted([e for e in exts if e != EXT_SERVER_NAME and e != EXT_ALPN])
+    c_raw = _hexlist(c_list)
     if sigs:
-        c_raw += "_" + ",".join(f"{s:04x}" for s in sigs)
+        c_raw += "_" + _hexlist(sigs)
     if raw:
         return f"{a}_{b_raw}_{c_raw}"
     b = _hash12(b_raw) if cs else _EMPTY_HASH
@@ -209,59 +224,45 @@ def _check_partial_header(head: bytes) -> None:
         raise BadRequest("bad TLS record version")
 
 
-class _Reader:
-    """Bounds-checked big-endian reader over one vector; every overrun is a BadRequest."""
-
-    __slots__ = ("buf", "end", "pos")
-
-    def __init__(self, buf: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.buf = buf
-        self.pos = pos
-        self.end = len(buf) if end is None else end
-
-    def remaining(self) -> int:
-        return self.end - self.pos
-
-    def take(self, n: int) -> bytes:
-        if n > self.end - self.pos:
-            raise BadRequest("truncated ClientHello field")
-        p = self.pos
-        self.pos = p + n
-        return self.buf[p : p + n]
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return int.from_bytes(self.take(2), "big")
-
-    def vector(self, len_bytes: int) -> _Reader:
-        n = int.from_bytes(self.take(len_bytes), "big")
-        start = self.pos
-        self.take(n)
-        return _Reader(self.buf, start, start + n)
-
-    def u16_list(self, len_bytes: int, *, min_items: int = 0) -> tuple[int, ...]:
-        v = self.vector(len_bytes)
-        raw = v.buf[v.pos : v.end]
-        if len(raw) % 2 or len(raw) < 2 * min_items:
-            raise BadRequest("malformed list of 16-bit values")
-        return tuple(int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2))
-
-    def done(self) -> None:
-        if self.pos != self.end:
-            raise BadRequest("trailing bytes in ClientHello field")
+def _vec(buf: bytes, pos: int, end: int, len_bytes: int) -> tuple[int, int]:
+    """Bounds of the vector with a ``len_bytes`` length prefix at ``pos``; checked against
+    ``end`` (every overrun is a BadRequest)."""
+    start = pos + len_bytes
+    if start > end:
+        raise BadRequest("truncated ClientHello field")
+    n = buf[pos] if len_bytes == 1 else int.from_bytes(buf[pos:start], "big")
+    stop = start + n
+    if stop > end:
+        raise BadRequest("truncated ClientHello field")
+    return start, stop
 
 
-def _parse_sni(r: _Reader) -> str | None:
-    names = r.vector(2)
-    r.done()
+def _u16s(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
+    n = stop - start
+    if n % 2 or n == 0:
+        raise BadRequest("malformed list of 16-bit values")
+    return struct.unpack_from(f"!{n >> 1}H", buf, start)
+
+
+def _u16_list_ext(buf: bytes, start: int, stop: int, len_bytes: int) -> tuple[int, ...]:
+    """An extension body that is exactly one non-empty vector of u16 values."""
+    a, b = _vec(buf, start, stop, len_bytes)
+    if b != stop:
+        raise BadRequest("trailing bytes in TLS extension")
+    return _u16s(buf, a, b)
+
+
+def _parse_sni(buf: bytes, start: int, stop: int) -> str | None:
+    pos, end = _vec(buf, start, stop, 2)
+    if end != stop:
+        raise BadRequest("trailing bytes in server_name")
     host: str | None = None
-    while names.remaining():
-        name_type = names.u8()
-        name = names.vector(2)
-        value = name.buf[name.pos : name.end]
+    while pos < end:
+        name_type = buf[pos]
+        a, b = _vec(buf, pos + 1, end, 2)
+        pos = b
         if name_type == 0 and host is None:
+            value = buf[a:b]
             if not value or len(value) > _MAX_SNI_BYTES + 1 or not _SNI_CHARS.issuperset(value):
                 raise BadRequest("malformed SNI host name")
             host = value.decode("ascii").lower()
@@ -272,30 +273,34 @@ def _parse_sni(r: _Reader) -> str | None:
     return host
 
 
-def _parse_alpn(r: _Reader) -> tuple[bytes, ...]:
-    lst = r.vector(2)
-    r.done()
+def _parse_alpn(buf: bytes, start: int, stop: int) -> tuple[bytes, ...]:
+    pos, end = _vec(buf, start, stop, 2)
+    if end != stop or pos == end:
+        raise BadRequest("malformed ALPN list")
     out = []
-    while lst.remaining():
-        name = lst.vector(1)
-        if name.remaining() == 0:
+    while pos < end:
+        a, b = _vec(buf, pos, end, 1)
+        if a == b:
             raise BadRequest("empty ALPN protocol name")
-        out.append(name.buf[name.pos : name.end])
-    if not out:
-        raise BadRequest("empty ALPN list")
+        out.append(buf[a:b])
+        pos = b
     return tuple(out)
 
 
 def _parse_body(body: bytes, wire_bytes: int) -> ClientHelloInfo:
-    r = _Reader(body)
-    legacy_version = r.u16()
-    if legacy_version >> 8 != 3:
+    end = len(body)
+    if end < 35:
+        raise BadRequest("truncated ClientHello")
+    legacy_version = (body[0] << 8) | body[1]
+    if body[0] != 3:
         raise BadRequest("unsupported ClientHello version")
-    r.take(32)  # random
-    if r.vector(1).remaining() > 32:
+    a, pos = _vec(body, 34, end, 1)  # after the 32-byte random: session id
+    if pos - a > 32:
         raise BadRequest("session id too long")
-    ciphers = r.u16_list(2, min_items=1)
-    if r.vector(1).remaining() == 0:
+    a, pos = _vec(body, pos, end, 2)
+    ciphers = _u16s(body, a, pos)
+    a, pos = _vec(body, pos, end, 1)
+    if a == pos:
         raise BadRequest("no compression methods")
     sni: str | None = None
     alpn: tuple[bytes, ...] = ()
@@ -303,48 +308,52 @@ def _parse_body(body: bytes, wire_bytes: int) -> ClientHelloInfo:
     sigalgs: tuple[int, ...] = ()
     groups: tuple[int, ...] = ()
     ext_types: list[int] = []
-    if r.remaining():
-        exts = r.vector(2)
-        r.done()
-        seen: set[int] = set()
-        while exts.remaining():
-            etype = exts.u16()
-            edata = exts.vector(2)
-            if etype in seen:
-                raise BadRequest("duplicate TLS extension")
-            seen.add(etype)
+    if pos < end:
+        pos, ext_end = _vec(body, pos, end, 2)
+        if ext_end != end:
+            raise BadRequest("trailing bytes after ClientHello extensions")
+        unpack_hh = _HH.unpack_from
+        while pos < ext_end:
+            if pos + 4 > ext_end:
+                raise BadRequest("truncated TLS extension")
+            etype, elen = unpack_hh(body, pos)
+            a = pos + 4
+            pos = a + elen
+            if pos > ext_end:
+                raise BadRequest("truncated TLS extension")
             ext_types.append(etype)
+            if etype not in _PARSED_EXTENSIONS:
+                continue
             if etype == EXT_SERVER_NAME:
-                sni = _parse_sni(edata)
+                sni = _parse_sni(body, a, pos)
             elif etype == EXT_ALPN:
-                alpn = _parse_alpn(edata)
+                alpn = _parse_alpn(body, a, pos)
             elif etype == EXT_SUPPORTED_VERSIONS:
-                versions = edata.u16_list(1, min_items=1)
-                edata.done()
+                versions = _u16_list_ext(body, a, pos, 1)
             elif etype == EXT_SIGNATURE_ALGORITHMS:
-                sigalgs = edata.u16_list(2, min_items=1)
-                edata.done()
-            elif etype == EXT_SUPPORTED_GROUPS:
-                groups = edata.u16_list(2, min_items=1)
-                edata.done()
-    real_versions = [v for v in versions if not is_grease(v)]
+                sigalgs = _u16_list_ext(body, a, pos, 2)
+            else:
+                groups = _u16_list_ext(body, a, pos, 2)
+        if len(set(ext_types)) != len(ext_types):
+            raise BadRequest("duplicate TLS extension")
+    real_versions = [v for v in versions if v not in _GREASE]
     version = max(real_versions) if real_versions else legacy_version
-    has_sni = EXT_SERVER_NAME in ext_types
+    exts = tuple(ext_types)
     ja4 = ja4_from_parts(
         version=version,
-        has_sni=has_sni,
+        has_sni=EXT_SERVER_NAME in exts,
         ciphers=ciphers,
-        extensions=tuple(ext_types),
+        extensions=exts,
         signature_algorithms=sigalgs,
         first_alpn=alpn[0] if alpn else None,
     )
     return ClientHelloInfo(
         sni=sni,
-        alpn=tuple(a.decode("latin-1") for a in alpn),
+        alpn=tuple(x.decode("latin-1") for x in alpn),
         legacy_version=legacy_version,
         versions=versions,
         cipher_suites=ciphers,
-        extensions=tuple(ext_types),
+        extensions=exts,
         signature_algorithms=sigalgs,
         supported_groups=groups,
         ja4=ja4,
