@@ -1,0 +1,1 @@
+"""The control plane HTTP API: see ``app.py`` for the route table."""
