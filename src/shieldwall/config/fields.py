@@ -218,3 +218,8 @@ FIELD_RULES: Final[dict[tuple[type, str], Rule]] = {
     (model.Config, "server_name"): Scalar(checks.check_token, "HTTP token, 1-64 characters"),
     (model.Config, "data_dir"): FilePath("directory path (relative to the config file)"),
 }
+
+# sections owned by other modules contribute their own rules (imported lazily: no cycle)
+from shieldwall.config import security as _security  # noqa: E402
+
+FIELD_RULES.update(_security.field_rules())
