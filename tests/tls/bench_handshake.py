@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import ssl
 import statistics
@@ -54,13 +55,18 @@ async def _serve(mode: str, cert: str, key: str) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(4096)
+    server = None
     if mode == "peek":
-        await serve_tls(loop, sock, Quiet, RuntimeHolder(build_runtime(config, 1)))
+        server = await serve_tls(loop, sock, Quiet, RuntimeHolder(build_runtime(config, 1)))
     else:
         store = CertStore.from_config(config)
         await loop.create_server(Quiet, sock=sock, ssl=store.server_context, backlog=4096)
     print(sock.getsockname()[1], flush=True)
-    await asyncio.sleep(3600)  # killed by the parent
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await asyncio.wait_for(stop.wait(), 600)  # the parent sends SIGTERM
+    if server is not None:
+        print(f"  {server.stats}", file=sys.stderr, flush=True)
 
 
 async def _client(port: int, seconds: float, concurrency: int) -> int:
@@ -124,7 +130,7 @@ def main() -> None:
                 elapsed = time.monotonic() - t0
                 cpu = _cpu(proc.pid) - before
             finally:
-                proc.kill()
+                proc.terminate()
                 proc.wait()
             results[mode].append((n / elapsed, cpu / n * 1e6))
             print(f"{mode:5s} {n / elapsed:8.0f} handshakes/s  {cpu / n * 1e6:7.1f} us CPU/hs")
