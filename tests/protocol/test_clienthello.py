@@ -326,3 +326,14 @@ def test_too_many_tiny_records() -> None:
 def test_sni_trailing_dot_and_case() -> None:
     info = parse_client_hello(build_hello([0x1301], [sni_ext(b"WWW.Example.com.")]))
     assert info is not None and info.sni == "www.example.com"
+
+
+def test_bytes_wanted_points_at_record_boundaries() -> None:
+    from shieldwall.protocol.clienthello import client_hello_bytes_wanted
+
+    wire = _rerecord(HELLO, [100, 300])  # records of 100, 200 and the rest
+    assert client_hello_bytes_wanted(wire[:3]) == 5
+    assert client_hello_bytes_wanted(wire[:5]) == 105
+    assert client_hello_bytes_wanted(wire[:104]) == 105
+    assert client_hello_bytes_wanted(wire[:105]) == 110
+    assert client_hello_bytes_wanted(wire[:111]) == 310

@@ -171,3 +171,12 @@ def test_garbage_only_raises_bad_request(blob: bytes) -> None:
     for candidate in (blob, b"PROXY " + blob, V2_SIGNATURE + blob):
         with contextlib.suppress(BadRequest):
             parse_proxy_header(candidate)
+
+
+def test_bytes_wanted() -> None:
+    from shieldwall.protocol.proxy import proxy_header_bytes_wanted
+
+    full = v2_inet6("::2", "::3", 7, 8)
+    assert proxy_header_bytes_wanted(full[:10]) == 11
+    assert proxy_header_bytes_wanted(full[:16]) == len(full) == 52
+    assert proxy_header_bytes_wanted(b"PROXY TCP4 1.2") == 15

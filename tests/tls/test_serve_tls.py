@@ -264,3 +264,24 @@ async def test_bad_certificate_fails_at_start(issue: IssueCert) -> None:
     with pytest.raises(ConfigError, match=r"zones\[0\]\.certificate"):
         async with tls_harness(Config(zones=(broken,))):
             pass
+
+
+async def test_trickled_hello_wakes_the_server_per_record_not_per_byte(
+    issue: IssueCert, client_ctx: ssl.SSLContext
+) -> None:
+    loop = asyncio.get_running_loop()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx.wrap_bio(incoming, outgoing, server_hostname="a.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outgoing.read()
+    async with tls_harness(make_config(issue)) as h, raw_conn(h.port) as sock:
+        for i in range(0, 60):  # byte by byte through the record header and beyond
+            await loop.sock_sendall(sock, hello[i : i + 1])
+            await asyncio.sleep(0.002)
+        for i in range(60, len(hello), 40):
+            await loop.sock_sendall(sock, hello[i : i + 40])
+            await asyncio.sleep(0.002)
+        incoming.write(await loop.sock_recv(sock, 65536))  # the server's first flight
+        assert h.server.stats.partial_reads <= 3
+        assert h.server.stats.bad_hello == 0

@@ -24,9 +24,11 @@ only once its first bytes arrived, so the first peek normally finds the whole Cl
 ``header_timeout``) without waking the worker.
 
 Peeking (``recv(MSG_PEEK)``) leaves the bytes in the kernel for OpenSSL. Because peeked bytes
-keep the socket readable, waiting for *more* bytes sets ``SO_RCVLOWAT`` to one more than what
-is buffered (Linux ``tcp_poll`` honours it), so a ClientHello split over TCP segments costs no
-busy loop; a wake-up without progress then means EOF/error. ``SO_RCVLOWAT`` is reset to 1
+keep the socket readable, waiting for *more* bytes sets ``SO_RCVLOWAT`` (Linux ``tcp_poll``
+honours it) to what the parser still wants: the end of the TLS record in progress, the
+declared PROXY v2 length, else one more byte. A ClientHello split over TCP segments costs no
+busy loop, a client trickling bytes wakes us once per record rather than per byte, and a
+wake-up without progress means EOF/error. ``SO_RCVLOWAT`` is reset to 1
 before the socket is handed on. Everything before the TLS handshake completes is bounded by
 ``limits.header_timeout``, the bytes by the parsers' named maxima, and the number of
 connections in this phase by ``limits.max_connections``.
@@ -57,9 +59,15 @@ from shieldwall.errors import BadRequest, ConfigError
 from shieldwall.protocol.clienthello import (
     MAX_CLIENT_HELLO_WIRE_BYTES,
     ClientHelloInfo,
+    client_hello_bytes_wanted,
     parse_client_hello,
 )
-from shieldwall.protocol.proxy import MAX_PROXY_HEADER_BYTES, ProxyHeader, parse_proxy_header
+from shieldwall.protocol.proxy import (
+    MAX_PROXY_HEADER_BYTES,
+    ProxyHeader,
+    parse_proxy_header,
+    proxy_header_bytes_wanted,
+)
 
 __all__ = ["CertStore", "TLSServer", "TLSStats", "serve_tls"]
 
@@ -230,13 +238,15 @@ class TLSServer:
             async with asyncio.timeout_at(deadline):
                 if self._proxy_protocol:
                     header, used = await self._peek(
-                        conn, parse_proxy_header, MAX_PROXY_HEADER_BYTES
+                        conn, parse_proxy_header, proxy_header_bytes_wanted, MAX_PROXY_HEADER_BYTES
                     )
                     conn.recv(used)  # consume exactly the header; it is already buffered
                     if not runtime.is_trusted_proxy(str(addr[0])):
                         self.stats.proxy_untrusted += 1
                         header = None
-                info = await self._peek(conn, parse_client_hello, MAX_CLIENT_HELLO_WIRE_BYTES)
+                info = await self._peek(
+                    conn, parse_client_hello, client_hello_bytes_wanted, MAX_CLIENT_HELLO_WIRE_BYTES
+                )
         except TimeoutError:
             self.stats.timeouts += 1
             conn.close()
@@ -287,8 +297,15 @@ class TLSServer:
             return
         self.stats.handshakes += 1
 
-    async def _peek(self, conn: socket.socket, parse: Callable[[bytes], T | None], limit: int) -> T:
-        """Peek until ``parse`` returns a value; the bytes stay in the socket."""
+    async def _peek(
+        self,
+        conn: socket.socket,
+        parse: Callable[[bytes], T | None],
+        wanted: Callable[[bytes], int],
+        limit: int,
+    ) -> T:
+        """Peek until ``parse`` returns a value; the bytes stay in the socket. While
+        incomplete, sleep until ``wanted(data)`` bytes are buffered (SO_RCVLOWAT)."""
         have = -1
         try:
             while True:
@@ -307,7 +324,8 @@ class TLSServer:
                     raise BadRequest("header larger than its bound")
                 have = len(data)
                 self.stats.partial_reads += 1
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, have + 1)
+                lowat = min(max(wanted(data), have + 1), limit)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
                 await self._readable(conn)
         finally:
             if have >= 0:

@@ -48,6 +48,7 @@ __all__ = [
     "MAX_CLIENT_HELLO_BYTES",
     "MAX_CLIENT_HELLO_WIRE_BYTES",
     "ClientHelloInfo",
+    "client_hello_bytes_wanted",
     "is_grease",
     "ja4_from_parts",
     "parse_client_hello",
@@ -359,6 +360,20 @@ def _parse_body(body: bytes, wire_bytes: int) -> ClientHelloInfo:
         ja4=ja4,
         wire_bytes=wire_bytes,
     )
+
+
+def client_hello_bytes_wanted(data: bytes) -> int:
+    """For an incomplete ``data``: how many bytes (from the start) to wait for before parsing
+    again - the end of the record in progress, or the next record header. Waking up only at
+    record boundaries keeps a client that trickles bytes from making us re-parse per byte."""
+    pos = 0
+    n = len(data)
+    while pos + 5 <= n:
+        end = pos + 5 + int.from_bytes(data[pos + 3 : pos + 5], "big")
+        if end > n:
+            return min(end, MAX_CLIENT_HELLO_WIRE_BYTES)
+        pos = end
+    return min(pos + 5, MAX_CLIENT_HELLO_WIRE_BYTES)
 
 
 def parse_client_hello(data: bytes) -> ClientHelloInfo | None:

@@ -39,6 +39,7 @@ __all__ = [
     "V2_SIGNATURE",
     "ProxyHeader",
     "parse_proxy_header",
+    "proxy_header_bytes_wanted",
 ]
 
 V1_SIGNATURE = b"PROXY "
@@ -143,6 +144,14 @@ def _parse_v2(data: bytes) -> tuple[ProxyHeader, int] | None:
     sport = int.from_bytes(block[2 * n : 2 * n + 2], "big")
     dport = int.from_bytes(block[2 * n + 2 : 2 * n + 4], "big")
     return ProxyHeader(str(src), sport, str(dst), dport), total
+
+
+def proxy_header_bytes_wanted(data: bytes) -> int:
+    """For an incomplete ``data``: how many bytes (from the start) to wait for before parsing
+    again (v2: the declared total once the length field is in; otherwise one more byte)."""
+    if len(data) >= 16 and data[:12] == V2_SIGNATURE:
+        return min(16 + int.from_bytes(data[14:16], "big"), MAX_PROXY_HEADER_BYTES)
+    return len(data) + 1
 
 
 def parse_proxy_header(data: bytes) -> tuple[ProxyHeader, int] | None:
