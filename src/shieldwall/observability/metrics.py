@@ -1,0 +1,323 @@
+"""In-worker metrics: the per-request aggregator and a registry of named counters.
+
+Theory of operation
+-------------------
+``RequestMetrics.record(ctx)`` is called once per finished request from the access-log sink
+(``edge/worker.py``); it must cost about a microsecond, so it only does dictionary arithmetic:
+
+- one row per ``(zone, status class, cache status, security action)`` with requests, bytes in,
+  bytes out and origin errors (exact);
+- one latency histogram per zone (``LATENCY_BUCKETS``, ``bisect``) and the sum (exact);
+- security decisions go to ``SecurityEventSampler`` (exact counts, sampled raw events);
+- top-N tables per zone (path, client IP, country, ASN, user agent, JA4) in ``TopK`` sketches.
+  These are the expensive part (six updates, a header scan, a GeoIP lookup), so they are
+  *sampled*: the first ``exact_per_interval`` requests of each shipping interval are all
+  recorded with weight 1 (a quiet site gets exact tables), after that one request in
+  ``sample_every`` is recorded with weight ``sample_every``. Heavy hitters - what top-N tables
+  are for - survive sampling; the per-request cost under a flood is bounded.
+
+Every map is bounded: rows by ``MAX_SERIES`` (labels come from config and fixed vocabularies;
+unknown cache statuses become ``other``), zones by the config, sketches by ``2k`` keys.
+
+``take_delta`` (every ``SHIP_INTERVAL``, on the loop) swaps the maps out and returns a
+``MetricsDelta`` for the supervisor; cost is proportional to the bounded sizes, not to traffic.
+
+``MetricsRegistry`` holds named counter/gauge families other subsystems (shield, WAF, cache,
+challenge) create at service start: ``registry.counter("challenges_issued_total", "help",
+("zone",)).inc(("example",))``. They ship in the same delta and are rendered by name.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from shieldwall.observability.security_events import SecurityEventSampler
+from shieldwall.observability.sketch import DEFAULT_K, TopK
+from shieldwall.observability.snapshot import (
+    CACHE_STATUSES,
+    LATENCY_BUCKETS,
+    MAX_FAMILIES,
+    MAX_FAMILY_ROWS,
+    MAX_SERIES,
+    CounterFamilyDelta,
+    MetricsDelta,
+    RequestRow,
+    ZoneLatency,
+)
+
+if TYPE_CHECKING:
+    from shieldwall.edge.context import RequestContext
+
+__all__ = [
+    "DEFAULT_EXACT_PER_INTERVAL",
+    "DEFAULT_SAMPLE_EVERY",
+    "Family",
+    "GeoFacts",
+    "MetricsRegistry",
+    "RequestMetrics",
+]
+
+DEFAULT_EXACT_PER_INTERVAL = 256  # requests per interval recorded in top-N tables unsampled
+DEFAULT_SAMPLE_EVERY = 32  # beyond that, 1 in N requests feeds the top-N tables (weight N)
+MAX_ALIASES = 4 * MAX_SERIES  # raw label keys remembered per interval (statuses alias classes)
+TOP_KEY_BYTES = 256  # a path or user agent is clipped to this before it becomes a key
+_STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,99}\Z")
+
+
+class GeoFacts(Protocol):
+    """The part of ``iplists.geo.GeoLookup`` used for top countries / ASNs."""
+
+    def country(self, ip: str) -> str: ...
+
+    def asn(self, ip: str) -> int: ...
+
+
+class Family:
+    """A named counter (increments) or gauge (current value) with fixed label names."""
+
+    __slots__ = ("help", "kind", "labels", "name", "overflow", "values")
+
+    def __init__(
+        self, name: str, kind: Literal["counter", "gauge"], help: str, labels: tuple[str, ...]
+    ) -> None:
+        if not _NAME.match(name) or not all(_NAME.match(x) for x in labels):
+            raise ValueError(f"bad metric or label name in {name!r} {labels!r}")
+        self.name, self.kind, self.help, self.labels = name, kind, help, labels
+        self.values: dict[tuple[str, ...], float] = {}
+        self.overflow = 0  # increments refused because the family was full
+
+    def inc(self, labels: tuple[str, ...] = (), n: float = 1) -> None:
+        v = self.values
+        if labels in v:
+            v[labels] += n
+        elif len(v) < MAX_FAMILY_ROWS and len(labels) == len(self.labels):
+            v[labels] = n
+        else:
+            self.overflow += 1
+
+    def set(self, labels: tuple[str, ...], value: float) -> None:
+        if labels in self.values or len(self.values) < MAX_FAMILY_ROWS:
+            self.values[labels] = value
+
+
+class MetricsRegistry:
+    """Named families, created once (idempotently by name) and shipped with every delta."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, Family] = {}
+        self._gauge_fns: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def _family(
+        self, name: str, kind: Literal["counter", "gauge"], help: str, labels: tuple[str, ...]
+    ) -> Family:
+        f = self._families.get(name)
+        if f is not None:
+            if f.kind != kind or f.labels != labels:
+                raise ValueError(f"metric {name!r} already registered as {f.kind} {f.labels}")
+            return f
+        if len(self._families) + len(self._gauge_fns) >= MAX_FAMILIES:
+            raise ValueError(f"too many metric families (max {MAX_FAMILIES})")
+        f = self._families[name] = Family(name, kind, help, labels)
+        return f
+
+    def counter(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Family:
+        return self._family(name, "counter", help, labels)
+
+    def gauge(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Family:
+        return self._family(name, "gauge", help, labels)
+
+    def gauge_fn(self, name: str, help: str, fn: Callable[[], float]) -> None:
+        """A label-less gauge read when a delta is taken (e.g. active connections)."""
+        if not _NAME.match(name) or name in self._families:
+            raise ValueError(f"bad or duplicate metric name {name!r}")
+        self._gauge_fns[name] = (help, fn)
+
+    def take(self) -> tuple[CounterFamilyDelta, ...]:
+        """Counter increments since the last take (reset) and current gauge values."""
+        out = []
+        for f in self._families.values():
+            rows = tuple(f.values.items())
+            if f.kind == "counter":
+                f.values = {}
+                if not rows:
+                    continue
+            out.append(CounterFamilyDelta(f.name, f.kind, f.help, f.labels, rows))
+        for name, (help, fn) in self._gauge_fns.items():
+            out.append(CounterFamilyDelta(name, "gauge", help, (), (((), float(fn())),)))
+        return tuple(out)
+
+
+# A request row: requests, bytes in, bytes out, origin errors, latency sum, latency buckets.
+_HIST = 5
+_ROW_LEN = _HIST + len(LATENCY_BUCKETS) + 1
+
+
+class _ZoneAcc:
+    """Top-N tables of one zone (only touched by sampled requests)."""
+
+    __slots__ = ("asn", "country", "ip", "ja4", "path", "ua")
+
+    def __init__(self, k: int) -> None:
+        self.path: TopK[bytes] = TopK(k)
+        self.ip: TopK[str] = TopK(k)
+        self.country: TopK[str] = TopK(k)
+        self.asn: TopK[int] = TopK(k)
+        self.ua: TopK[bytes] = TopK(k)
+        self.ja4: TopK[str] = TopK(k)
+
+
+def _key_text(k: bytes | str | int) -> str:
+    if isinstance(k, bytes):
+        return k.decode("utf-8", "backslashreplace")
+    return str(k)
+
+
+class RequestMetrics:
+    """The per-worker aggregator; ``record`` is the hot path."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        geo: GeoFacts | None = None,
+        registry: MetricsRegistry | None = None,
+        k: int = DEFAULT_K,
+        exact_per_interval: int = DEFAULT_EXACT_PER_INTERVAL,
+        sample_every: int = DEFAULT_SAMPLE_EVERY,
+    ) -> None:
+        self.clock = clock  # the clock RequestContext.started was taken with (loop.time)
+        self._wall = wall_clock
+        self.geo = geo
+        self.registry = registry if registry is not None else MetricsRegistry()
+        self.events = SecurityEventSampler(wall_clock=wall_clock)
+        self._k = k
+        self._exact = exact_per_interval
+        self._sample_every = max(1, sample_every)
+        # raw (zone, status, cache, action) -> row; several raw keys share a normalised row
+        self._rows: dict[tuple[str, int, str, str], list[float]] = {}
+        self._norm: dict[tuple[str, int, str, str], list[float]] = {}  # (zone, class, ...)
+        self._zones: dict[str, _ZoneAcc] = {}
+        self._every = 1  # current sampling period for the top-N tables
+        self._countdown = 1
+        self._sampled = 0  # top-N samples taken this interval
+
+    def record(self, ctx: RequestContext) -> None:
+        zone = ctx.zone
+        key = (
+            zone.config.name if zone is not None else "",
+            ctx.status,  # the raw status aliases its class row (see _new_row): no division
+            ctx.cache_status,
+            ctx.security_action,
+        )
+        row = self._rows.get(key)
+        if row is None:
+            row = self._new_row(key)
+        row[0] += 1
+        row[1] += ctx.bytes_in
+        row[2] += ctx.bytes_out
+        if ctx.upstream_status >= 500:
+            row[3] += 1
+        d = self.clock() - ctx.started
+        row[4] += d
+        row[_HIST + bisect_right(LATENCY_BUCKETS, d)] += 1
+        if key[3]:
+            self.events.record(ctx, key[0])
+        n = self._countdown - 1
+        if n:
+            self._countdown = n
+            return
+        self._countdown = self._every
+        self._sample(ctx, key[0], self._every)
+
+    def _new_row(self, key: tuple[str, int, str, str]) -> list[float]:
+        zn, status, cache, action = key
+        cls = status // 100
+        if cache not in CACHE_STATUSES:
+            cache = "other"
+        if len(action) > 32:
+            action = "other"
+        norm = (zn, cls if 1 <= cls <= 5 else 0, cache, action)
+        row = self._norm.get(norm)
+        if row is None:
+            if len(self._norm) >= MAX_SERIES:
+                norm = ("", 0, "other", "other")
+                row = self._norm.get(norm)
+            if row is None:
+                row = self._norm[norm] = [0] * _ROW_LEN
+                row[4] = 0.0
+        if len(self._rows) < MAX_ALIASES:
+            self._rows[key] = row  # the raw key finds the same row directly next time
+        return row
+
+    def _sample(self, ctx: RequestContext, zone: str, w: int) -> None:
+        acc = self._zones.get(zone)
+        if acc is None:
+            acc = self._zones[zone] = _ZoneAcc(self._k)
+        self._sampled += 1
+        if self._sampled >= self._exact:
+            self._every = self._countdown = self._sample_every
+        conn = ctx.conn
+        ip = ctx.client_ip or conn.client_ip
+        acc.path.add(ctx.path[:TOP_KEY_BYTES], w)
+        acc.ip.add(ip, w)
+        ua = ctx.header(b"user-agent")
+        if ua:
+            acc.ua.add(ua[:TOP_KEY_BYTES], w)
+        if conn.ja4:
+            acc.ja4.add(conn.ja4, w)
+        geo = self.geo
+        if geo is not None:
+            c = geo.country(ip)
+            if c:
+                acc.country.add(c, w)
+            a = geo.asn(ip)
+            if a:
+                acc.asn.add(a, w)
+
+    def take_delta(self, worker: int) -> MetricsDelta:
+        """Everything since the previous call, as a shippable delta; resets the interval."""
+        rows, self._norm, self._rows = self._norm, {}, {}
+        zones, self._zones = self._zones, {}
+        self._every = self._countdown = 1
+        self._sampled = 0
+        out = []
+        hists: dict[str, list[float]] = {}
+        for (zn, cls, cache, action), r in rows.items():
+            n, b_in, b_out, oe = (int(x) for x in r[:4])
+            out.append(RequestRow(zn, _STATUS_CLASS.get(cls, "other"), cache, action, n, b_in,
+                                  b_out, oe))  # fmt: skip
+            h = hists.get(zn)
+            if h is None:
+                hists[zn] = r[4:]
+            else:
+                for i in range(len(h)):
+                    h[i] += r[4 + i]
+        latency = {
+            zn: ZoneLatency(tuple(int(x) for x in h[1:]), float(h[0])) for zn, h in hists.items()
+        }
+        top: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {}
+        for zn, acc in zones.items():
+            tables: dict[str, tuple[tuple[str, int], ...]] = {}
+            for dim in ("path", "ip", "country", "asn", "ua", "ja4"):
+                sk: TopK[bytes] | TopK[str] | TopK[int] = getattr(acc, dim)
+                if len(sk):
+                    tables[dim] = tuple((_key_text(k), n) for k, n in sk.top())
+            if tables:
+                top[zn] = tables
+        counts, samples, dropped = self.events.take()
+        return MetricsDelta(
+            worker=worker,
+            time=self._wall(),
+            requests=tuple(out),
+            latency=latency,
+            top=top,
+            families=self.registry.take(),
+            event_counts=counts,
+            events=samples,
+            events_dropped=dropped,
+        )
