@@ -7,11 +7,13 @@ works while the origin is down and leaks nothing to third parties. Its script:
    solves the proof of work there, so the page stays responsive;
 2. falls back to solving inline in small slices (``setTimeout``) where Workers or Blobs are
    missing (old browsers) or refused;
-3. POSTs ``token`` and ``solution`` (form-encoded) to ``SUBMIT_PATH`` and reloads the page; the
-   edge answers the POST with the clearance cookie.
+3. POSTs ``token`` and ``solution`` to ``SUBMIT_PATH`` in the *query string* (edge filters see
+   request heads only; the body is empty) and reloads the page; the edge answers the POST with
+   the clearance cookie.
 
 Without JavaScript: at low levels a ``<noscript>`` meta refresh redeems the same token through the
-time-lock path (``GET SUBMIT_PATH?token=...&timelock=1`` after ``TIMELOCK_SECONDS``); at higher
+time-lock path (``GET SUBMIT_PATH?token=...&timelock=1&r=PATH`` after ``TIMELOCK_SECONDS``; the
+edge answers 303 back to ``r``, the page's own path); at higher
 levels the page explains why access is held and what to do, with a reason code and request id.
 
 API clients (``Accept: application/json`` without ``text/html``) get JSON with the same facts.
@@ -27,6 +29,7 @@ import json
 import secrets
 from functools import cache
 from importlib.resources import files
+from urllib.parse import quote
 from typing import Final
 
 from shieldwall.challenge.difficulty import SecurityLevel, noscript_mode
@@ -65,14 +68,14 @@ _PAGE_JS = """(function () {
     done = true;
     say('Verified. Loading the site\\u2026');
     var x = new XMLHttpRequest();
-    x.open('POST', path, true);
-    x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');
+    // the answer rides in the query string: the edge's filters see the head, not the body
+    x.open('POST', path + '?token=' + encodeURIComponent(token) + '&solution=' + n, true);
     x.onreadystatechange = function () {
       if (x.readyState !== 4) { return; }
       if (x.status >= 200 && x.status < 400) { window.location.reload(); }
       else { say('Verification failed (HTTP ' + x.status + '). Reload the page to retry.'); }
     };
-    x.send('token=' + encodeURIComponent(token) + '&solution=' + n);
+    x.send(null);
   }
   function inline(start) {
     var r = swSolve(token, diff, start, SLICE);
@@ -142,8 +145,10 @@ def render_challenge(
     reason: str,
     request_id: str,
     accept: bytes | None = None,
+    return_to: str = "/",
 ) -> Respond:
-    """The answer that asks the client to solve ``token``."""
+    """The answer that asks the client to solve ``token``; ``return_to`` is the path the no-JS
+    time-lock redemption sends the client back to."""
     status = _status(level)
     if wants_json(accept):
         doc = {
@@ -162,7 +167,8 @@ def render_challenge(
     nonce = secrets.token_urlsafe(16)
     e = html.escape
     if noscript_mode(level) == "timelock":
-        url = f"{SUBMIT_PATH}?token={token}&amp;timelock=1"
+        back = quote(return_to if return_to.startswith("/") else "/", safe="/")
+        url = f"{SUBMIT_PATH}?token={token}&timelock=1&r={back}"
         noscript = (
             f'<noscript><meta http-equiv="refresh" content="{TIMELOCK_SECONDS};url={e(url)}">'
             f"<p>JavaScript is off: you will be let through in {TIMELOCK_SECONDS} seconds.</p>"

@@ -47,7 +47,7 @@ class RateLimitRuleConfig:
     id: str  # unique in the zone; also the RateLimit-Policy name sent to clients
     requests: int  # requests allowed per period for one key
     period: float  # length of the counting window
-    # what forms the key: "ip", "ip_prefix", "clearance", "ja4", "zone", "header:NAME", "cookie:NAME"
+    # key parts: "ip", "ip_prefix", "clearance", "ja4", "zone", "header:NAME", "cookie:NAME"
     characteristics: tuple[str, ...] = ("ip",)
     action: Literal["block", "challenge", "log", "ban"] = "block"  # 429, challenge, record, ban IP
     mitigation_timeout: float = 0.0  # once over: key refused for this long (0: throttle only)
@@ -187,7 +187,7 @@ def validate_security(config: object, d: Decoder) -> None:
                     )
         for bi, name in enumerate(sec.verified_bots):
             if name != "*" and name not in bots:
-                d.error(f"{path}.verified_bots[{bi}]", f"no [[shield.verified_bots]] named {name!r}")
+                d.error(f"{path}.verified_bots[{bi}]", f"no [[shield.verified_bots]] {name!r}")
         for key in ("api_paths", "exempt_paths"):
             for pi, p in enumerate(getattr(sec, key)):
                 if not p.startswith("/"):

@@ -43,6 +43,8 @@ from shieldwall.edge.services import WorkerServices
 from shieldwall.errors import ConfigError
 from shieldwall.observability.accesslog import AccessLog, open_access_log
 from shieldwall.observability.logging import get_logger, setup_logging
+from shieldwall.observability.metrics import MetricsRegistry, RequestMetrics
+from shieldwall.observability.snapshot import SHIP_INTERVAL, encode_delta
 
 __all__ = ["AccessLogSwitch", "ServerFactory", "Worker", "WorkerSpec", "worker_main"]
 
@@ -75,21 +77,39 @@ class AccessLogSwitch:
     def __init__(self) -> None:
         self.current: AccessLog | None = None
         self.log: Callable[[RequestContext], None] = _discard
+        self.metrics: Callable[[RequestContext], None] | None = None  # RequestMetrics.record
 
     def switch(self, new: AccessLog | None, loop: asyncio.AbstractEventLoop) -> None:
         old, self.current = self.current, new
         if new is not None:
             new.start(loop)
-            self.log = new.log
-        else:
-            self.log = _discard
+        self._bind()
         if old is not None:
             old.close()
+
+    def set_metrics(self, record: Callable[[RequestContext], None] | None) -> None:
+        """Fan every finished request out to ``record`` (metrics) before the access log."""
+        self.metrics = record
+        self._bind()
+
+    def _bind(self) -> None:
+        write = self.current.log if self.current is not None else None
+        record = self.metrics
+        if write is None or record is None:
+            self.log = write or record or _discard
+        else:
+
+            def both(ctx: RequestContext) -> None:
+                record(ctx)
+                write(ctx)
+
+            self.log = both
 
     def close(self) -> None:
         if self.current is not None:
             self.current.close()
-        self.current, self.log = None, _discard
+        self.current = None
+        self._bind()
 
 
 def _discard(ctx: RequestContext) -> None:
@@ -129,6 +149,9 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._decoder = FrameDecoder(allow_pickle=True)
+        self._out = bytearray()  # frames to the supervisor not yet written (non-blocking)
+        self.metrics: RequestMetrics | None = None  # with a supervisor: shipped every second
+        self._ship_timer: asyncio.TimerHandle | None = None
         self.services = WorkerServices()  # outlives config versions (counters, bans, keys)
         self._chains = chain_builder(self.services)
 
@@ -154,7 +177,9 @@ class Worker:
         if control is not None:
             control.setblocking(False)
             loop.add_reader(control.fileno(), self._on_control)
+            self._start_metrics(loop, server)
         try:
+            await self.services.start()  # ban expiry, counter sync (stopped in finally)
             await server.start(list(self.spec.bindings))
             # log first: the supervisor's "ready" line then always follows the workers' lines
             log.info("worker %d serving version %d", self.spec.index, self.version)
@@ -169,8 +194,11 @@ class Worker:
             )
             await server.drain(grace)
         finally:
+            await self.services.stop()
             if control is not None:
+                self._ship(final=True)
                 loop.remove_reader(control.fileno())
+                loop.remove_writer(control.fileno())
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._sink.close()
@@ -259,13 +287,61 @@ class Worker:
             log.error("worker %d: unknown control message %r", self.spec.index, type(msg))
 
     def _send(self, message: dict[str, Any]) -> None:
+        if self.spec.control is None:
+            return
+        self._out += encode_json(message)
+        self._flush_out()
+
+    def _flush_out(self) -> None:
+        """Write what the socket takes now; the rest waits for writability (never blocks)."""
         control = self.spec.control
-        if control is None:
+        if control is None or not self._out:
             return
         try:
-            control.sendall(encode_json(message))  # tiny; fits the socket buffer
+            n = control.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            n = 0
         except OSError as exc:
             log.warning("worker %d: cannot reach supervisor: %s", self.spec.index, exc)
+            self._out.clear()
+            n = 0
+        del self._out[:n]
+        if self._loop is not None:
+            if self._out:
+                self._loop.add_writer(control.fileno(), self._flush_out)
+            else:
+                self._loop.remove_writer(control.fileno())
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def _start_metrics(self, loop: asyncio.AbstractEventLoop, server: ServerLike) -> None:
+        services: Any = self.services
+        registry = getattr(services, "metrics", None)  # shared with the shield when it has one
+        if not isinstance(registry, MetricsRegistry):
+            registry = MetricsRegistry()
+        registry.gauge_fn(
+            "active_connections", "Open client connections.", lambda: server.active_connections
+        )
+        self.metrics = RequestMetrics(
+            clock=loop.time,
+            wall_clock=self.services.wall_clock,
+            geo=getattr(services, "geo", None),
+            registry=registry,
+        )
+        self._sink.set_metrics(self.metrics.record)
+        self._ship_timer = loop.call_later(SHIP_INTERVAL, self._ship)
+
+    def _ship(self, *, final: bool = False) -> None:
+        """Send the interval's delta; while a previous frame is still unsent, keep counting."""
+        if self._ship_timer is not None:
+            self._ship_timer.cancel()
+            self._ship_timer = None
+        if self.metrics is None or self._loop is None:
+            return
+        if not self._out:
+            self._send(encode_delta(self.metrics.take_delta(self.spec.index)))
+        if not final:
+            self._ship_timer = self._loop.call_later(SHIP_INTERVAL, self._ship)
 
 
 def worker_main(spec: WorkerSpec, *, server_factory: ServerFactory = _edge_server) -> int:

@@ -12,6 +12,11 @@ Order of ``request_headers`` filters (the first non-Continue decision wins):
 
 Each builder takes ``(zone, config, services)`` and returns a tuple of filters (empty when the
 feature is off for the zone), so a zone with nothing configured pays nothing per request.
+
+Before the builders run, the worker's shield state is provisioned for the config version
+(``shield.provision``: keys, state backend, compiled IP access rules). After them, the zone's
+``request_headers`` filters are wrapped in one ``shield.ShieldChain``, which renders a
+``Challenge`` decision of any filter as the challenge page (``edge/filters/shield.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shieldwall.config.model import Config, ZoneConfig
+from shieldwall.edge.filters.access import build_access
+from shieldwall.edge.filters.shield import (
+    build_challenge_endpoint,
+    build_security_level,
+    provision,
+    wrap_request_headers,
+)
+from shieldwall.edge.filters.shield_ratelimit import build_ratelimit
 from shieldwall.edge.pipeline import Filter, PhaseChain
 from shieldwall.edge.services import WorkerServices
 
@@ -27,7 +40,12 @@ __all__ = ["REQUEST_HEADER_BUILDERS", "RESPONSE_BUILDERS", "build_chain", "chain
 FilterBuilder = Callable[[ZoneConfig, Config, WorkerServices], tuple[Filter, ...]]
 
 # Explicit tables; subsystems append their builder here in the order documented above.
-REQUEST_HEADER_BUILDERS: tuple[FilterBuilder, ...] = ()
+REQUEST_HEADER_BUILDERS: tuple[FilterBuilder, ...] = (
+    build_challenge_endpoint,  # 1. challenge endpoint + clearance cookie (shield)
+    build_access,  # 3. IP access rules (shield)
+    build_ratelimit,  # 5. per-IP cap + zone rate limits (shield)
+    build_security_level,  # 6. security level (shield)
+)
 RESPONSE_BUILDERS: tuple[FilterBuilder, ...] = ()
 LOG_BUILDERS: tuple[FilterBuilder, ...] = ()
 
@@ -39,8 +57,11 @@ def build_chain(zone: ZoneConfig, config: Config, services: WorkerServices) -> P
             out.extend(build(zone, config, services))
         return tuple(out)
 
+    provision(config, services)
     return PhaseChain(
-        request_headers=collect(REQUEST_HEADER_BUILDERS),
+        request_headers=wrap_request_headers(
+            collect(REQUEST_HEADER_BUILDERS), zone, config, services
+        ),
         response=collect(RESPONSE_BUILDERS),
         log=collect(LOG_BUILDERS),
     )

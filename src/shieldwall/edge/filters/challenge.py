@@ -1,0 +1,206 @@
+"""Challenge filters: the endpoint (#1), clearance check, security level (#6), page rendering.
+
+``request_headers`` filter #1, ``challenge_endpoint``, runs for every request of a zone:
+
+- ``/.shieldwall/challenge`` (``SUBMIT_PATH``) redeems a solved proof of work: ``token`` and
+  ``solution`` come in the query string (filters see heads only), by POST (the page's XHR) or
+  GET. A good answer, redeemed once (``ShieldState.consume_once``), gets ``200`` + ``Set-Cookie``
+  with a clearance bound to the zone, the client's network and User-Agent. Without JavaScript,
+  at low levels, ``timelock=1`` redeems the token without work after ``TIMELOCK_SECONDS`` and
+  answers ``303`` back to ``r``. Anything else: ``403`` with the reason code. The endpoint is
+  first so it works in ``under_attack`` mode and whatever later filters decide.
+- Otherwise a ``__sw_clearance`` cookie, if present, is verified; a valid one sets
+  ``ctx.clearance_id`` (read by rate limits, firewall rules and the level check). Past half its
+  life it is renewed: the data path cannot add a header to a relayed response, so a browser
+  navigation (GET, HTML wanted) is answered ``307`` to the same target with the fresh cookie —
+  once per half-lifetime, invisible to the visitor.
+
+Filter #6, ``security_level``, challenges a request without clearance when the zone's level says
+so for its ``threat_score`` (``under_attack``: always), except feeds and verified bots.
+
+``ChallengeRenderer`` turns any filter's ``Challenge`` decision into the challenge page (HTML for
+browsers, JSON with the token for API clients: 403, or 429 when a rate limit asked for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Final
+from urllib.parse import parse_qs, quote
+
+from shieldwall.challenge import (
+    COOKIE_NAME,
+    SUBMIT_PATH,
+    SecurityLevel,
+    VerifyResult,
+    difficulty_for,
+    render_challenge,
+    set_cookie_value,
+)
+from shieldwall.challenge.difficulty import noscript_mode
+from shieldwall.challenge.pages import TIMELOCK_SECONDS
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.decision import CONTINUE, Challenge, Decision, Respond
+from shieldwall.edge.filters.shield_state import ShieldState
+from shieldwall.edge.filters.shield_zone import ZoneShield, json_body, refused
+from shieldwall.edge.pipeline import Filter
+
+__all__ = ["ChallengeRenderer", "challenge_endpoint", "security_level"]
+
+_SUBMIT: Final = SUBMIT_PATH.encode("ascii")
+_COOKIE_PREFIX: Final = COOKIE_NAME.encode("ascii") + b"="
+MAX_QUERY_BYTES: Final = 2048  # token (<= 600) + solution + return path
+MAX_QUERY_FIELDS: Final = 8
+_LEVEL_CHALLENGE: Final = Challenge("js", reason="security_level", rule_id="security_level")
+_OK_HEADERS: Final = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
+
+
+def _clearance_cookie(ctx: RequestContext) -> str | None:
+    for k, v in ctx.headers:
+        if k != b"cookie" or _COOKIE_PREFIX not in v:
+            continue
+        for part in v.split(b";"):
+            name, eq, value = part.strip().partition(b"=")
+            if eq and name == _COOKIE_PREFIX[:-1]:
+                return value.decode("latin-1")
+    return None
+
+
+def _safe_return(path: str) -> str:
+    """Only a local absolute path (no scheme, no ``//host``, no control characters)."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in path):
+        return "/"
+    return path
+
+
+def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
+    wall = state.services.wall_clock
+    half = state.clearance.ttl / 2
+
+    def endpoint(ctx: RequestContext) -> Decision:
+        if ctx.path == _SUBMIT:
+            return _redeem(state, zs, ctx)
+        cookie = _clearance_cookie(ctx)
+        if cookie is None:
+            return CONTINUE
+        ua = ctx.header(b"user-agent") or b""
+        now = wall()
+        c = state.clearance.verify(cookie, zs.name, ctx.client_ip, ua, now)
+        if not c.ok:
+            return CONTINUE
+        ctx.clearance_id = c.clearance_id
+        if ctx.method == b"GET" and not zs.is_api(ctx) and now >= c.expires - half:
+            fresh = state.clearance.maybe_renew(cookie, zs.name, ctx.client_ip, ua, now)
+            if fresh is not None:
+                secure = ctx.conn.scheme == "https"
+                return Respond(
+                    307,
+                    (
+                        (b"location", ctx.target if ctx.target.startswith(b"/") else b"/"),
+                        (b"set-cookie", set_cookie_value(fresh, state.clearance.ttl, secure)),
+                        (b"cache-control", b"no-store"),
+                    ),
+                )
+        return CONTINUE
+
+    return endpoint
+
+
+def _redeem(state: ShieldState, zs: ZoneShield, ctx: RequestContext) -> Decision:
+    if ctx.method not in (b"GET", b"POST", b"HEAD"):
+        return Respond(405, ((b"allow", b"GET, POST"),))
+    if len(ctx.query) > MAX_QUERY_BYTES:
+        return _failed(ctx, zs, "malformed")
+    q = parse_qs(ctx.query.decode("latin-1"), max_num_fields=MAX_QUERY_FIELDS)
+    token = q.get("token", [""])[0]
+    solution = q.get("solution", [None])[0]
+    now = state.services.wall_clock()
+    timelock = solution is None and q.get("timelock", [""])[0] == "1"
+    if solution is not None:
+        result = state.pow.verify(token, solution, zs.name, now, state.consume_once)
+    elif timelock and noscript_mode(_effective(zs.level)) == "timelock":
+        result = state.pow.verify_timelock(
+            token, zs.name, now, TIMELOCK_SECONDS, state.consume_once
+        )
+    else:
+        result = VerifyResult.MALFORMED
+    if result is not VerifyResult.OK:
+        return _failed(ctx, zs, result.value)
+    ua = ctx.header(b"user-agent") or b""
+    cookie = state.clearance.issue(zs.name, ctx.client_ip, ua, now)
+    c = state.clearance.verify(cookie, zs.name, ctx.client_ip, ua, now)
+    ctx.clearance_id = c.clearance_id
+    ctx.security_action, ctx.security_reason = "challenge_passed", "challenge"
+    set_cookie = (b"set-cookie", set_cookie_value(cookie, state.clearance.ttl, _secure(ctx)))
+    if timelock:
+        back = _safe_return(q.get("r", ["/"])[0])
+        location = quote(back, safe="/?&=%;:@!$'()*+,-._~").encode("ascii")
+        return Respond(303, ((b"location", location), set_cookie, (b"cache-control", b"no-store")))
+    body = json_body({"ok": True, "clearance_ttl": int(state.clearance.ttl)})
+    return Respond(200, (*_OK_HEADERS, set_cookie), body)
+
+
+def _secure(ctx: RequestContext) -> bool:
+    return ctx.conn.scheme == "https"
+
+
+def _failed(ctx: RequestContext, zs: ZoneShield, code: str) -> Respond:
+    ctx.security_action, ctx.security_reason = "challenge_failed", code
+    r = refused(ctx, zs, "challenge_failed")
+    return replace(r, headers=(*r.headers, (b"sw-challenge-result", code.encode("ascii"))))
+
+
+def _effective(level: SecurityLevel) -> SecurityLevel:
+    """A challenge asked for by a rule in a zone whose level is off: treat as medium."""
+    return SecurityLevel.MEDIUM if level is SecurityLevel.OFF else level
+
+
+def security_level(zs: ZoneShield) -> Filter | None:
+    if zs.level is SecurityLevel.OFF:
+        return None
+    challenges = zs.challenges
+    exempt = zs.exempt
+
+    def level_check(ctx: RequestContext) -> Decision:
+        if ctx.clearance_id or "challenge" in ctx.security_skip:
+            return CONTINUE
+        if not challenges(ctx) or exempt(ctx):
+            return CONTINUE
+        return _LEVEL_CHALLENGE
+
+    return level_check
+
+
+class ChallengeRenderer:
+    """``Challenge`` -> the challenge page (``Respond``) for one zone."""
+
+    __slots__ = ("state", "zs")
+
+    def __init__(self, state: ShieldState, zs: ZoneShield) -> None:
+        self.state = state
+        self.zs = zs
+
+    def __call__(self, ctx: RequestContext, d: Challenge) -> Respond:
+        zs = self.zs
+        level = _effective(zs.level)
+        bits = zs.difficulty or difficulty_for(level, ctx.threat_score)
+        token = self.state.pow.issue(zs.name, bits, self.state.services.wall_clock())
+        ctx.security_action = "challenge"
+        ctx.security_rule = ctx.security_rule or d.rule_id
+        ctx.security_reason = d.reason
+        api = zs.is_api(ctx)
+        r = render_challenge(
+            token,
+            bits,
+            level,
+            host=ctx.host,
+            reason=d.reason or "challenge",
+            request_id=ctx.request_id,
+            accept=zs.accept_for(ctx),
+            return_to=_safe_return(ctx.target.decode("latin-1")),
+        )
+        if api:
+            return replace(r, status=429 if d.reason == "ratelimit" else 403)
+        return r

@@ -1,0 +1,137 @@
+"""A zone's compiled shield settings and the answers the shield filters give.
+
+``ZoneShield`` is built once per zone and config version from ``[zones.security]`` and
+``[shield]``: the security level as an enum, path prefixes as bytes, verified bots as
+(User-Agent needle, networks). Filters close over it; nothing is decoded per request.
+
+Answers: who gets JSON instead of HTML is decided by ``is_api`` (the request's ``Accept`` names
+JSON without HTML, or its path is under one of the zone's ``api_paths``). A 429 answer is built
+from pre-rendered halves around the request id (the flood path: no templating per request) and
+carries the ``Retry-After`` / ``RateLimit`` / ``RateLimit-Policy`` fields of the verdict. Other
+refusals use ``challenge.render_block_page``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Final
+
+from shieldwall.challenge import SecurityLevel, render_block_page
+from shieldwall.challenge.difficulty import should_challenge
+from shieldwall.challenge.pages import wants_json
+from shieldwall.config.model import Config, ZoneConfig
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.decision import Respond
+
+__all__ = ["ZoneShield", "too_many_requests"]
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+_JSON: Final = b"application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneShield:
+    name: str
+    level: SecurityLevel
+    difficulty: int | None
+    api_paths: tuple[bytes, ...]
+    exempt_paths: tuple[bytes, ...]
+    exempt_suffixes: tuple[bytes, ...]
+    bots: tuple[tuple[bytes, tuple[_Net, ...]], ...]
+
+    @classmethod
+    def of(cls, zone: ZoneConfig, config: Config) -> ZoneShield:
+        sec = zone.security
+        wanted = set(sec.verified_bots)
+        bots = tuple(
+            (b.user_agent.lower().encode("latin-1"), tuple(_nets(b.cidrs)))
+            for b in config.shield.verified_bots
+            if "*" in wanted or b.name in wanted
+        )
+        return cls(
+            name=zone.name,
+            level=SecurityLevel(sec.level),
+            difficulty=sec.challenge_difficulty,
+            api_paths=tuple(p.encode("latin-1") for p in sec.api_paths),
+            exempt_paths=tuple(p.encode("latin-1") for p in sec.exempt_paths),
+            exempt_suffixes=tuple(p.encode("latin-1") for p in sec.exempt_suffixes),
+            bots=bots,
+        )
+
+    def is_api(self, ctx: RequestContext) -> bool:
+        return wants_json(ctx.header(b"accept")) or (
+            bool(self.api_paths) and ctx.path.startswith(self.api_paths)
+        )
+
+    def accept_for(self, ctx: RequestContext) -> bytes | None:
+        """The Accept value to render with: JSON for API paths whatever the client said."""
+        return (
+            _JSON
+            if self.api_paths and ctx.path.startswith(self.api_paths)
+            else ctx.header(b"accept")
+        )
+
+    def exempt(self, ctx: RequestContext) -> bool:
+        """Feeds and verified bots are not challenged by the security level."""
+        path = ctx.path
+        if (self.exempt_paths and path.startswith(self.exempt_paths)) or (
+            self.exempt_suffixes and path.endswith(self.exempt_suffixes)
+        ):
+            return True
+        return bool(self.bots) and self._verified_bot(ctx)
+
+    def _verified_bot(self, ctx: RequestContext) -> bool:
+        ua = (ctx.header(b"user-agent") or b"").lower()
+        if not ua:
+            return False
+        for needle, nets in self.bots:
+            if needle in ua:
+                try:
+                    addr = ipaddress.ip_address(ctx.client_ip)
+                except ValueError:
+                    return False
+                if any(addr in n for n in nets):
+                    return True
+        return False
+
+    def challenges(self, ctx: RequestContext) -> bool:
+        return should_challenge(self.level, ctx.threat_score)
+
+
+def _nets(cidrs: tuple[str, ...]) -> list[_Net]:
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
+_HTML_HEAD: Final = (
+    b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+    b'<meta name="robots" content="noindex"><title>Too many requests</title>'
+    b"<style>body{font:16px/1.5 system-ui,sans-serif;margin:12vh auto;max-width:34em;"
+    b"color:#1b1b1b}</style></head><body><h1>Too many requests</h1><p>Too many requests came "
+    b"from your network. Wait a moment, then retry.</p><p><small>Reason <code>ratelimit</code>"
+    b" &middot; request <code>"
+)
+_HTML_TAIL: Final = b"</code></small></p></body></html>\n"
+_JSON_HEAD: Final = b'{"error":"rate_limited","reason":"ratelimit","request_id":"'
+_JSON_TAIL: Final = b'"}'
+_H_HTML: Final = ((b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"))
+_H_JSON: Final = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
+
+
+def too_many_requests(
+    ctx: RequestContext, headers: tuple[tuple[bytes, bytes], ...], api: bool
+) -> Respond:
+    """429 with the rate-limit fields ``headers`` and a small page or JSON body."""
+    rid = ctx.request_id.encode("ascii", "replace")
+    if api:
+        return Respond(429, _H_JSON + headers, _JSON_HEAD + rid + _JSON_TAIL)
+    return Respond(429, _H_HTML + headers, _HTML_HEAD + rid + _HTML_TAIL)
+
+
+def refused(ctx: RequestContext, zs: ZoneShield, reason: str, status: int = 403) -> Respond:
+    return render_block_page(reason, ctx.request_id, status=status, accept=zs.accept_for(ctx))
+
+
+def json_body(doc: object) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
