@@ -245,3 +245,27 @@ async def test_drain_finishes_in_flight_closes_idle_refuses_new() -> None:
         assert await asyncio.wait_for(r_busy.read(), 5) == b""
         await asyncio.wait_for(drain, 5)
         assert edge.server.active_connections == 0
+
+
+async def test_half_closed_client_gets_its_answer_then_the_connection_closes() -> None:
+    """A FIN while a request is in flight: the response is delivered, then the edge closes.
+    (Before: the half-open connection stayed until the idle timeout, and a load tool that
+    closes 64 busy connections per run used up ``max_connections_per_ip`` within minutes.)"""
+    gate = asyncio.Event()
+
+    async def handler(req: ReceivedRequest) -> OriginResponse:
+        await gate.wait()
+        return OriginResponse(body=b"late")
+
+    async with Origin(handler) as origin, running_edge(edge_config(origin.port)) as edge:
+        r, w = await edge.connect()
+        w.write(GET)
+        await until(lambda: len(origin.requests) == 1, "request reached the origin")
+        w.write_eof()
+        await asyncio.sleep(0)
+        gate.set()
+        status, _, body = await read_response(r)
+        assert (status, body) == (200, b"late")
+        assert await r.read() == b""  # closed by the edge, not left half-open
+        await until(lambda: edge.server.active_connections == 0, "connection released")
+        assert edge.server.worker.per_ip == {}

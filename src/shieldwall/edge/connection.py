@@ -72,6 +72,7 @@ class ClientConnection(Exchange, asyncio.Protocol):
         self.paused = 0
         self.ahead = 0  # bytes received while the current request is waiting for its answer
         self.counted_ip: str | None = None
+        self.eof = False  # the client half-closed: answer what it sent, then close
         self._proxy_buf: bytearray | None = None
         limits = worker.holder.current.config.limits
         self.parser = RequestParser(
@@ -200,7 +201,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
             self.upstream.transport.write_eof() if self.upstream.transport.can_write_eof() else None
             return True
         if self.state == _BUSY:
-            return True  # half-close: still deliver the response
+            self.eof = True  # half-close: deliver the response, then close (request_finished)
+            return True
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -283,6 +285,9 @@ class ClientConnection(Exchange, asyncio.Protocol):
             self.close()
             return
         if self.state != _BUSY:
+            return
+        if self.eof and not self.parser.events:
+            self.close()  # nothing more can arrive: a half-closed peer is never reused
             return
         self.state = _IDLE
         self.ahead = 0
