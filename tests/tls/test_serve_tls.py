@@ -285,3 +285,38 @@ async def test_trickled_hello_wakes_the_server_per_record_not_per_byte(
         incoming.write(await loop.sock_recv(sock, 65536))  # the server's first flight
         assert h.server.stats.partial_reads <= 3
         assert h.server.stats.bad_hello == 0
+
+
+async def test_proxy_v2_header_before_client_hello(
+    issue: IssueCert, client_ctx: ssl.SSLContext
+) -> None:
+    import socket
+    import struct
+
+    from shieldwall.protocol.proxy import V2_SIGNATURE
+
+    block = socket.inet_pton(socket.AF_INET6, "2001:db8::9") + socket.inet_pton(
+        socket.AF_INET6, "2001:db8::1"
+    )
+    block += struct.pack("!HH", 5555, 443) + b"\x04\x00\x02zz"  # plus a NOOP TLV
+    header = V2_SIGNATURE + b"\x21\x21" + struct.pack("!H", len(block)) + block
+    config = make_config(issue, trusted_proxies=TrustedProxiesConfig(cidrs=("127.0.0.1/32",)))
+    async with tls_harness(config, proxy_protocol=True) as h:
+        assert await handshake(h.port, client_ctx, "a.test", prefix=header) == ["a.test"]
+        proto = await h.next_protocol()
+        assert proto.proxy is not None
+        assert (proto.proxy.src_ip, proto.proxy.src_port) == ("2001:db8::9", 5555)
+
+
+async def test_connections_before_handshake_are_capped(issue: IssueCert) -> None:
+    config = make_config(issue, limits=ServerLimits(max_connections=1, header_timeout=5))
+    loop = asyncio.get_running_loop()
+    async with tls_harness(config) as h, raw_conn(h.port) as first:
+        await loop.sock_sendall(first, b"\x16\x03\x01\x02\x00\x01")  # incomplete: stays pending
+        async with asyncio.timeout(5):
+            while h.server.stats.partial_reads == 0:
+                await asyncio.sleep(0.01)
+        async with raw_conn(h.port) as second:
+            await loop.sock_sendall(second, b"\x16")
+            assert await read_until_eof(second) == b""
+        assert h.server.stats.overflow == 1
