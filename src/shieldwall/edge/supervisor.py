@@ -30,6 +30,16 @@ workers on per-worker socketpairs (``ipc.py``), and timers (restart backoff, sto
 
 Readiness: when every worker has reported ``ready`` the supervisor logs one line
 ``ready version=1 workers=2 listeners=127.0.0.1:8080,...`` (and writes it to ``ready_fd``).
+
+Sidecar (the control plane): ``sidecar`` is an entry point the supervisor forks into its own
+process, like a worker but without the listening sockets, restarted with the same backoff.
+The edge does not know what it is (edge/ never imports control/); the contract is the JSON
+messages on its socketpair: ``ready {address}`` (then ``control=ADDRESS`` is appended to the
+ready line, which waits for it), ``apply {id, toml}`` -> the text is parsed with
+``parse_config`` exactly like the file and ``reload``-ed; the answer is ``applied {id,
+version}`` or ``apply_failed {id, errors: [{path, reason}]}``. With a sidecar, SIGHUP is
+forwarded to it as ``sighup`` (it owns the config versions, so a changed file becomes a new
+version there and comes back as ``apply``).
 """
 
 from __future__ import annotations
@@ -46,11 +56,11 @@ from dataclasses import dataclass, field
 
 from shieldwall.config.model import Config
 from shieldwall.edge.backoff import DEFAULT_RESTART_POLICY, RestartPolicy
-from shieldwall.edge.ipc import FrameDecoder, encode_pickle
+from shieldwall.edge.ipc import FrameDecoder, encode_json, encode_pickle
 from shieldwall.edge.reuseport import ListenerGroup, create_all
 from shieldwall.edge.runtime import build_runtime
 from shieldwall.edge.worker import WorkerSpec, worker_main
-from shieldwall.errors import ConfigError
+from shieldwall.errors import ConfigError, ConfigErrors
 from shieldwall.observability.logging import clip, get_logger, set_process_tag, setup_logging
 
 __all__ = ["RestartPolicy", "Supervisor", "serve"]
@@ -80,6 +90,8 @@ class _Slot:
 
 
 WorkerEntry = Callable[[WorkerSpec], int]
+SidecarEntry = Callable[[socket.socket], int]  # runs in a forked child; returns its exit code
+SIDECAR = -1  # slot index of the sidecar
 
 
 class Supervisor:
@@ -91,6 +103,7 @@ class Supervisor:
         ready_fd: int | None = None,
         worker_entry: WorkerEntry = worker_main,
         policy: RestartPolicy = DEFAULT_RESTART_POLICY,
+        sidecar: SidecarEntry | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -100,6 +113,9 @@ class Supervisor:
         self._policy = policy
         self._groups: list[ListenerGroup] = []
         self._slots = [_Slot(i) for i in range(config.workers)]
+        self._sidecar_entry = sidecar
+        self._sidecar = _Slot(SIDECAR) if sidecar is not None else None
+        self._sidecar_address = ""
         self._sel = selectors.DefaultSelector()
         self._signals: list[int] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -107,6 +123,8 @@ class Supervisor:
         self._stopping = False
         self._stop_deadline: float | None = None
         self._stop_started = 0.0
+        # where workers' "metrics" frames go (the control plane host sets it); None: dropped
+        self.metrics_sink: Callable[[dict[str, object]], None] | None = None
 
     # -- main loop ---------------------------------------------------------------------------
 
@@ -122,9 +140,9 @@ class Supervisor:
             return EXIT_FAILED
         self._install_signals()
         try:
-            for slot in self._slots:
+            for slot in self._all_slots():
                 self._spawn(slot)
-            while not (self._stopping and not any(s.pid for s in self._slots)):
+            while not (self._stopping and not any(s.pid for s in self._all_slots())):
                 self._step()
         finally:
             self._cleanup()
@@ -133,7 +151,7 @@ class Supervisor:
 
     def _step(self) -> None:
         now = time.monotonic()
-        deadlines = [s.restart_at for s in self._slots if s.restart_at is not None]
+        deadlines = [s.restart_at for s in self._all_slots() if s.restart_at is not None]
         if self._stop_deadline is not None:
             deadlines.append(self._stop_deadline)
         timeout = min([MAX_SELECT_WAIT, *(max(0.0, d - now) for d in deadlines)])
@@ -146,7 +164,7 @@ class Supervisor:
             self._on_signal(self._signals.pop(0))
         self._reap()
         now = time.monotonic()
-        for slot in self._slots:
+        for slot in self._all_slots():
             if slot.restart_at is not None and now >= slot.restart_at and not self._stopping:
                 slot.restart_at = None
                 try:
@@ -161,6 +179,9 @@ class Supervisor:
             if live:
                 log.warning("%d workers still draining after the grace period: killing", len(live))
                 self._kill_all(signal.SIGKILL)
+
+    def _all_slots(self) -> list[_Slot]:
+        return [*self._slots, self._sidecar] if self._sidecar is not None else self._slots
 
     def _install_signals(self) -> None:
         self._wake_r.setblocking(False)
@@ -182,7 +203,10 @@ class Supervisor:
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
-            self.reload_from_file()
+            if self._sidecar is not None and self._sidecar.control is not None:
+                self._send_sidecar({"type": "sighup"})
+            else:
+                self.reload_from_file()
         elif signum in (signal.SIGTERM, signal.SIGINT):
             self._begin_stop(signal.Signals(signum).name)
         # SIGCHLD: _reap runs on every step
@@ -203,7 +227,10 @@ class Supervisor:
                 rc = EXIT_CHILD_CRASHED
                 try:
                     parent_end.close()
-                    rc = self._become_worker(slot.index, child_end)
+                    if slot.index == SIDECAR:
+                        rc = self._become_sidecar(child_end)
+                    else:
+                        rc = self._become_worker(slot.index, child_end)
                 except BaseException:
                     log.exception("worker %d crashed", slot.index)
                 finally:
@@ -220,6 +247,27 @@ class Supervisor:
         self._sel.register(parent_end, selectors.EVENT_READ, slot)
         log.debug("worker %d started (pid %d)", slot.index, pid)
 
+    def _become_sidecar(self, control: socket.socket) -> int:  # pragma: no cover
+        self._become_child()
+        for group in self._groups:
+            group.close()
+        set_process_tag("control")
+        assert self._sidecar_entry is not None
+        return self._sidecar_entry(control)
+
+    def _become_child(self) -> None:  # pragma: no cover
+        signal.set_wakeup_fd(-1)
+        for sig in _HANDLED:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
+        self._sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        for other in self._all_slots():
+            if other.control is not None:
+                other.control.close()
+
     def _become_worker(self, index: int, control: socket.socket) -> int:  # pragma: no cover
         signal.set_wakeup_fd(-1)
         for sig in _HANDLED:
@@ -229,7 +277,7 @@ class Supervisor:
         self._sel.close()
         self._wake_r.close()
         self._wake_w.close()
-        for other in self._slots:
+        for other in self._all_slots():
             if other.control is not None:
                 other.control.close()
         bindings = []
@@ -251,7 +299,7 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            slot = next((s for s in self._slots if s.pid == pid), None)
+            slot = next((s for s in self._all_slots() if s.pid == pid), None)
             if slot is not None:
                 self._on_exit(slot, os.waitstatus_to_exitcode(status))
 
@@ -295,7 +343,10 @@ class Supervisor:
             os.kill(slot.pid, signal.SIGKILL)
             return
         for msg in messages:
-            self._on_message(slot, msg)
+            if slot.index == SIDECAR:
+                self._on_sidecar_message(msg)
+            else:
+                self._on_message(slot, msg)
 
     def _on_message(self, slot: _Slot, msg: dict[str, object]) -> None:
         kind, version = msg.get("type"), msg.get("version")
@@ -311,16 +362,64 @@ class Supervisor:
             slot.version = version
             if all(s.version == self.version for s in self._slots if s.pid):
                 log.info("reload complete: version %d on all workers", self.version)
+        elif kind == "metrics":  # validated by the consumer (observability.snapshot)
+            if self.metrics_sink is not None:
+                self.metrics_sink(msg)
         elif kind == "reload_failed":
             reason = clip(str(msg.get("reason", "")), 500)
             log.error("worker %d failed to load version %s: %s", slot.index, version, reason)
         else:
             log.error("worker %d sent an unknown message type %s", slot.index, clip(str(kind)))
 
+    def _on_sidecar_message(self, msg: dict[str, object]) -> None:
+        kind = msg.get("type")
+        if kind == "ready":
+            self._sidecar_address = clip(str(msg.get("address", "")), 200)
+            assert self._sidecar is not None
+            self._sidecar.ready = True
+            log.info("control plane ready at %s", self._sidecar_address)
+            if not self._announced and all(s.ready for s in self._slots):
+                self._announce()
+        elif kind == "apply":
+            self._apply_from_sidecar(msg.get("id"), msg.get("toml"))
+        else:
+            log.error("the control plane sent an unknown message type %s", clip(str(kind)))
+
+    def _apply_from_sidecar(self, mid: object, text: object) -> None:
+        from shieldwall.config.load import parse_config
+
+        if not isinstance(text, str):
+            errors = [{"path": "", "reason": "apply without a config text"}]
+            self._send_sidecar({"type": "apply_failed", "id": mid, "errors": errors})
+            return
+        base = os.path.dirname(os.path.abspath(self.config_path)) if self.config_path else None
+        try:
+            version = self.reload(parse_config(text, source="control plane", base_dir=base))
+        except ConfigError as exc:
+            errs = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+            errors = [{"path": e.path, "reason": e.reason} for e in errs]
+            log.error("control plane change refused; still serving version %d: %s",
+                      self.version, exc)  # fmt: skip
+            self._send_sidecar({"type": "apply_failed", "id": mid, "errors": errors})
+            return
+        self._send_sidecar({"type": "applied", "id": mid, "version": version})
+
+    def _send_sidecar(self, msg: dict[str, object]) -> None:
+        if self._sidecar is None or self._sidecar.control is None:
+            return
+        try:
+            self._sidecar.control.sendall(encode_json(msg))
+        except OSError as exc:
+            log.error("cannot send to the control plane: %s", exc)
+
     def _announce(self) -> None:
+        if self._sidecar is not None and not self._sidecar.ready:
+            return  # announced when the control plane reports ready too
         self._announced = True
         listeners = ",".join(g.display for g in self._groups)
         line = f"ready version={self.version} workers={len(self._slots)} listeners={listeners}"
+        if self._sidecar_address:
+            line += f" control={self._sidecar_address}"
         log.info("%s", line)
         if self._ready_fd is not None:
             try:
@@ -395,21 +494,21 @@ class Supervisor:
         self._stopping = True
         self._stop_started = time.monotonic()
         self._stop_deadline = time.monotonic() + grace + STOP_MARGIN
-        for slot in self._slots:
+        for slot in self._all_slots():
             slot.restart_at = None
         self._kill_all(signal.SIGTERM)
         for group in self._groups:  # workers hold their own copies until they drain
             group.close()
 
     def _kill_all(self, sig: signal.Signals) -> None:
-        for slot in self._slots:
+        for slot in self._all_slots():
             if slot.pid:
                 with contextlib.suppress(ProcessLookupError):  # gone: _reap collects it
                     os.kill(slot.pid, sig)
 
     def _cleanup(self) -> None:
         self._kill_all(signal.SIGKILL)  # only non-empty if run() is leaving on an exception
-        for slot in self._slots:
+        for slot in self._all_slots():
             if slot.pid:
                 os.waitpid(slot.pid, 0)
             if slot.control is not None:
@@ -424,8 +523,14 @@ class Supervisor:
         self._wake_w.close()
 
 
-def serve(config: Config, config_path: str | None, *, ready_fd: int | None = None) -> int:
+def serve(
+    config: Config,
+    config_path: str | None,
+    *,
+    ready_fd: int | None = None,
+    sidecar: SidecarEntry | None = None,
+) -> int:
     """Run the edge until SIGTERM/SIGINT (blocking). Returns the process exit code."""
     setup_logging(config.log_level)
     set_process_tag("supervisor")
-    return Supervisor(config, config_path, ready_fd=ready_fd).run()
+    return Supervisor(config, config_path, ready_fd=ready_fd, sidecar=sidecar).run()

@@ -13,8 +13,9 @@ Theory of operation
   These are the expensive part (six updates, a header scan, a GeoIP lookup), so they are
   *sampled*: the first ``exact_per_interval`` requests of each shipping interval are all
   recorded with weight 1 (a quiet site gets exact tables), after that one request in
-  ``sample_every`` is recorded with weight ``sample_every``. Heavy hitters - what top-N tables
-  are for - survive sampling; the per-request cost under a flood is bounded.
+  ``sample_every`` on average (random gaps) is recorded with weight ``sample_every``. Heavy
+  hitters - what top-N tables are for - survive sampling; the per-request cost under a flood
+  is bounded.
 
 Every map is bounded: rows by ``MAX_SERIES`` (labels come from config and fixed vocabularies;
 unknown cache statuses become ``other``), zones by the config, sketches by ``2k`` keys.
@@ -29,6 +30,7 @@ challenge) create at service start: ``registry.counter("challenges_issued_total"
 
 from __future__ import annotations
 
+import random
 import re
 from bisect import bisect_right
 from collections.abc import Callable
@@ -205,6 +207,7 @@ class RequestMetrics:
         self._every = 1  # current sampling period for the top-N tables
         self._countdown = 1
         self._sampled = 0  # top-N samples taken this interval
+        self._gap = random.Random().randint
 
     def record(self, ctx: RequestContext) -> None:
         zone = ctx.zone
@@ -231,8 +234,11 @@ class RequestMetrics:
         if n:
             self._countdown = n
             return
-        self._countdown = self._every
-        self._sample(ctx, key[0], self._every)
+        every = self._every
+        # a random gap with mean ``every``: a fixed stride could beat in time with periodic
+        # traffic and never (or always) see one client
+        self._countdown = 1 if every == 1 else self._gap(1, 2 * every - 1)
+        self._sample(ctx, key[0], every)
 
     def _new_row(self, key: tuple[str, int, str, str]) -> list[float]:
         zn, status, cache, action = key
@@ -260,7 +266,7 @@ class RequestMetrics:
             acc = self._zones[zone] = _ZoneAcc(self._k)
         self._sampled += 1
         if self._sampled >= self._exact:
-            self._every = self._countdown = self._sample_every
+            self._every = self._sample_every
         conn = ctx.conn
         ip = ctx.client_ip or conn.client_ip
         acc.path.add(ctx.path[:TOP_KEY_BYTES], w)
