@@ -41,7 +41,15 @@ def main(args: argparse.Namespace) -> int:
         for line in config_error_lines(e, path):
             print(f"  {line}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    sidecar = None
+    if config.control.enabled:  # the control store decides which version runs (docs/control.md)
+        control = importlib.import_module("shieldwall.control.process")
+        try:
+            config, sidecar = control.prepare(path)
+        except ConfigError as e:
+            print(f"shieldwall: control plane: {e}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
     # imported late: the edge pulls in uvloop, TLS and the rest, none of which a bad config needs
     supervisor = importlib.import_module("shieldwall.edge.supervisor")
-    rc: int = supervisor.serve(config, path)
+    rc: int = supervisor.serve(config, path, sidecar=sidecar)
     return rc

@@ -46,6 +46,14 @@ T = TypeVar("T")
 # Every module contributing endpoints, in order. Add yours here (one line).
 ROUTE_MODULES: tuple[str, ...] = (
     "shieldwall.control.api.meta",
+    "shieldwall.control.api.tokens",
+    "shieldwall.control.api.zones",
+    "shieldwall.control.api.rules",
+    "shieldwall.control.api.versions",
+    "shieldwall.control.api.audit",
+    "shieldwall.control.api.legal",
+    "shieldwall.control.api.abuse",
+    "shieldwall.control.api.purge",
 )
 
 

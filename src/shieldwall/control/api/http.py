@@ -158,7 +158,9 @@ class _Conn(asyncio.Protocol):
     def _write(self, resp: RawResponse, keep: bool, *, head_only: bool = False) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        phrase = HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ else ""
+        phrase = (
+            HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ else ""
+        )
         lines = [f"HTTP/1.1 {resp.status} {phrase}"]
         lines += [f"{k}: {v}" for k, v in resp.headers]
         lines.append(f"Content-Length: {len(resp.body)}")

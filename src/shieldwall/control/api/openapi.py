@@ -52,7 +52,7 @@ def _operation(r: Route) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": r.request_schema}},
         }
-    ok = 201 if r.method == "POST" else 200
+    ok = 201 if r.created else 200
     responses: dict[str, Any] = {
         str(ok): {
             "description": "OK",
@@ -75,7 +75,9 @@ def _operation(r: Route) -> dict[str, Any]:
 
 
 def _op_name(path: str) -> str:
-    return "_".join(p.strip("{}") for p in path.split("/") if p and p not in ("api", "v1")) or "root"
+    return (
+        "_".join(p.strip("{}") for p in path.split("/") if p and p not in ("api", "v1")) or "root"
+    )
 
 
 def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:

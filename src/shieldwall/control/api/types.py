@@ -104,6 +104,7 @@ class Route:
     response_schema: dict[str, Any] | None = None  # JSON Schema of a 2xx body (OpenAPI)
     statuses: tuple[int, ...] = ()  # extra documented statuses (404, 422, 429, 501 ...)
     query: tuple[str, ...] = ()  # documented string query parameters
+    created: bool = False  # answers 201 (a new resource) instead of 200
 
 
 class HttpError(Exception):
@@ -124,7 +125,9 @@ class HttpError(Exception):
         self.headers = headers or []
 
 
-def json_response(data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
+def json_response(
+    data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+) -> Response:
     body = json.dumps(data, indent=1, sort_keys=False).encode() + b"\n"
     return Response(status, body, "application/json", headers or [])
 
