@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shieldwall.config.cache import CacheConfig, LoadBalancingConfig, ZoneCacheConfig
 from shieldwall.config.control import ControlConfig
 from shieldwall.config.firewall import FirewallConfig, RulesConfig, WafConfig
 from shieldwall.config.security import SecurityConfig, ShieldConfig
@@ -107,6 +108,9 @@ class ZoneConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)  # shield settings
     firewall: FirewallConfig = field(default_factory=FirewallConfig)  # custom rules
     waf: WafConfig = field(default_factory=WafConfig)  # managed WAF settings
+    cache: ZoneCacheConfig = field(default_factory=ZoneCacheConfig)  # CDN cache settings
+    # origin selection, health checks and failover
+    load_balancing: LoadBalancingConfig = field(default_factory=LoadBalancingConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +148,4 @@ class Config:
     shield: ShieldConfig = field(default_factory=ShieldConfig)  # deployment-wide shield
     control: ControlConfig = field(default_factory=ControlConfig)  # admin API / dashboard
     rules: RulesConfig = field(default_factory=RulesConfig)  # named lists for rules
+    cache: CacheConfig = field(default_factory=CacheConfig)  # cache store budgets

@@ -22,6 +22,7 @@ import os
 import ssl
 from collections.abc import Callable
 
+from shieldwall.config.cache import validate_cache
 from shieldwall.config.control import validate_control
 from shieldwall.config.firewall import validate_firewall
 from shieldwall.config.model import CertificateConfig, Config
@@ -190,4 +191,5 @@ SECTION_CHECKS: tuple[Callable[[Config, Decoder], None], ...] = (
     validate_security,
     validate_firewall,
     validate_control,
+    validate_cache,
 )
