@@ -14,6 +14,7 @@ control -> sup.    ``apply {id, toml}``        validate + reload the workers wit
 sup. -> control    ``applied {id, version}``   workers were sent it (edge generation)
 sup. -> control    ``apply_failed {id, errors}`` refused (listeners/workers changed, ...)
 sup. -> control    ``sighup``                  re-read the config file -> maybe a version
+sup. -> control    ``metrics {...}`` (others)  workers' frames, to ``app.message_handlers``
 =================  ==========================  =============================================
 
 Only JSON crosses this channel in either direction: the supervisor never unpickles what a
@@ -167,7 +168,10 @@ async def _sidecar(config_path: str, sock: socket.socket) -> int:
     tasks: set[asyncio.Task[None]] = set()
 
     def on_message(msg: dict[str, Any]) -> None:
-        if msg.get("type") == "sighup":
+        handler = plane.app.message_handlers.get(str(msg.get("type")))
+        if handler is not None:
+            handler(msg)
+        elif msg.get("type") == "sighup":
             t = loop.create_task(plane.reload_file(), name="control sighup")
             tasks.add(t)
             t.add_done_callback(tasks.discard)

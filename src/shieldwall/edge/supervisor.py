@@ -125,6 +125,8 @@ class Supervisor:
         self._stop_started = 0.0
         # where workers' "metrics" frames go (the control plane host sets it); None: dropped
         self.metrics_sink: Callable[[dict[str, object]], None] | None = None
+        if sidecar is not None:  # the control plane (a sidecar process) consumes them
+            self.metrics_sink = self._send_sidecar
 
     # -- main loop ---------------------------------------------------------------------------
 

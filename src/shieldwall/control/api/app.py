@@ -78,6 +78,9 @@ class ControlApp:
         routes, hooks = load_routes(modules)
         self.router = Router(routes)
         self.extensions: dict[str, object] = {}  # per-module state attached by on_startup hooks
+        # supervisor frames by "type" (e.g. workers' "metrics"), registered by on_startup hooks;
+        # called on the event loop of the control process, must not block
+        self.message_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._ids = itertools.count(1)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control-db")
         for hook in hooks:
