@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.filters.access import build_access
+from shieldwall.edge.filters.legal import build_legal
 from shieldwall.edge.filters.shield import (
     build_challenge_endpoint,
     build_security_level,
@@ -42,6 +43,7 @@ FilterBuilder = Callable[[ZoneConfig, Config, WorkerServices], tuple[Filter, ...
 # Explicit tables; subsystems append their builder here in the order documented above.
 REQUEST_HEADER_BUILDERS: tuple[FilterBuilder, ...] = (
     build_challenge_endpoint,  # 1. challenge endpoint + clearance cookie (shield)
+    build_legal,  # 2. legal orders -> 451 (control)
     build_access,  # 3. IP access rules (shield)
     build_ratelimit,  # 5. per-IP cap + zone rate limits (shield)
     build_security_level,  # 6. security level (shield)
