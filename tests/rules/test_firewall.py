@@ -30,7 +30,13 @@ def test_actions_in_order() -> None:
     fw = compile_firewall(RULES, lists=LISTS)
     ctx = make_ctx(b"GET", b"/wp-login.php", [(b"user-agent", b"x")])
     d = fw(ctx)
-    assert d == Block(status=451, reason="no wp", rule_id="wp", body=b"gone")
+    assert d == Block(
+        status=451,
+        reason="no wp",
+        rule_id="wp",
+        body=b"gone",
+        headers=((b"content-type", b"text/plain; charset=utf-8"),),
+    )
     assert (ctx.security_action, ctx.security_rule) == ("block", "wp")
 
     ctx = make_ctx(b"GET", b"/")

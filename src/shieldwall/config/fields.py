@@ -223,3 +223,6 @@ FIELD_RULES: Final[dict[tuple[type, str], Rule]] = {
 from shieldwall.config import security as _security  # noqa: E402
 
 FIELD_RULES.update(_security.field_rules())
+from shieldwall.config import firewall as _firewall  # noqa: E402
+
+FIELD_RULES.update(_firewall.field_rules())

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shieldwall.edge.runtime import Runtime, ZoneRuntime
+    from shieldwall.waf.inputs import WafState
 
 __all__ = ["ConnectionInfo", "RequestContext"]
 
@@ -67,6 +68,10 @@ class RequestContext:
     security_skip: frozenset[str] = frozenset()  # security phases an "allow" rule skips (firewall)
     clearance_id: str = ""  # id of a verified clearance cookie (challenge/clearance.py)
     error: str = ""  # short machine-readable error code when the edge answered an error
+    # leading request body bytes buffered for inspection (WAF request_body phase); None until
+    # the data path buffers bodies for inspection
+    body_sample: bytes | None = None
+    waf: WafState | None = None  # WAF per-request state: decoded views (lazy), score, rule ids
     extra: Any = None  # reserved for a typed extension object; never a free-form dict
 
     def header(self, name: bytes) -> bytes | None:

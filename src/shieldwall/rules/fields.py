@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules.types import BOOL, INT, IP, STRING, Type, array_of, map_of
 from shieldwall.rules.values import ip_to_int, parse_cookies, parse_query
+from shieldwall.waf import inputs as waf_inputs
 
 __all__ = [
     "FIELDS",
@@ -173,5 +174,17 @@ FIELDS: dict[str, FieldSpec] = {
     "shieldwall.threat_score": _spec(INT, lambda ctx: ctx.threat_score, "ctx.threat_score"),
     "shieldwall.zone": _spec(
         STRING, lambda ctx: _enc(ctx.zone.name) if ctx.zone is not None else b""
+    ),
+    # decoded views for the managed WAF (waf/inputs.py), each computed once per request
+    "shieldwall.waf.path": _spec(STRING, waf_inputs.path, doc="path, decoded, lower case"),
+    "shieldwall.waf.args": _spec(
+        STRING, waf_inputs.args, doc="query (or body) names and values, decoded, NUL-separated"
+    ),
+    "shieldwall.waf.args_sql": _spec(
+        STRING, waf_inputs.args_sql, doc="args with SQL comments and whitespace normalised"
+    ),
+    "shieldwall.waf.cookies": _spec(STRING, waf_inputs.cookies, doc="cookie values, decoded"),
+    "shieldwall.waf.headers": _spec(
+        STRING, waf_inputs.headers, doc="header values except cookie, decoded, NUL-separated"
     ),
 }

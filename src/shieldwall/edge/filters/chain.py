@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.filters.access import build_access
+from shieldwall.edge.filters.firewall import build_firewall
 from shieldwall.edge.filters.legal import build_legal
 from shieldwall.edge.filters.shield import (
     build_challenge_endpoint,
@@ -33,6 +34,7 @@ from shieldwall.edge.filters.shield import (
     wrap_request_headers,
 )
 from shieldwall.edge.filters.shield_ratelimit import build_ratelimit
+from shieldwall.edge.filters.waf import build_waf, build_waf_body
 from shieldwall.edge.pipeline import Filter, PhaseChain
 from shieldwall.edge.services import WorkerServices
 
@@ -45,9 +47,12 @@ REQUEST_HEADER_BUILDERS: tuple[FilterBuilder, ...] = (
     build_challenge_endpoint,  # 1. challenge endpoint + clearance cookie (shield)
     build_legal,  # 2. legal orders -> 451 (control)
     build_access,  # 3. IP access rules (shield)
+    build_firewall,  # 4. custom firewall rules (rules)
     build_ratelimit,  # 5. per-IP cap + zone rate limits (shield)
     build_security_level,  # 6. security level (shield)
+    build_waf,  # 7. managed WAF on the head (waf)
 )
+REQUEST_BODY_BUILDERS: tuple[FilterBuilder, ...] = (build_waf_body,)  # WAF on body_sample
 RESPONSE_BUILDERS: tuple[FilterBuilder, ...] = ()
 LOG_BUILDERS: tuple[FilterBuilder, ...] = ()
 
@@ -64,6 +69,7 @@ def build_chain(zone: ZoneConfig, config: Config, services: WorkerServices) -> P
         request_headers=wrap_request_headers(
             collect(REQUEST_HEADER_BUILDERS), zone, config, services
         ),
+        request_body=collect(REQUEST_BODY_BUILDERS),
         response=collect(RESPONSE_BUILDERS),
         log=collect(LOG_BUILDERS),
     )

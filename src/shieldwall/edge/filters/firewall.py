@@ -15,7 +15,11 @@ the zone-wide ``log_only`` switch, matches are counted and recorded in ``ctx.sec
 ``log`` but nothing is enforced: the way to try a rule set on live traffic.
 
 Rules are compiled once per config version; a bad expression raises ``ConfigError`` naming the
-rule and showing the caret, so a bad reload leaves the running config in place.
+rule and showing the caret, so a bad reload leaves the running config in place. The filter does
+nothing when an earlier phase (an IP access "allow") put ``"firewall"`` in ``ctx.security_skip``.
+
+``compile_matcher`` is the seam for other subsystems that take an expression as a matcher
+(rate-limit rules): same language, same named lists, same errors.
 """
 
 from __future__ import annotations
@@ -24,12 +28,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from shieldwall.config.firewall import FirewallConfig, compile_lists
+from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
+from shieldwall.edge.pipeline import Filter
 from shieldwall.errors import ConfigError
 from shieldwall.rules import Environment, NamedList, RuleError, compile_rule
 
-__all__ = ["Action", "FirewallFilter", "FirewallRule", "compile_firewall"]
+__all__ = [
+    "Action",
+    "FirewallFilter",
+    "FirewallRule",
+    "build_firewall",
+    "check_firewall",
+    "compile_firewall",
+    "compile_matcher",
+    "compile_zone_firewall",
+    "firewall_rules",
+    "zone_lists",
+]
 
 Action = Literal["block", "challenge", "js_challenge", "allow", "log"]
 Matcher = Callable[[RequestContext], bool]
@@ -46,6 +64,7 @@ class FirewallRule:
     status: int = 403  # block: the status to answer with
     body: bytes | None = None  # block: None = the branded error page
     skip: tuple[str, ...] = ()  # allow: security phases to skip for this request
+    content_type: bytes = b"text/plain; charset=utf-8"  # block: type of a custom body
 
 
 class FirewallFilter:
@@ -65,6 +84,8 @@ class FirewallFilter:
         return {r.id: n for r, n in zip(self._rules, self._hits, strict=True)}
 
     def __call__(self, ctx: RequestContext) -> Decision:
+        if ctx.security_skip and "firewall" in ctx.security_skip:
+            return CONTINUE
         for i, matches in enumerate(self._compiled):
             if not matches(ctx):
                 continue
@@ -91,12 +112,65 @@ class FirewallFilter:
 def _decision(rule: FirewallRule) -> Decision | None:
     reason = rule.description or f"firewall rule {rule.id}"
     if rule.action == "block":
-        return Block(status=rule.status, reason=reason, rule_id=rule.id, body=rule.body)
+        headers = ((b"content-type", rule.content_type),) if rule.body is not None else ()
+        return Block(
+            status=rule.status,
+            reason=reason,
+            rule_id=rule.id,
+            body=rule.body,
+            headers=headers,
+            close=rule.status == 0,
+        )
     if rule.action == "challenge":
         return Challenge(kind="managed", reason=reason, rule_id=rule.id)
     if rule.action == "js_challenge":
         return Challenge(kind="js", reason=reason, rule_id=rule.id)
     return None
+
+
+def _compile_one(
+    rule: FirewallRule,
+    where: str,
+    lists: Mapping[str, NamedList] | None,
+    env: Environment | None,
+) -> Matcher:
+    if rule.action not in ACTIONS:
+        raise ConfigError(f"{where}.action", f"unknown action {rule.action!r}")
+    if rule.action == "block" and not (100 <= rule.status <= 599 or rule.status == 0):
+        raise ConfigError(f"{where}.status", f"not an HTTP status: {rule.status}")
+    if rule.skip and rule.action != "allow":
+        raise ConfigError(f"{where}.skip", 'only meaningful with action = "allow"')
+    try:
+        return compile_rule(rule.expression, lists=lists, env=env).matches
+    except RuleError as exc:
+        raise ConfigError(f"{where}.expression", exc.render()) from None
+
+
+def check_firewall(
+    rules: Sequence[FirewallRule],
+    *,
+    lists: Mapping[str, NamedList] | None = None,
+    env: Environment | None = None,
+    path: str = "firewall.rules",
+) -> tuple[list[tuple[FirewallRule, Matcher]], list[ConfigError]]:
+    """Compile every rule; returns the enabled (rule, matcher) pairs in order and every
+    problem found (not just the first), for config validation."""
+    compiled: list[tuple[FirewallRule, Matcher]] = []
+    errors: list[ConfigError] = []
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        where = f"{path}[{i}]"
+        if rule.id in seen:
+            errors.append(ConfigError(f"{where}.id", f"duplicate rule id {rule.id!r}"))
+        seen.add(rule.id)
+        try:
+            matcher = _compile_one(rule, where, lists, env)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if rule.enabled:
+            compiled.append((rule, matcher))
+    return compiled, errors
 
 
 def compile_firewall(
@@ -108,21 +182,63 @@ def compile_firewall(
     path: str = "firewall.rules",
 ) -> FirewallFilter:
     """Compile the enabled rules, in order. Raises ``ConfigError`` at the first bad rule."""
-    compiled: list[tuple[FirewallRule, Matcher]] = []
-    seen: set[str] = set()
-    for i, rule in enumerate(rules):
-        where = f"{path}[{i}]"
-        if rule.id in seen:
-            raise ConfigError(f"{where}.id", f"duplicate rule id {rule.id!r}")
-        seen.add(rule.id)
-        if rule.action not in ACTIONS:
-            raise ConfigError(f"{where}.action", f"unknown action {rule.action!r}")
-        if rule.action == "block" and not (100 <= rule.status <= 599 or rule.status == 0):
-            raise ConfigError(f"{where}.status", f"not an HTTP status: {rule.status}")
-        try:
-            matcher = compile_rule(rule.expression, lists=lists, env=env).matches
-        except RuleError as exc:
-            raise ConfigError(f"{where}.expression", exc.render()) from None
-        if rule.enabled:
-            compiled.append((rule, matcher))
+    compiled, errors = check_firewall(rules, lists=lists, env=env, path=path)
+    if errors:
+        raise errors[0]
     return FirewallFilter(compiled, log_only)
+
+
+def compile_matcher(expression: str, lists: Mapping[str, NamedList] | None = None) -> Matcher:
+    """A predicate over ``RequestContext`` for any subsystem that takes an expression as its
+    matcher (rate-limit rules). Raises ``RuleError`` (``.render()`` shows the caret)."""
+    return compile_rule(expression, lists=lists).matches
+
+
+def firewall_rules(cfg: FirewallConfig) -> list[FirewallRule]:
+    return [
+        FirewallRule(
+            id=r.id,
+            expression=r.expression,
+            action=r.action,
+            description=r.description,
+            enabled=r.enabled,
+            status=r.status,
+            body=r.body.encode() if r.body else None,
+            skip=tuple(r.skip),
+            content_type=r.content_type.encode("latin-1", "replace"),
+        )
+        for r in cfg.rules
+    ]
+
+
+def compile_zone_firewall(
+    cfg: FirewallConfig,
+    lists: Mapping[str, NamedList],
+    *,
+    env: Environment | None = None,
+    path: str = "firewall.rules",
+) -> FirewallFilter | None:
+    """The zone's filter, or None when it has no enabled rule. Raises ``ConfigError`` (the
+    first problem; ``check_firewall`` lists them all)."""
+    compiled, errors = check_firewall(firewall_rules(cfg), lists=lists, env=env, path=path)
+    if errors:
+        raise errors[0]
+    return FirewallFilter(compiled, cfg.log_only) if compiled else None
+
+
+_lists_cache: list[tuple[object, dict[str, NamedList]]] = []  # one slot: the last [rules]
+
+
+def zone_lists(config: Config) -> dict[str, NamedList]:
+    """The compiled named lists of ``config``, built once per config version per worker."""
+    if _lists_cache and _lists_cache[0][0] is config.rules:
+        return _lists_cache[0][1]
+    lists = compile_lists(config.rules)
+    _lists_cache[:] = [(config.rules, lists)]
+    return lists
+
+
+def build_firewall(zone: ZoneConfig, config: Config, services: object) -> tuple[Filter, ...]:
+    """Chain builder (``edge/filters/chain.py`` #4)."""
+    fw = compile_zone_firewall(zone.firewall, zone_lists(config))
+    return (fw,) if fw is not None else ()
