@@ -17,8 +17,19 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("shieldwall.cli.run", "run the edge with a config file"),
     "demo": ("shieldwall.cli.demo", "start a sample origin and an edge in front of it"),
-    "config": ("shieldwall.cli.config_cmd", "configuration tools (validate)"),
-    "rules": ("shieldwall.cli.rules_cmd", "rules language tools (check, test)"),
+    "config": ("shieldwall.cli.config_api_cmd", "configuration tools (validate, docs, export)"),
+    "rules": (
+        "shieldwall.cli.rules_api_cmd",
+        "rules language tools (check, test); zone firewall rules (list, add, delete)",
+    ),
+    # operator commands against the control API (--api/--token or SHIELDWALL_API/_TOKEN)
+    "zone": ("shieldwall.cli.zone_cmd", "zones: add, list, show, set, delete"),
+    "attack-mode": ("shieldwall.cli.attack_cmd", "attack mode on|off ZONE (under_attack)"),
+    "purge": ("shieldwall.cli.purge_cmd", "request a cache purge (recorded)"),
+    "legal": ("shieldwall.cli.legal_cmd", "legal orders: list, show, add, lift (451)"),
+    "abuse": ("shieldwall.cli.abuse_cmd", "abuse reports: list, show, triage, forward"),
+    "versions": ("shieldwall.cli.versions_cmd", "config versions: list, show, diff, rollback"),
+    "audit": ("shieldwall.cli.audit_cmd", "query the audit log"),
 }
 
 

@@ -1,0 +1,6 @@
+"""``shieldwall attack``: see ``ops_cmd.py``."""
+
+from shieldwall.cli.ops_cmd import attack_add_arguments as add_arguments
+from shieldwall.cli.ops_cmd import attack_main as main
+
+__all__ = ["add_arguments", "main"]

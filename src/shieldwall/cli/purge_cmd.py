@@ -1,0 +1,6 @@
+"""``shieldwall purge``: see ``ops_cmd.py``."""
+
+from shieldwall.cli.ops_cmd import purge_add_arguments as add_arguments
+from shieldwall.cli.ops_cmd import purge_main as main
+
+__all__ = ["add_arguments", "main"]
