@@ -18,6 +18,12 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "pass-through 1 KB / 64 KB / browser headers: nginx vs shieldwall (vs HAProxy)",
     ),
     "idle": ("bench.scenarios.idle", "memory held by 10k idle keep-alive connections"),
+    "ratelimit": (
+        "bench.scenarios.ratelimit",
+        "429 for every request: shieldwall vs nginx limit_req",
+    ),
+    "ban": ("bench.scenarios.ban", "banned client refused at accept: conn/s vs nginx return 444"),
+    "attack": ("bench.scenarios.attack", "flood from many 127.x addresses + real visitors"),
 }
 
 

@@ -25,7 +25,7 @@ from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import Respond
 
-__all__ = ["ZoneShield", "too_many_requests"]
+__all__ = ["ZoneShield", "refused", "too_many_headers", "too_many_requests"]
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 _JSON: Final = b"application/json"
@@ -119,14 +119,21 @@ _H_HTML: Final = ((b"content-type", b"text/html; charset=utf-8"), (b"cache-contr
 _H_JSON: Final = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
+def too_many_headers(
+    ratelimit: tuple[tuple[bytes, bytes], ...], api: bool
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The whole header tuple of a 429 (content type first, then the rate-limit fields)."""
+    return (_H_JSON if api else _H_HTML) + ratelimit
+
+
 def too_many_requests(
     ctx: RequestContext, headers: tuple[tuple[bytes, bytes], ...], api: bool
 ) -> Respond:
-    """429 with the rate-limit fields ``headers`` and a small page or JSON body."""
+    """429 with ``headers`` (from ``too_many_headers``) and a small page or JSON body."""
     rid = ctx.request_id.encode("ascii", "replace")
     if api:
-        return Respond(429, _H_JSON + headers, _JSON_HEAD + rid + _JSON_TAIL)
-    return Respond(429, _H_HTML + headers, _HTML_HEAD + rid + _HTML_TAIL)
+        return Respond(429, headers, _JSON_HEAD + rid + _JSON_TAIL)
+    return Respond(429, headers, _HTML_HEAD + rid + _HTML_TAIL)
 
 
 def refused(ctx: RequestContext, zs: ZoneShield, reason: str, status: int = 403) -> Respond:

@@ -1,0 +1,120 @@
+"""429 throughput: every request over the limit, shieldwall vs nginx ``limit_req``.
+
+Anchor (BENCHMARKING.md): ``limit_req_zone $binary_remote_addr zone=rl:10m rate=1r/m;
+limit_req zone=rl; limit_req_status 429;``. shieldwall: one zone rule, 1 request per minute
+per IP (``action = "block"``): after the first request every answer is a 429 with
+``Retry-After``/``RateLimit`` fields. wrk -t1 -c64 from one address; runs interleaved; figures
+are rps and the server's CPU per request. Target: shieldwall rps >= 0.8x nginx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.procs import ProcessSet, Server
+from bench.report import emit_json, fmt_table, median, ratio
+from bench.scenarios.shield_common import (
+    start_logging_origin,
+    start_nginx_with,
+    start_shieldwall_with,
+)
+from bench.wrk import run_wrk
+
+__all__ = ["add_arguments", "main"]
+
+TARGET = 0.8
+NGINX_HTTP = "  limit_req_zone $binary_remote_addr zone=rl:10m rate=1r/m;\n"
+NGINX_LOCATION = (
+    "      limit_req zone=rl;\n      limit_req_status 429;\n      proxy_pass http://origin;\n"
+)
+SHIELDWALL_TOML = """
+[[zones.security.rate_limits]]
+id = "per-ip"
+requests = 1
+period = "1m"
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--keep-tmp", action="store_true")
+
+
+def _measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{server.port}/1k.bin"
+    if args.warmup > 0:
+        run_wrk(url, duration_s=args.warmup, connections=args.connections)
+    cpu0 = server.cpu_seconds()
+    res = run_wrk(url, duration_s=args.duration, connections=args.connections)
+    cpu = server.cpu_seconds() - cpu0
+    return {
+        "rps": res.rps,
+        "p99_us": res.p99_us,
+        "requests": res.requests,
+        "non2xx": res.non2xx,
+        "errors": res.errors,
+        "cpu_us_per_req": round(cpu * 1e6 / res.requests, 2) if res.requests else None,
+        # every request must be refused, none may fail
+        "clean": res.errors == 0 and res.requests > 0 and res.non2xx >= res.requests - 1,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="sw-bench-rl-"))
+    rows: dict[str, list[dict[str, Any]]] = {"nginx": [], "shieldwall": []}
+    try:
+        with ProcessSet() as procs:
+            origin, _ = start_logging_origin(procs, tmp)
+            servers = {
+                "nginx": start_nginx_with(
+                    procs, tmp, "nginx", origin.port, NGINX_HTTP, NGINX_LOCATION
+                ),
+                "shieldwall": start_shieldwall_with(procs, tmp, origin.port, SHIELDWALL_TOML),
+            }
+            for i in range(args.runs):
+                for name, server in servers.items():
+                    row = _measure(server, args)
+                    rows[name].append(row)
+                    print(
+                        f"[run {i + 1}/{args.runs}] {name:10s} {row['rps']:>10,.0f} rps  "
+                        f"cpu {row['cpu_us_per_req']} us/req  non2xx {row['non2xx']}"
+                        + ("" if row["clean"] else "  FLAGGED"),
+                        flush=True,
+                    )
+    finally:
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    med = {
+        n: {
+            "rps": median([r["rps"] for r in rs if r["clean"]]),
+            "cpu_us_per_req": median([r["cpu_us_per_req"] for r in rs if r["clean"]]),
+        }
+        for n, rs in rows.items()
+    }
+    rps_ratio = ratio(med["shieldwall"]["rps"], med["nginx"]["rps"])
+    cpu_ratio = ratio(med["nginx"]["cpu_us_per_req"], med["shieldwall"]["cpu_us_per_req"])
+    print(
+        fmt_table(
+            ["server", "rps (median)", "cpu us/req"],
+            [[n, m["rps"], m["cpu_us_per_req"]] for n, m in med.items()],
+        )
+    )
+    emit_json(
+        {
+            "scenario": "ratelimit",
+            "runs": rows,
+            "medians": med,
+            "rps_ratio": rps_ratio,
+            "cpu_ratio_nginx_over_shieldwall": cpu_ratio,
+            "target": TARGET,
+            "targets_met": rps_ratio is not None and rps_ratio >= TARGET,
+        }
+    )
+    return 0
