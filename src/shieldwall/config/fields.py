@@ -226,3 +226,6 @@ FIELD_RULES.update(_security.field_rules())
 from shieldwall.config import firewall as _firewall  # noqa: E402
 
 FIELD_RULES.update(_firewall.field_rules())
+from shieldwall.config import cache as _cache  # noqa: E402
+
+FIELD_RULES.update(_cache.field_rules())
