@@ -143,7 +143,7 @@
     if (S.chart && S.chart._range === S.range) { S.chart.setData(d); return; }
     if (S.chart) S.chart.destroy();
     const line = (label, stroke, fill) => ({ label, stroke, width: 2, fill,
-      points: { show: (u, si, i0, i1) => i1 - i0 < 90 }, value: (u, v) => v == null ? "-" : fmt(v) });
+      points: { show: false }, value: (u, v) => v == null ? "-" : fmt(v) });
     S.chart = new uPlot({
       width, height: 260, cursor: { drag: { x: false, y: false } },
       scales: { y: { range: (u, lo, hi) => [0, Math.max(5, hi * 1.15)] } },
