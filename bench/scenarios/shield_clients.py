@@ -146,7 +146,10 @@ async def attack_run(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - t0
     latencies.sort()
-    p = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 2)
+
+    def p(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 2)
+
     return {
         "elapsed_s": round(elapsed, 3),
         "flood": {**flood, "rps": round(flood["responses"] / elapsed, 1)},
