@@ -34,7 +34,7 @@ SUCCESS_TARGET = 0.99
 P99_TARGET_MS = 100.0
 SHIELDWALL_TOML = """
 [shield]
-per_ip_requests = 50
+per_ip_requests = 20
 per_ip_period = "10s"
 per_ip_action = "ban"
 ban_duration = "10m"
