@@ -6,10 +6,9 @@
   per-zone latency histograms, security decisions per (zone, rule, action), named counter
   families); gauges (named, per worker) are *replaced*, and summed over workers when read;
 - a ring of the newest ``MAX_EVENTS`` sampled security events, each with a sequence number,
-  queryable by zone/action/rule/ip/time and pushed to live subscribers (``subscribe``): each
-  subscriber has a bounded queue; a subscriber that falls behind loses events (counted in
-  ``lost``) instead of growing memory - the attack must not be able to exhaust the control plane
-  through a slow dashboard tab;
+  queryable by zone/action/rule/ip/time and by "newer than sequence number N" (the live
+  stream resumes from the last id it saw, so no per-reader buffer exists that a slow
+  dashboard tab could grow);
 - the ``MinuteAggregator`` of analytics buckets, whose closed minutes ``take_closed`` returns
   for the store.
 
@@ -20,7 +19,6 @@ increments go to an overflow series) and ``MAX_FAMILIES``/``MAX_FAMILY_ROWS``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shieldwall.observability.analytics import MinuteAggregator, MinuteBucket
@@ -33,11 +31,9 @@ from shieldwall.observability.snapshot import (
     SecurityEvent,
 )
 
-__all__ = ["MAX_EVENTS", "EventFilter", "Family", "MetricsHub", "Subscriber"]
+__all__ = ["MAX_EVENTS", "EventFilter", "Family", "MetricsHub"]
 
 MAX_EVENTS = 10_000  # sampled security events kept for queries
-SUBSCRIBER_QUEUE = 1_000  # events buffered per live subscriber
-MAX_SUBSCRIBERS = 64  # concurrent live streams
 _OVERFLOW = ("", "other", "other", "other")
 
 
@@ -73,26 +69,6 @@ class EventFilter:
         )
 
 
-class Subscriber:
-    """A live stream's bounded queue; ``wake`` is called (on the hub's thread) on new events."""
-
-    def __init__(self, flt: EventFilter, wake: Callable[[], None]) -> None:
-        self.filter = flt
-        self.queue: deque[tuple[int, SecurityEvent]] = deque(maxlen=SUBSCRIBER_QUEUE)
-        self.lost = 0
-        self._wake = wake
-
-    def push(self, seq: int, e: SecurityEvent) -> None:
-        if len(self.queue) == self.queue.maxlen:
-            self.lost += 1
-        self.queue.append((seq, e))
-
-    def drain(self) -> list[tuple[int, SecurityEvent]]:
-        out = list(self.queue)
-        self.queue.clear()
-        return out
-
-
 class MetricsHub:
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, str, str], list[int]] = {}
@@ -106,7 +82,6 @@ class MetricsHub:
         self.rejected = 0  # frames that failed validation (counted by the caller)
         self.workers_seen: dict[int, float] = {}  # worker -> time of its last delta
         self.minutes = MinuteAggregator()
-        self._subscribers: list[Subscriber] = []
 
     # -- ingest ------------------------------------------------------------------------------
 
@@ -144,13 +119,6 @@ class MetricsHub:
         for e in d.events:
             self.events_seq += 1
             self.events.append((self.events_seq, e))
-            for s in self._subscribers:
-                if s.filter.match(e):
-                    s.push(self.events_seq, e)
-        if d.events:
-            for s in self._subscribers:
-                if s.queue:
-                    s._wake()
         self.minutes.add(d)
 
     def _families(self, d: MetricsDelta) -> None:
@@ -198,14 +166,3 @@ class MetricsHub:
             if flt.match(e):
                 out.append((seq, e))
         return out
-
-    def subscribe(self, flt: EventFilter, wake: Callable[[], None]) -> Subscriber | None:
-        if len(self._subscribers) >= MAX_SUBSCRIBERS:
-            return None
-        s = Subscriber(flt, wake)
-        self._subscribers.append(s)
-        return s
-
-    def unsubscribe(self, s: Subscriber) -> None:
-        if s in self._subscribers:
-            self._subscribers.remove(s)
