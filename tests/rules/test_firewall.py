@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.rules.conftest import LISTS, make_ctx
 
-from shieldwall.edge.decision import CONTINUE, Block, Challenge
+from shieldwall.edge.decision import CONTINUE, Block, Challenge, Respond
 from shieldwall.edge.filters.firewall import FirewallRule, compile_firewall
 from shieldwall.errors import ConfigError
 
@@ -30,12 +30,8 @@ def test_actions_in_order() -> None:
     fw = compile_firewall(RULES, lists=LISTS)
     ctx = make_ctx(b"GET", b"/wp-login.php", [(b"user-agent", b"x")])
     d = fw(ctx)
-    assert d == Block(
-        status=451,
-        reason="no wp",
-        rule_id="wp",
-        body=b"gone",
-        headers=((b"content-type", b"text/plain; charset=utf-8"),),
+    assert d == Respond(
+        status=451, headers=((b"content-type", b"text/plain; charset=utf-8"),), body=b"gone"
     )
     assert (ctx.security_action, ctx.security_rule) == ("block", "wp")
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (payload and header data lines)
 """Build the WAF quality corpora: ``benign.jsonl`` and ``attack.jsonl`` (run from the repo root:
 ``python tests/waf/corpus/build.py``; the outputs are committed, this script documents them).
 

@@ -3,7 +3,8 @@
 A zone lists its rules in order; each has an ``expression`` (``shieldwall.rules``), an
 ``action`` and an ``id``. The filter evaluates the enabled rules in order:
 
-- ``block``: answer ``status`` (403 by default) with ``body`` (None: the branded page). Ends.
+- ``block``: answer ``status`` (403 by default) with ``body`` (None: the branded page; a custom
+  body is sent as a ``Respond`` with ``content_type``). ``status = 0`` drops the connection. Ends.
 - ``challenge`` / ``js_challenge``: a managed / JavaScript challenge. Ends.
 - ``allow``: stop evaluating firewall rules and let the request go on; the security phases
   named in ``skip`` (e.g. ``"ratelimit"``, ``"waf"``) are recorded in ``ctx.security_skip`` for
@@ -31,7 +32,7 @@ from typing import Literal
 from shieldwall.config.firewall import FirewallConfig, compile_lists
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
+from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision, Respond
 from shieldwall.edge.pipeline import Filter
 from shieldwall.errors import ConfigError
 from shieldwall.rules import Environment, NamedList, RuleError, compile_rule
@@ -111,16 +112,13 @@ class FirewallFilter:
 
 def _decision(rule: FirewallRule) -> Decision | None:
     reason = rule.description or f"firewall rule {rule.id}"
+    if rule.action == "block" and rule.body is not None:
+        # a custom answer: ``Respond`` (the data path renders ``Block`` as the branded page);
+        # ``ctx.security_action`` is already "block" when this is returned
+        headers = ((b"content-type", rule.content_type),)
+        return Respond(status=rule.status, headers=headers, body=rule.body)
     if rule.action == "block":
-        headers = ((b"content-type", rule.content_type),) if rule.body is not None else ()
-        return Block(
-            status=rule.status,
-            reason=reason,
-            rule_id=rule.id,
-            body=rule.body,
-            headers=headers,
-            close=rule.status == 0,
-        )
+        return Block(status=rule.status, reason=reason, rule_id=rule.id, close=rule.status == 0)
     if rule.action == "challenge":
         return Challenge(kind="managed", reason=reason, rule_id=rule.id)
     if rule.action == "js_challenge":
