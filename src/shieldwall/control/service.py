@@ -30,7 +30,7 @@ from shieldwall.config.model import Config
 from shieldwall.control.api.types import HttpError
 from shieldwall.control.ratelimit import SlidingLimiter
 from shieldwall.control.store import Store, Version
-from shieldwall.control.tomlw import dumps
+from shieldwall.control.tomlw import dumps, problems
 from shieldwall.errors import ConfigError, ConfigErrors
 from shieldwall.observability.logging import get_logger
 
@@ -40,6 +40,7 @@ log = get_logger(__name__)
 
 ApplyFn = Callable[[Config, str], Awaitable[None]]  # (config, its TOML); ConfigError: refused
 Edit = Callable[[dict[str, Any]], Any]
+MAX_REPORTED = 100  # errors listed in one 422 answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,10 @@ class ControlService:
         async with self._lock:
             doc = copy.deepcopy(self.document())
             result = edit(doc)
+            bad = problems(doc)
+            if bad:
+                errors = [{"path": p, "reason": r} for p, r in bad[:MAX_REPORTED]]
+                raise HttpError(422, "the change was rejected; nothing changed", errors=errors)
             version = await self._commit(dumps(doc), who, source="api")
             return version, result
 

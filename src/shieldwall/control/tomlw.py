@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dumps"]
+__all__ = ["MAX_DEPTH", "dumps", "problems"]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {
@@ -28,6 +28,26 @@ _ESCAPES = {
     "\f": "\\f",
     "\r": "\\r",
 }
+
+
+MAX_DEPTH = 32  # nesting of tables/arrays a config document may have (JSON input is untrusted)
+
+
+def problems(doc: object, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """What in JSON-shaped ``doc`` has no TOML form: ``null``, too deep. ``[(path, reason)]``."""
+    if depth > MAX_DEPTH:
+        return [(path, f"nested deeper than {MAX_DEPTH} levels")]
+    if doc is None:
+        return [(path, "null is not a TOML value; leave the key out to use its default")]
+    out: list[tuple[str, str]] = []
+    if isinstance(doc, Mapping):
+        for k, v in doc.items():
+            sub = f"{path}.{_key(k)}" if path else _key(k)
+            out += problems(v, sub, depth + 1)
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += problems(v, f"{path}[{i}]", depth + 1)
+    return out
 
 
 def _key(k: str) -> str:

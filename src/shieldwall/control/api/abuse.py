@@ -208,9 +208,10 @@ async def forward(req: Request) -> Response:
 _R = "/api/v1/abuse/{report}"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/abuse", form, "public", "Abuse report form (HTML)", "abuse",
-          response_schema={"type": "string"}),
+          response_schema={"type": "string"}, media_types=("text/html",)),
     Route("POST", "/abuse", intake, "public", "Submit an abuse report (form or JSON)", "abuse",
-          request_schema=REPORT_SCHEMA, response_schema=OBJECT, statuses=(422, 429), created=True),
+          request_schema=REPORT_SCHEMA, response_schema=OBJECT, statuses=(422, 429), created=True,
+          media_types=("application/json", "text/html")),
     Route("GET", "/api/v1/abuse", list_reports, "read", "List abuse reports", "abuse",
           response_schema=OBJECT, query=("status", "zone", "limit"), statuses=(400,)),
     Route("GET", _R, get_report, "read", "One abuse report", "abuse", response_schema=OBJECT),

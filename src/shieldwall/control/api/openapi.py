@@ -56,7 +56,7 @@ def _operation(r: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(ok): {
             "description": "OK",
-            "content": {"application/json": {"schema": r.response_schema or {}}},
+            "content": {m: {"schema": r.response_schema or {}} for m in r.media_types},
         }
     }
     statuses = set(r.statuses) | ({400, 404, 405, 415} if r.request_schema else {404, 405})

@@ -105,6 +105,7 @@ class Route:
     statuses: tuple[int, ...] = ()  # extra documented statuses (404, 422, 429, 501 ...)
     query: tuple[str, ...] = ()  # documented string query parameters
     created: bool = False  # answers 201 (a new resource) instead of 200
+    media_types: tuple[str, ...] = ("application/json",)  # content types of a 2xx answer
 
 
 class HttpError(Exception):
