@@ -17,6 +17,11 @@
   more before going to the origin;)
 - follower timeout: the follower goes direct (slow origin; the leader keeps going).
 
+Callback form (no task per request, for protocol callbacks): ``join(key)`` returns
+``("leader", fut)`` (the caller fetches and must call ``finish``), ``("follower", fut)``
+(attach a done-callback; the result is an ``Outcome``) or ``("direct", None)``. ``finish`` is
+idempotent and always resolves the future, so a follower is never left hanging.
+
 Bounds: at most ``max_inflight`` keys coalesced at once (more go direct), at most
 ``max_uncacheable`` hit-for-miss marks (oldest dropped). asyncio only, no sockets; the clock
 is injected (monotonic seconds) so tests never sleep for TTLs.
@@ -31,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar, cast
 
-__all__ = ["Coalesced", "Coalescer", "Role"]
+__all__ = ["Coalesced", "Coalescer", "Outcome", "Role"]
 
 T = TypeVar("T")
 Role = Literal["leader", "follower", "direct"]
@@ -45,7 +50,7 @@ class Coalesced(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome(Generic[T]):
+class Outcome(Generic[T]):
     value: T | None
     cacheable: bool
     failed: bool
@@ -68,7 +73,7 @@ class Coalescer(Generic[T]):
         self.max_uncacheable = max_uncacheable
         self.max_attempts = max_attempts
         self._clock = clock
-        self._inflight: dict[str, asyncio.Future[_Outcome[T]]] = {}
+        self._inflight: dict[str, asyncio.Future[Outcome[T]]] = {}
         self._hfm: OrderedDict[str, float] = OrderedDict()
 
     @property
@@ -93,6 +98,40 @@ class Coalescer(Generic[T]):
     def forget(self, key: str) -> None:
         """Drop a hit-for-miss mark (e.g. after a purge or when a cacheable answer arrives)."""
         self._hfm.pop(key, None)
+
+    def join(self, key: str) -> tuple[Role, asyncio.Future[Outcome[T]] | None]:
+        """Callback form of ``run``: lead (then ``finish``), follow ``fut``, or go direct."""
+        if self.is_uncacheable(key):
+            return "direct", None
+        fut = self._inflight.get(key)
+        if fut is not None:
+            return "follower", fut
+        if len(self._inflight) >= self.max_inflight:
+            return "direct", None
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        return "leader", fut
+
+    def finish(
+        self,
+        key: str,
+        fut: asyncio.Future[Outcome[T]],
+        value: T | None,
+        *,
+        cacheable: bool,
+        failed: bool = False,
+    ) -> None:
+        """The leader's outcome (idempotent: only the first call counts)."""
+        if fut.done():
+            return
+        if self._inflight.get(key) is fut:
+            del self._inflight[key]
+        if not failed:
+            if cacheable:
+                self.forget(key)
+            else:
+                self.mark_uncacheable(key)
+        fut.set_result(Outcome(value, cacheable, failed))
 
     async def run(self, key: str, fetch: Callable[[], Awaitable[tuple[T, bool]]]) -> Coalesced[T]:
         if self.is_uncacheable(key):
@@ -122,12 +161,12 @@ class Coalescer(Generic[T]):
     async def _lead(
         self, key: str, fetch: Callable[[], Awaitable[tuple[T, bool]]], reason: str
     ) -> Coalesced[T]:
-        fut: asyncio.Future[_Outcome[T]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Outcome[T]] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
-        outcome: _Outcome[T] = _Outcome(None, False, True)
+        outcome: Outcome[T] = Outcome(None, False, True)
         try:
             value, cacheable = await fetch()
-            outcome = _Outcome(value, cacheable, False)
+            outcome = Outcome(value, cacheable, False)
             if cacheable:
                 self.forget(key)
             else:

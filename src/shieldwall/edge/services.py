@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shieldwall.edge.cache.service import CacheService
 from shieldwall.edge.filters.shield_state import ShieldState
 from shieldwall.iplists import BanSet
 
@@ -40,6 +41,8 @@ class WorkerServices:
     shield: ShieldState = field(init=False)
     # accept-time refusal (phase ``connection``): ``bans.is_banned``, bound once
     is_banned: Callable[[str], bool] = field(init=False)
+    # CDN cache tiers, coalescing, purge API, origin health (edge/cache/service.py)
+    cache: CacheService = field(default_factory=CacheService)
 
     def __post_init__(self) -> None:
         self.is_banned = self.bans.is_banned
@@ -55,3 +58,4 @@ class WorkerServices:
     async def stop(self) -> None:
         """Stop background work; flush what must be flushed."""
         await self.shield.stop()
+        await self.cache.stop()
