@@ -59,14 +59,26 @@ class Reply:
         return json.loads(self.body)
 
 
-async def http(url: str, method: str, path: str, *, token: str | None = None, body: Any = None,
-               raw: bytes | None = None, content_type: str = "application/json",
-               headers: dict[str, str] | None = None) -> Reply:  # fmt: skip
+async def http(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Reply:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close",
-             f"Content-Length: {len(data)}"]  # fmt: skip
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {host}",
+        "Connection: close",
+        f"Content-Length: {len(data)}",
+    ]
     if data:
         lines.append(f"Content-Type: {content_type}")
     if token:
@@ -91,14 +103,16 @@ class Plane:
     applied: list[Config] = field(default_factory=list)
     refuse: ConfigError | None = None
 
-    async def call(self, method: str, path: str, body: Any = None, *, token: str | None = "admin",
-                   **kw: Any) -> Reply:  # fmt: skip
+    async def call(
+        self, method: str, path: str, body: Any = None, *, token: str | None = "admin", **kw: Any
+    ) -> Reply:
         tok = self.admin if token == "admin" else token
         return await http(self.url, method, path, token=tok, body=body, **kw)
 
     async def token(self, *, zones: list[str] | None = None, read_only: bool = False) -> str:
-        r = await self.call("POST", "/api/v1/tokens",
-                            {"name": "t", "zones": zones, "read_only": read_only})  # fmt: skip
+        r = await self.call(
+            "POST", "/api/v1/tokens", {"name": "t", "zones": zones, "read_only": read_only}
+        )
         assert r.status == 201, r.body
         return str(r.json["token"])
 

@@ -17,7 +17,7 @@ async def test_missing_bad_and_revoked_tokens_get_401(plane: Plane) -> None:
     assert (await plane.call("GET", "/api/v1/zones", token=tok)).status == 401
     # a token with a right id but a wrong secret
     other = await plane.token()
-    forged = other[: -5] + ("AAAAA" if not other.endswith("AAAAA") else "BBBBB")
+    forged = other[:-5] + ("AAAAA" if not other.endswith("AAAAA") else "BBBBB")
     assert (await plane.call("GET", "/api/v1/zones", token=forged)).status == 401
 
 
@@ -54,9 +54,14 @@ async def test_zone_scoped_token_stays_in_its_zone(plane: Plane) -> None:
     r = await plane.call("PATCH", "/api/v1/zones/alpha", {"name": "gamma"}, token=tok)
     assert r.status == 409
     # deployment-wide things are not for it
-    for method, path in (("GET", "/api/v1/versions"), ("GET", "/api/v1/config"),
-                         ("POST", "/api/v1/zones"), ("POST", "/api/v1/legal"),
-                         ("GET", "/api/v1/tokens"), ("POST", "/api/v1/versions/1/rollback")):
+    for method, path in (
+        ("GET", "/api/v1/versions"),
+        ("GET", "/api/v1/config"),
+        ("POST", "/api/v1/zones"),
+        ("POST", "/api/v1/legal"),
+        ("GET", "/api/v1/tokens"),
+        ("POST", "/api/v1/versions/1/rollback"),
+    ):
         r = await plane.call(method, path, {} if method == "POST" else None, token=tok)
         assert r.status == 403, (method, path, r.status)
     assert plane.applied == []

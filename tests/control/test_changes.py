@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from tests.control.conftest import Plane
 
 from shieldwall.control.bootstrap import bootstrap
 from shieldwall.errors import ConfigError, ConfigErrors
-from tests.control.conftest import Plane
 
 
 async def _audit(plane: Plane, **params: str) -> list[dict[str, object]]:
@@ -23,8 +23,11 @@ async def _audit(plane: Plane, **params: str) -> list[dict[str, object]]:
 
 async def test_rejected_change_is_422_with_paths_and_changes_nothing(plane: Plane) -> None:
     before_text, before_audit = plane.plane.service.text, await _audit(plane)
-    r = await plane.call("PATCH", "/api/v1/zones/alpha",
-                         {"origins": [{"host": "127.0.0.1", "port": 0}], "https_redirec": True})
+    r = await plane.call(
+        "PATCH",
+        "/api/v1/zones/alpha",
+        {"origins": [{"host": "127.0.0.1", "port": 0}], "https_redirec": True},
+    )
     assert r.status == 422 and r.headers["content-type"] == "application/problem+json"
     paths = {e["path"]: e["reason"] for e in r.json["errors"]}
     assert "zones[0].origins[0].port" in paths and "65535" in paths["zones[0].origins[0].port"]
@@ -89,7 +92,9 @@ async def test_rule_collections_crud(plane: Plane) -> None:
     assert (await plane.call("POST", base, rule)).status == 409
     assert (await plane.call("GET", f"{base}/office")).json["item"] == rule
     r = await plane.call("PUT", f"{base}/office", {**rule, "mode": "block"})
-    assert r.status == 200 and plane.applied[-1].zones[0].security.ip_access_rules[0].mode == "block"
+    assert (
+        r.status == 200 and plane.applied[-1].zones[0].security.ip_access_rules[0].mode == "block"
+    )
     assert (await plane.call("PUT", f"{base}/nope", rule)).status == 404
     assert (await plane.call("DELETE", f"{base}/office")).status == 200
     assert (await plane.call("GET", base)).json["ip-access-rules"] == []
@@ -132,7 +137,10 @@ async def test_audit_log_is_append_only_and_hash_chained(plane: Plane) -> None:
         db.execute("DELETE FROM audit")
     db.execute("DROP TRIGGER audit_no_update")  # tampering behind the API's back ...
     db.execute("UPDATE audit SET actor = 'someone else' WHERE seq = 3")
-    assert (await plane.call("GET", "/api/v1/audit/verify")).json == {"ok": False, "first_bad_seq": 3}
+    assert (await plane.call("GET", "/api/v1/audit/verify")).json == {
+        "ok": False,
+        "first_bad_seq": 3,
+    }
 
 
 async def test_sighup_imports_a_changed_file(plane: Plane) -> None:

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.control.conftest import Plane
 
 from shieldwall.cli.main import main
-from tests.control.conftest import Plane
 
 
 async def cli(*argv: str) -> int:
@@ -23,9 +23,16 @@ async def test_zone_and_rules_commands(plane: Plane, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["NAME", "HOSTS", "ORIGINS", "SECURITY"]
     assert out[1].split() == ["alpha", "alpha.test,*.alpha.test", "1", "off"]
-    assert await cli("zone", "add", "gamma", "--host", "gamma.test", "--origin", "127.0.0.1:8000", *auth) == 0
+    assert (
+        await cli(
+            "zone", "add", "gamma", "--host", "gamma.test", "--origin", "127.0.0.1:8000", *auth
+        )
+        == 0
+    )
     assert "zone gamma created (config version 2)" in capsys.readouterr().out
-    assert await cli("zone", "set", "gamma", "security.level=high", "https_redirect=false", *auth) == 0
+    assert (
+        await cli("zone", "set", "gamma", "security.level=high", "https_redirect=false", *auth) == 0
+    )
     assert await cli("zone", "show", "gamma", "--json", *auth) == 0
     shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert shown["zone"]["security"] == {"level": "high"}
@@ -43,9 +50,12 @@ async def test_zone_and_rules_commands(plane: Plane, capsys: pytest.CaptureFixtu
     assert await cli("zone", "show", "gamma", *auth) == 1
 
 
-async def test_credentials_from_env_and_cli_config(plane: Plane, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+async def test_credentials_from_env_and_cli_config(
+    plane: Plane,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("SHIELDWALL_API", plane.url)
     monkeypatch.setenv("SHIELDWALL_CLI_CONFIG", str(tmp_path / "none.toml"))
     assert await cli("versions", "list") == 1  # no token: 401
@@ -66,11 +76,27 @@ async def test_credentials_from_env_and_cli_config(plane: Plane, tmp_path: Path,
     assert "cannot reach" in capsys.readouterr().err
 
 
-async def test_legal_abuse_purge_and_export(plane: Plane, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+async def test_legal_abuse_purge_and_export(
+    plane: Plane, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     auth = ("--api", plane.url, "--token", plane.admin)
-    assert await cli("legal", "add", "alpha", "--authority", "Court", "--prefix", "/x/",
-                     "--id", "o1", "--country", "DE", *auth) == 0
+    assert (
+        await cli(
+            "legal",
+            "add",
+            "alpha",
+            "--authority",
+            "Court",
+            "--prefix",
+            "/x/",
+            "--id",
+            "o1",
+            "--country",
+            "DE",
+            *auth,
+        )
+        == 0
+    )
     assert "legal order o1 recorded" in capsys.readouterr().out
     assert await cli("legal", "list", *auth) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
@@ -78,8 +104,12 @@ async def test_legal_abuse_purge_and_export(plane: Plane, tmp_path: Path,
     assert await cli("legal", "lift", "o1", "--reason", "done", *auth) == 0
     assert await cli("purge", "alpha", "--url", "https://alpha.test/", *auth) == 1
     assert "cache not enabled" in capsys.readouterr().err
-    await plane.call("POST", "/abuse", {"reporter_email": "a@b.c", "urls": ["http://beta.test/"],
-                                        "category": "spam"}, token=None)  # fmt: skip
+    await plane.call(
+        "POST",
+        "/abuse",
+        {"reporter_email": "a@b.c", "urls": ["http://beta.test/"], "category": "spam"},
+        token=None,
+    )
     assert await cli("abuse", "list", *auth) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].split()[:5] == ["1", "new", "beta", "spam", "a@b.c"]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from tests.control.conftest import Reply, http
 from tests.support.origin import Origin, OriginResponse, ReceivedRequest
 from tests.workers.proc import EdgeProcess, free_port, http_get
@@ -80,7 +79,9 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         try:
             await asyncio.to_thread(edge.wait_for, r"bootstrap admin token")
             token = (await asyncio.to_thread(edge.wait_for, r"^\s+(swt_\S+)$")).group(1)
-            m = await asyncio.to_thread(edge.wait_for, r"ready version=1 workers=1 .* control=(\S+)")
+            m = await asyncio.to_thread(
+                edge.wait_for, r"ready version=1 workers=1 .* control=(\S+)"
+            )
             yield Deployment(edge, port, m.group(1), token, cfg, b.port)
         finally:
             assert await asyncio.to_thread(edge.close) == 0
@@ -93,12 +94,16 @@ async def test_api_changes_reach_the_running_edge(deployment: Deployment) -> Non
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
     assert await d.get() == (200, b"origin A")
 
-    r = await d.call("PATCH", "/api/v1/zones/alpha", {"origins": [{"host": "127.0.0.1", "port": d.origin_b}]})
+    r = await d.call(
+        "PATCH", "/api/v1/zones/alpha", {"origins": [{"host": "127.0.0.1", "port": d.origin_b}]}
+    )
     assert r.status == 200 and r.json["version"] == 2
     await d.wait_version(2)
     assert await d.get() == (200, b"origin B")
 
-    r = await d.call("PATCH", "/api/v1/zones/alpha", {"origins": [{"host": "127.0.0.1", "port": 0}]})
+    r = await d.call(
+        "PATCH", "/api/v1/zones/alpha", {"origins": [{"host": "127.0.0.1", "port": 0}]}
+    )
     assert r.status == 422 and r.json["errors"][0]["path"] == "zones[0].origins[0].port"
     assert await d.get() == (200, b"origin B")
 
@@ -107,8 +112,17 @@ async def test_api_changes_reach_the_running_edge(deployment: Deployment) -> Non
     await d.wait_version(3)
     assert await d.get() == (200, b"origin A")
 
-    r = await d.call("POST", "/api/v1/legal", {"id": "court-9", "zone": "alpha", "authority": "Court Nine",
-                                               "scope": "prefix", "path": "/secret/"})
+    r = await d.call(
+        "POST",
+        "/api/v1/legal",
+        {
+            "id": "court-9",
+            "zone": "alpha",
+            "authority": "Court Nine",
+            "scope": "prefix",
+            "path": "/secret/",
+        },
+    )
     assert r.status == 201
     await d.wait_version(4)
     reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
@@ -125,14 +139,25 @@ async def test_api_changes_reach_the_running_edge(deployment: Deployment) -> Non
     assert await d.get("/secret/doc") == (200, b"origin A")
 
     # SIGHUP with a changed file: a new version (the file wins, audited with a diff)
-    d.config.write_text(d.config.read_text().replace('hosts = ["alpha.test"]', 'hosts = ["alpha.test", "www.alpha.test"]'))
+    d.config.write_text(
+        d.config.read_text().replace(
+            'hosts = ["alpha.test"]', 'hosts = ["alpha.test", "www.alpha.test"]'
+        )
+    )
     d.edge.signal(signal.SIGHUP)
     await d.wait_version(6)
     status, _ = await asyncio.to_thread(http_get, d.port, "www.alpha.test", "/")
     assert status == 200
 
     actions = [e["action"] for e in (await d.call("GET", "/api/v1/audit")).json["entries"]]
-    assert actions == ["config.import", "token.create", "zone.update", "config.rollback",
-                       "legal.create", "legal.lift", "config.import"]
+    assert actions == [
+        "config.import",
+        "token.create",
+        "zone.update",
+        "config.rollback",
+        "legal.create",
+        "legal.lift",
+        "config.import",
+    ]
     versions = (await d.call("GET", "/api/v1/versions")).json["versions"]
     assert [v["source"] for v in versions] == ["sighup", "api", "api", "rollback", "api", "file"]

@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tests.support.edge import read_response
+from tests.support.origin import Origin
+
 from shieldwall.config.load import parse_config
 from shieldwall.edge.filters.chain import chain_builder
 from shieldwall.edge.runtime import RuntimeHolder, build_runtime
 from shieldwall.edge.server import EdgeServer
 from shieldwall.edge.services import WorkerServices
-from tests.support.edge import read_response
-from tests.support.origin import Origin
 
 CONFIG = """
 data_dir = "data"
@@ -84,9 +85,12 @@ async def edge(tmp_path: Path, origin_port: int) -> AsyncIterator[int]:
         sock.close()
 
 
-async def get(port: int, host: str, path: str, accept: str = "text/html") -> tuple[int, dict[str, str], bytes]:
+async def get(
+    port: int, host: str, path: str, accept: str = "text/html"
+) -> tuple[int, dict[str, str], bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n".encode())
+    head = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\nConnection: close\r\n"
+    writer.write(head.encode() + b"\r\n")
     try:
         return await read_response(reader)
     finally:

@@ -17,21 +17,23 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.specs.openapi import checks as oa_checks
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi import checks as oa_checks
+from tests.control.conftest import CONFIG
 
 from shieldwall.config.model import Config
 from shieldwall.control.api.app import ControlApp, load_routes
 from shieldwall.control.api.openapi import openapi_document
 from shieldwall.control.bootstrap import bootstrap
 from shieldwall.control.process import ControlPlane
-from tests.control.conftest import CONFIG
 
 EXAMPLES = 4  # generated requests per operation
 # the control API's own modules; other route modules of ROUTE_MODULES may add themselves here
 # once their routes declare media_types/response_schema
-MODULES = tuple(f"shieldwall.control.api.{m}" for m in
-                ("meta", "tokens", "zones", "rules", "versions", "audit", "legal", "abuse", "purge"))
+MODULES = tuple(
+    f"shieldwall.control.api.{m}"
+    for m in ("meta", "tokens", "zones", "rules", "versions", "audit", "legal", "abuse", "purge")
+)
 CHECKS = [
     not_a_server_error,
     oa_checks.status_code_conformance,
@@ -84,12 +86,19 @@ def test_api_conforms_to_its_openapi_document(live: tuple[str, str, ControlApp])
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 30
     for op in operations:
+        secured = bool(op.definition.raw.get("security"))
 
         @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[hypothesis.Phase.generate],
+        )
         def run(case: schemathesis.Case) -> None:
-            headers = {"Authorization": f"Bearer {token}"} if op.definition.raw.get("security") else {}
+            headers = {"Authorization": f"Bearer {token}"} if secured else {}  # noqa: B023
             case.call_and_validate(base_url=url, headers=headers, checks=CHECKS, timeout=10)
 
         run()

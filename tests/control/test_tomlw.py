@@ -35,7 +35,7 @@ def test_round_trip(doc: dict[str, Any]) -> None:
 def test_special_floats_and_layout() -> None:
     text = dumps({"a": math.inf, "b": -math.inf, "t": {"x": 1}, "arr": [{"k": "v"}], "e": []})
     assert tomllib.loads(text)["a"] == math.inf
-    assert "[t]\nx = 1" in text and "[[arr]]\nk = \"v\"" in text and "e = []" in text
+    assert "[t]\nx = 1" in text and '[[arr]]\nk = "v"' in text and "e = []" in text
     assert math.isnan(tomllib.loads(dumps({"n": math.nan}))["n"])
 
 

@@ -9,21 +9,43 @@ from tests.support.origin import Origin
 
 
 async def test_legal_order_is_compiled_into_the_config_and_lifted(plane: Plane) -> None:
-    order = {"id": "ord-1", "zone": "alpha", "authority": "Court X", "reference": "R-1",
-             "scope": "prefix", "path": "/x/", "countries": ["DE", "FR"], "notes": "scan on file"}
+    order = {
+        "id": "ord-1",
+        "zone": "alpha",
+        "authority": "Court X",
+        "reference": "R-1",
+        "scope": "prefix",
+        "path": "/x/",
+        "countries": ["DE", "FR"],
+        "notes": "scan on file",
+    }
     r = await plane.call("POST", "/api/v1/legal", order)
     assert r.status == 201, r.body
     assert r.json["order"]["created_by"] == plane.admin.split("_")[1]
     block = plane.applied[-1].control.legal_blocks[0]
-    assert (block.id, block.zone, block.path, block.countries) == ("ord-1", "alpha", "/x/", ("DE", "FR"))
+    assert (block.id, block.zone, block.path, block.countries) == (
+        "ord-1",
+        "alpha",
+        "/x/",
+        ("DE", "FR"),
+    )
     assert (await plane.call("POST", "/api/v1/legal", order)).status == 409
     # invalid orders are rejected by the config validator; nothing is recorded
-    bad = {"zone": "nope", "authority": "A", "countries": ["germany"], "scope": "prefix", "path": "x"}
+    bad = {
+        "zone": "nope",
+        "authority": "A",
+        "countries": ["germany"],
+        "scope": "prefix",
+        "path": "x",
+    }
     r = await plane.call("POST", "/api/v1/legal", bad)
     assert r.status == 422
     paths = {e["path"] for e in r.json["errors"]}
-    assert {"control.legal_blocks[1].zone", "control.legal_blocks[1].countries[0]",
-            "control.legal_blocks[1].path"} <= paths
+    assert {
+        "control.legal_blocks[1].zone",
+        "control.legal_blocks[1].countries[0]",
+        "control.legal_blocks[1].path",
+    } <= paths
     assert len((await plane.call("GET", "/api/v1/legal")).json["orders"]) == 1
     # a zone with an order in force cannot be deleted out from under it
     assert (await plane.call("DELETE", "/api/v1/zones/alpha")).status == 422
@@ -48,20 +70,36 @@ async def test_zone_owner_cannot_lift_an_order(plane: Plane) -> None:
 
 
 async def test_abuse_intake_triage_and_forwarding(plane: Plane) -> None:
-    report = {"reporter_email": "r@example.org", "urls": ["https://www.alpha.test/phish"],
-              "category": "phishing", "description": "fake login"}
+    report = {
+        "reporter_email": "r@example.org",
+        "urls": ["https://www.alpha.test/phish"],
+        "category": "phishing",
+        "description": "fake login",
+    }
     r = await plane.call("POST", "/abuse", report, token=None)
     assert r.status == 201 and r.json["zone"] == "alpha"
-    form = "reporter_email=f%40example.org&urls=http%3A%2F%2Fbeta.test%2Fa%0D%0Ahttp%3A%2F%2Fx.test%2F&category=spam"
-    r = await plane.call("POST", "/abuse", token=None, raw=form.encode(),
-                         content_type="application/x-www-form-urlencoded")
+    form = (
+        "reporter_email=f%40example.org&category=spam"
+        "&urls=http%3A%2F%2Fbeta.test%2Fa%0D%0Ahttp%3A%2F%2Fx.test%2F"
+    )
+    r = await plane.call(
+        "POST",
+        "/abuse",
+        token=None,
+        raw=form.encode(),
+        content_type="application/x-www-form-urlencoded",
+    )
     assert r.status == 201 and b"Report 2 was received" in r.body
     r = await plane.call("POST", "/abuse", {"urls": "nope", "category": "x"}, token=None)
     assert r.status == 422
     assert {e["path"] for e in r.json["errors"]} == {"reporter_email", "urls", "category"}
     r = await plane.call("POST", "/abuse", report, token=None)
     assert r.status == 429 and int(r.headers["retry-after"]) > 0
-    assert (await plane.call("GET", "/abuse", token=None)).headers["content-type"].startswith("text/html")
+    assert (
+        (await plane.call("GET", "/abuse", token=None))
+        .headers["content-type"]
+        .startswith("text/html")
+    )
     # nothing changed in the config; the operators see and triage them
     assert plane.version == 1
     beta_owner = await plane.token(zones=["beta"])
@@ -73,25 +111,37 @@ async def test_abuse_intake_triage_and_forwarding(plane: Plane) -> None:
     assert (await plane.call("PATCH", "/api/v1/abuse/1", {"status": "bogus"})).status == 422
     assert (await plane.call("POST", "/api/v1/abuse/1/forward")).status == 409  # no webhook yet
     async with Origin() as hook:
-        r = await plane.call("PUT", "/api/v1/zones/alpha/contact",
-                             {"owner_email": "o@alpha.test", "abuse_webhook": f"http://127.0.0.1:{hook.port}/abuse"})
+        r = await plane.call(
+            "PUT",
+            "/api/v1/zones/alpha/contact",
+            {"owner_email": "o@alpha.test", "abuse_webhook": f"http://127.0.0.1:{hook.port}/abuse"},
+        )
         assert r.status == 200
         r = await plane.call("POST", "/api/v1/abuse/1/forward")
         assert r.status == 200 and r.json["report"]["status"] == "forwarded"
         sent = json.loads(hook.requests[0].body)["abuse_report"]
         assert hook.requests[0].target == "/abuse" and sent["urls"] == report["urls"]
-    actions = [e["action"] for e in (await plane.call("GET", "/api/v1/audit?zone=alpha")).json["entries"]]
+    actions = [
+        e["action"] for e in (await plane.call("GET", "/api/v1/audit?zone=alpha")).json["entries"]
+    ]
     assert actions == ["abuse.report", "abuse.triage", "zone.contact", "abuse.forward"]
 
 
 async def test_purge_is_recorded_not_faked_and_rate_limited(plane: Plane) -> None:
     r = await plane.call("POST", "/api/v1/zones/alpha/purge", {"urls": ["https://alpha.test/a"]})
     assert r.status == 501 and "cache not enabled" in r.json["detail"]
-    assert (await plane.call("POST", "/api/v1/zones/alpha/purge", {"urls": [], "tags": ["t"]})).status == 422
-    assert (await plane.call("POST", "/api/v1/zones/alpha/purge", {"everything": True})).status == 501
+    assert (
+        await plane.call("POST", "/api/v1/zones/alpha/purge", {"urls": [], "tags": ["t"]})
+    ).status == 422
+    assert (
+        await plane.call("POST", "/api/v1/zones/alpha/purge", {"everything": True})
+    ).status == 501
     r = await plane.call("POST", "/api/v1/zones/alpha/purge", {"everything": True})
     assert r.status == 429 and 1 <= int(r.headers["retry-after"]) <= 60
     rows = (await plane.call("GET", "/api/v1/zones/alpha/purges")).json["purges"]
-    assert [(p["kind"], p["status"]) for p in rows] == [("everything", "not_applied"), ("urls", "not_applied")]
+    assert [(p["kind"], p["status"]) for p in rows] == [
+        ("everything", "not_applied"),
+        ("urls", "not_applied"),
+    ]
     audit = (await plane.call("GET", "/api/v1/audit?action=purge.request")).json["entries"]
     assert len(audit) == 2

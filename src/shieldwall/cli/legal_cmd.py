@@ -45,17 +45,33 @@ def _do(args: argparse.Namespace) -> None:
     cmd = args.legal_command
     if cmd == "list":
         doc = call(args, "GET", "/api/v1/legal" + ("?active=true" if args.active else ""))
-        rows = [(o["id"], o["zone"], o["scope"], o["path"] or "-", ",".join(o["countries"]) or "*",
-                 o["authority"], "lifted" if o["lifted_at"] else "active")
-                for o in doc["orders"]]  # fmt: skip
-        emit(args, doc, print_table(rows, ("ID", "ZONE", "SCOPE", "PATH", "COUNTRIES",
-                                           "AUTHORITY", "STATE")))  # fmt: skip
+        rows = [
+            (
+                o["id"],
+                o["zone"],
+                o["scope"],
+                o["path"] or "-",
+                ",".join(o["countries"]) or "*",
+                o["authority"],
+                "lifted" if o["lifted_at"] else "active",
+            )
+            for o in doc["orders"]
+        ]
+        emit(
+            args,
+            doc,
+            print_table(rows, ("ID", "ZONE", "SCOPE", "PATH", "COUNTRIES", "AUTHORITY", "STATE")),
+        )
     elif cmd == "show":
         doc = call(args, "GET", f"/api/v1/legal/{q(args.id)}")
         emit(args, doc, json.dumps(doc["order"], indent=2))
     elif cmd == "add":
-        body: dict[str, Any] = {"zone": args.zone, "authority": args.authority,
-                                "reference": args.reference, "notes": args.notes}  # fmt: skip
+        body: dict[str, Any] = {
+            "zone": args.zone,
+            "authority": args.authority,
+            "reference": args.reference,
+            "notes": args.notes,
+        }
         if args.id:
             body["id"] = args.id
         if args.url or args.prefix:

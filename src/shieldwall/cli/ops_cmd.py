@@ -19,8 +19,14 @@ from urllib.parse import urlencode
 
 from shieldwall.cli._api import add_common, call, emit, print_table, q, run
 
-__all__ = ["abuse_add_arguments", "abuse_main", "attack_add_arguments", "attack_main",
-           "purge_add_arguments", "purge_main"]  # fmt: skip
+__all__ = [
+    "abuse_add_arguments",
+    "abuse_main",
+    "attack_add_arguments",
+    "attack_main",
+    "purge_add_arguments",
+    "purge_main",
+]
 
 
 def attack_add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,8 +99,17 @@ def abuse_main(args: argparse.Namespace) -> int:
             params = {k: v for k, v in (("status", a.status), ("zone", a.zone)) if v}
             params["limit"] = str(a.limit)
             doc = call(a, "GET", f"/api/v1/abuse?{urlencode(params)}")
-            rows = [(r["id"], r["status"], r["zone"] or "-", r["category"], r["reporter_email"],
-                     " ".join(r["urls"])[:60]) for r in doc["reports"]]  # fmt: skip
+            rows = [
+                (
+                    r["id"],
+                    r["status"],
+                    r["zone"] or "-",
+                    r["category"],
+                    r["reporter_email"],
+                    " ".join(r["urls"])[:60],
+                )
+                for r in doc["reports"]
+            ]
             emit(
                 a, doc, print_table(rows, ("ID", "STATUS", "ZONE", "CATEGORY", "REPORTER", "URLS"))
             )

@@ -30,8 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--id", required=True, help="rule id, unique in the zone")
     p.add_argument("--expression", required=True, help="rules-language expression")
     p.add_argument("--action", default="block", help="block, challenge, js_challenge, allow, log")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                   help="any other rule field (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="any other rule field (repeatable)",
+    )
     add_common(p)
     p = sub.add_parser("delete", help="delete a firewall rule (control API)")
     p.add_argument("zone")
@@ -43,8 +48,10 @@ def _do(args: argparse.Namespace) -> None:
     base = f"/api/v1/zones/{q(args.zone)}/firewall-rules"
     if args.rules_command == "list":
         doc = call(args, "GET", base)
-        rows = [(r.get("id"), r.get("action", ""), r.get("expression", ""))
-                for r in doc["firewall-rules"]]  # fmt: skip
+        rows = [
+            (r.get("id"), r.get("action", ""), r.get("expression", ""))
+            for r in doc["firewall-rules"]
+        ]
         emit(args, doc, print_table(rows, ("ID", "ACTION", "EXPRESSION")))
     elif args.rules_command == "add":
         body = {"id": args.id, "expression": args.expression, "action": args.action}

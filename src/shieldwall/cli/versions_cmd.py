@@ -40,9 +40,16 @@ def _do(args: argparse.Namespace) -> None:
     cmd = args.versions_command
     if cmd == "list":
         doc = call(args, "GET", f"/api/v1/versions?limit={args.limit}")
-        rows = [(("*" if v["version"] == doc["current"] else "") + str(v["version"]),
-                 _when(v["created_at"]), v["actor"], v["source"], v["reason"])
-                for v in doc["versions"]]  # fmt: skip
+        rows = [
+            (
+                ("*" if v["version"] == doc["current"] else "") + str(v["version"]),
+                _when(v["created_at"]),
+                v["actor"],
+                v["source"],
+                v["reason"],
+            )
+            for v in doc["versions"]
+        ]
         emit(args, doc, print_table(rows, ("VERSION", "WHEN", "WHO", "SOURCE", "WHY")))
     elif cmd == "show":
         doc = call(args, "GET", f"/api/v1/versions/{args.version}")
@@ -72,10 +79,25 @@ def audit_main(args: argparse.Namespace) -> int:
         params = {k: getattr(a, k) for k in ("zone", "actor", "action") if getattr(a, k)}
         params["limit"] = str(a.limit)
         doc = call(a, "GET", f"/api/v1/audit?{urlencode(params)}")
-        rows = [(e["seq"], _when(e["at"]), e["actor"], e["client_ip"] or "-", e["action"],
-                 e["zone"] or "-", e["target"] or "-", e["version"] or "-")
-                for e in doc["entries"]]  # fmt: skip
-        emit(a, doc, print_table(rows, ("SEQ", "WHEN", "WHO", "FROM", "ACTION", "ZONE",
-                                        "TARGET", "VERSION")))  # fmt: skip
+        rows = [
+            (
+                e["seq"],
+                _when(e["at"]),
+                e["actor"],
+                e["client_ip"] or "-",
+                e["action"],
+                e["zone"] or "-",
+                e["target"] or "-",
+                e["version"] or "-",
+            )
+            for e in doc["entries"]
+        ]
+        emit(
+            a,
+            doc,
+            print_table(
+                rows, ("SEQ", "WHEN", "WHO", "FROM", "ACTION", "ZONE", "TARGET", "VERSION")
+            ),
+        )
 
     return run(args, do)

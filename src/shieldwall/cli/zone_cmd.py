@@ -66,8 +66,10 @@ def _do(args: argparse.Namespace) -> None:
     cmd = args.zone_command
     if cmd == "list":
         doc = call(args, "GET", "/api/v1/zones")
-        rows = [(z["name"], ",".join(z["hosts"]), z["origins"], z["security_level"])
-                for z in doc["zones"]]  # fmt: skip
+        rows = [
+            (z["name"], ",".join(z["hosts"]), z["origins"], z["security_level"])
+            for z in doc["zones"]
+        ]
         emit(args, doc, print_table(rows, ("NAME", "HOSTS", "ORIGINS", "SECURITY")))
     elif cmd == "show":
         doc = call(args, "GET", f"/api/v1/zones/{q(args.name)}")

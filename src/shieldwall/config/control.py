@@ -100,5 +100,8 @@ def validate_control(config: object, d: Decoder) -> None:
 
 
 def _is_http_url(url: str) -> bool:
-    return (url.startswith(("http://", "https://")) and len(url) <= 2048
-            and not any(ch in url for ch in ' <>"\r\n'))  # fmt: skip
+    return (
+        url.startswith(("http://", "https://"))
+        and len(url) <= 2048
+        and not any(ch in url for ch in ' <>"\r\n')
+    )

@@ -59,13 +59,23 @@ def file_sha(text: str) -> str:
 
 
 def _import(store: Store, text: str, path: str, latest: Version | None, reason: str) -> Version:
-    diff = unified_diff(latest.toml if latest else "", text,
-                        f"v{latest.id}" if latest else "v0", path)  # fmt: skip
+    diff = unified_diff(
+        latest.toml if latest else "", text, f"v{latest.id}" if latest else "v0", path
+    )
     return store.add_version(
-        text, actor="file", client_ip="", source="file", reason=reason, file_sha=file_sha(text),
-        audit={"action": "config.import", "target": path, "detail": {"reason": reason},
-               "diff": diff},
-    )  # fmt: skip
+        text,
+        actor="file",
+        client_ip="",
+        source="file",
+        reason=reason,
+        file_sha=file_sha(text),
+        audit={
+            "action": "config.import",
+            "target": path,
+            "detail": {"reason": reason},
+            "diff": diff,
+        },
+    )
 
 
 def bootstrap(config_path: str, *, announce: bool = True) -> Boot:
@@ -87,17 +97,27 @@ def bootstrap(config_path: str, *, announce: bool = True) -> Boot:
         config = file_config
     else:
         try:
-            version, config = latest, parse_config(latest.toml, source=f"version {latest.id}",
-                                                   base_dir=base_dir)  # fmt: skip
+            version, config = (
+                latest,
+                parse_config(latest.toml, source=f"version {latest.id}", base_dir=base_dir),
+            )
         except ConfigErrors as e:
-            log.error("stored config version %d no longer validates (%s); importing %s",
-                      latest.id, e, config_path)  # fmt: skip
+            log.error(
+                "stored config version %d no longer validates (%s); importing %s",
+                latest.id,
+                e,
+                config_path,
+            )
             version = _import(store, text, config_path, latest, "stored version invalid")
             config = file_config
     token = _bootstrap_token(store, config) if store.token_count() == 0 else None
     if token is not None and announce:
-        print(f"shieldwall: bootstrap admin token (shown once, also in {token_path(config)}):\n"
-              f"  {token}", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"shieldwall: bootstrap admin token (shown once, also in {token_path(config)}):\n"
+            f"  {token}",
+            file=sys.stderr,
+            flush=True,
+        )
     return Boot(store, version, config, base_dir, token)
 
 
@@ -110,6 +130,11 @@ def _bootstrap_token(store: Store, config: Config) -> str:
         os.write(fd, (text + "\n").encode())
     finally:
         os.close(fd)
-    store.audit(actor="bootstrap", client_ip="", action="token.create", target=token.id,
-                detail=token.describe())  # fmt: skip
+    store.audit(
+        actor="bootstrap",
+        client_ip="",
+        action="token.create",
+        target=token.id,
+        detail=token.describe(),
+    )
     return text

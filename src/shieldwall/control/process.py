@@ -55,16 +55,18 @@ class ControlPlane:
     def __init__(self, boot: Boot, apply: ApplyFn, config_path: str | None = None) -> None:
         self.boot = boot
         self.config_path = config_path
-        self.service = ControlService(boot.store, boot.version, boot.config,
-                                      base_dir=boot.base_dir, apply=apply)  # fmt: skip
+        self.service = ControlService(
+            boot.store, boot.version, boot.config, base_dir=boot.base_dir, apply=apply
+        )
         self.app = ControlApp(self.service)
         self.service.bind_db(self.app.db)
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str | None = None, port: int | None = None) -> str:
         cc = self.service.config.control
-        self._server = await serve_http(self.app.dispatch, host or cc.address,
-                                        cc.port if port is None else port)  # fmt: skip
+        self._server = await serve_http(
+            self.app.dispatch, host or cc.address, cc.port if port is None else port
+        )
         addr = self._server.sockets[0].getsockname()
         url = (
             f"http://{addr[0]}:{addr[1]}" if ":" not in addr[0] else f"http://[{addr[0]}]:{addr[1]}"
@@ -92,8 +94,12 @@ class ControlPlane:
         try:
             v = await self.service.commit_text(text, who, source="sighup", file_sha=sha)
         except HttpError as e:
-            log.error("SIGHUP: %s rejected, still on version %d: %s", self.config_path,
-                      self.service.current_version, e.errors or e.detail)  # fmt: skip
+            log.error(
+                "SIGHUP: %s rejected, still on version %d: %s",
+                self.config_path,
+                self.service.current_version,
+                e.errors or e.detail,
+            )
             return
         log.info("SIGHUP: %s imported as version %d", self.config_path, v.id)
 
@@ -136,8 +142,9 @@ class _Channel:
             self.pending.pop(mid, None)
         if reply.get("type") != "applied":
             errors = reply.get("errors") or [{"path": "", "reason": "refused"}]
-            raise ConfigErrors([ConfigError(str(e.get("path", "")), str(e.get("reason", "")))
-                                for e in errors])  # fmt: skip
+            raise ConfigErrors(
+                [ConfigError(str(e.get("path", "")), str(e.get("reason", ""))) for e in errors]
+            )
 
     async def read(self, on_message: Callable[[dict[str, Any]], None]) -> None:
         while True:

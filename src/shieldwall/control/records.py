@@ -80,11 +80,20 @@ def legal_new(s: Store, order: dict[str, Any], actor: str) -> dict[str, Any]:
     s.db.execute(
         "INSERT INTO legal_orders (id, zone, authority, reference, scope, path, countries,"
         " blocked_by, notes, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (order["id"], order["zone"], order["authority"], order.get("reference", ""),
-         order.get("scope", "zone"), order.get("path", ""),
-         json.dumps(list(order.get("countries", []))), order.get("blocked_by", ""),
-         order.get("notes", ""), s.clock(), actor),
-    )  # fmt: skip
+        (
+            order["id"],
+            order["zone"],
+            order["authority"],
+            order.get("reference", ""),
+            order.get("scope", "zone"),
+            order.get("path", ""),
+            json.dumps(list(order.get("countries", []))),
+            order.get("blocked_by", ""),
+            order.get("notes", ""),
+            s.clock(),
+            actor,
+        ),
+    )
     got = legal_get(s, order["id"])
     assert got is not None
     return got
@@ -98,7 +107,8 @@ def legal_get(s: Store, order_id: str) -> dict[str, Any] | None:
 def legal_list(
     s: Store, *, active: bool | None = None, zones: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    where, args = ["1"], []
+    where: list[str] = ["1"]
+    args: list[object] = []
     if active is True:
         where.append("lifted_at IS NULL")
     elif active is False:
@@ -106,7 +116,8 @@ def legal_list(
     if zones is not None:
         where.append(f"zone IN ({','.join('?' * len(zones))})")
         args.extend(zones)
-    sql = f"SELECT * FROM legal_orders WHERE {' AND '.join(where)} ORDER BY created_at LIMIT {PAGE_MAX}"
+    cond = " AND ".join(where)
+    sql = f"SELECT * FROM legal_orders WHERE {cond} ORDER BY created_at LIMIT {PAGE_MAX}"
     return _rows(s.db.execute(sql, args))
 
 
@@ -126,10 +137,17 @@ def abuse_new(s: Store, report: dict[str, Any], client_ip: str) -> dict[str, Any
     cur = s.db.execute(
         "INSERT INTO abuse_reports (received_at, client_ip, reporter_name, reporter_email, zone,"
         " urls, category, description, status, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', '')",
-        (s.clock(), client_ip, report.get("reporter_name", ""), report["reporter_email"],
-         report.get("zone", ""), json.dumps(report["urls"]), report["category"],
-         report.get("description", "")),
-    )  # fmt: skip
+        (
+            s.clock(),
+            client_ip,
+            report.get("reporter_name", ""),
+            report["reporter_email"],
+            report.get("zone", ""),
+            json.dumps(report["urls"]),
+            report["category"],
+            report.get("description", ""),
+        ),
+    )
     got = abuse_get(s, int(cur.lastrowid or 0))
     assert got is not None
     return got
@@ -141,10 +159,15 @@ def abuse_get(s: Store, rid: int) -> dict[str, Any] | None:
 
 
 def abuse_list(
-    s: Store, *, status: str | None = None, zone: str | None = None,
-    zones: list[str] | None = None, limit: int = 100,
-) -> list[dict[str, Any]]:  # fmt: skip
-    where, args = ["1"], []
+    s: Store,
+    *,
+    status: str | None = None,
+    zone: str | None = None,
+    zones: list[str] | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    where: list[str] = ["1"]
+    args: list[object] = []
     if status is not None:
         where.append("status = ?")
         args.append(status)
@@ -195,8 +218,11 @@ def purge_list(s: Store, zone: str, limit: int = 100) -> list[dict[str, Any]]:
 
 def contact_get(s: Store, zone: str) -> dict[str, Any]:
     rows = _rows(s.db.execute("SELECT * FROM zone_contacts WHERE zone = ?", (zone,)))
-    return rows[0] if rows else {"zone": zone, "owner_email": "", "abuse_webhook": "",
-                                 "updated_at": None}  # fmt: skip
+    return (
+        rows[0]
+        if rows
+        else {"zone": zone, "owner_email": "", "abuse_webhook": "", "updated_at": None}
+    )
 
 
 def contact_set(s: Store, zone: str, owner_email: str, abuse_webhook: str) -> dict[str, Any]:

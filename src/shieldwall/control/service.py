@@ -156,9 +156,12 @@ class ControlService:
             ) from None
         diff = unified_diff(current.toml, text, f"v{current.id}", f"v{current.id + 1}")
         audit = {
-            "action": who.action, "zone": who.zone, "target": who.target,
-            "detail": who.detail or {}, "diff": diff,
-        }  # fmt: skip
+            "action": who.action,
+            "zone": who.zone,
+            "target": who.target,
+            "detail": who.detail or {},
+            "diff": diff,
+        }
         version: Version = await self.db(
             lambda: self.store.add_version(
                 text,
@@ -168,7 +171,7 @@ class ControlService:
                 reason=who.reason or who.action,
                 file_sha=file_sha,
                 audit=audit,
-            )  # fmt: skip
+            )
         )
         self._version, self.config = version, config
         log.info("config version %d applied (%s by %s)", version.id, who.action, who.actor)
@@ -185,7 +188,7 @@ class ControlService:
                 target=who.target,
                 detail=who.detail,
                 version=self._version.id,
-            )  # fmt: skip
+            )
         )
 
     async def rollback(self, to: int, who: Change) -> Version:

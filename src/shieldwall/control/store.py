@@ -66,9 +66,13 @@ class Version:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "version": self.id, "created_at": self.created_at, "actor": self.actor,
-            "client_ip": self.client_ip, "source": self.source, "reason": self.reason,
-        }  # fmt: skip
+            "version": self.id,
+            "created_at": self.created_at,
+            "actor": self.actor,
+            "client_ip": self.client_ip,
+            "source": self.source,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +92,18 @@ class AuditEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seq": self.seq, "at": self.at, "actor": self.actor, "client_ip": self.client_ip,
-            "action": self.action, "zone": self.zone, "target": self.target,
-            "detail": self.detail, "diff": self.diff, "version": self.version,
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "client_ip": self.client_ip,
+            "action": self.action,
+            "zone": self.zone,
+            "target": self.target,
+            "detail": self.detail,
+            "diff": self.diff,
+            "version": self.version,
             "hash": self.hash,
-        }  # fmt: skip
+        }
 
 
 def _chain(prev: str, fields: Sequence[Any]) -> str:
@@ -142,15 +153,22 @@ class Store:
         return str(row[0]) if row else ""
 
     def add_version(
-        self, toml: str, *, actor: str, client_ip: str, source: str, reason: str,
-        file_sha: str = "", audit: dict[str, Any] | None = None,
-    ) -> Version:  # fmt: skip
+        self,
+        toml: str,
+        *,
+        actor: str,
+        client_ip: str,
+        source: str,
+        reason: str,
+        file_sha: str = "",
+        audit: dict[str, Any] | None = None,
+    ) -> Version:
         """Insert the next version (and, in the same transaction, its audit entry)."""
         now = self.clock()
         with self._tx():
             cur = self.db.execute(
-                "INSERT INTO versions (created_at, actor, client_ip, source, reason, toml, file_sha)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO versions (created_at, actor, client_ip, source, reason, toml,"
+                " file_sha) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (now, actor, client_ip, source, reason, toml, file_sha),
             )
             vid = int(cur.lastrowid or 0)
@@ -167,9 +185,16 @@ class Store:
         self.db.execute(
             "INSERT INTO tokens (id, name, secret_hash, zones, read_only, created_at, created_by)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (token.id, token.name, token.secret_hash, zones, int(token.read_only), self.clock(),
-             created_by),
-        )  # fmt: skip
+            (
+                token.id,
+                token.name,
+                token.secret_hash,
+                zones,
+                int(token.read_only),
+                self.clock(),
+                created_by,
+            ),
+        )
 
     def token(self, token_id: str) -> Token | None:
         row = self.db.execute(
@@ -199,19 +224,41 @@ class Store:
     # -- audit -------------------------------------------------------------------------------
 
     def audit(
-        self, *, actor: str, client_ip: str, action: str, zone: str = "", target: str = "",
-        detail: dict[str, Any] | None = None, diff: str = "", version: int | None = None,
-    ) -> AuditEntry:  # fmt: skip
+        self,
+        *,
+        actor: str,
+        client_ip: str,
+        action: str,
+        zone: str = "",
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        diff: str = "",
+        version: int | None = None,
+    ) -> AuditEntry:
         with self._tx():
             return self._append_audit(
-                actor=actor, client_ip=client_ip, action=action, zone=zone, target=target,
-                detail=detail, diff=diff, version=version,
-            )  # fmt: skip
+                actor=actor,
+                client_ip=client_ip,
+                action=action,
+                zone=zone,
+                target=target,
+                detail=detail,
+                diff=diff,
+                version=version,
+            )
 
     def _append_audit(
-        self, *, actor: str, client_ip: str, action: str, zone: str = "", target: str = "",
-        detail: dict[str, Any] | None = None, diff: str = "", version: int | None = None,
-    ) -> AuditEntry:  # fmt: skip
+        self,
+        *,
+        actor: str,
+        client_ip: str,
+        action: str,
+        zone: str = "",
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        diff: str = "",
+        version: int | None = None,
+    ) -> AuditEntry:
         row = self.db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = str(row[0]) if row else GENESIS
         now = self.clock()
@@ -223,16 +270,36 @@ class Store:
             " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*fields, prev, digest),
         )
-        return AuditEntry(int(cur.lastrowid or 0), now, actor, client_ip, action, zone, target,
-                          detail or {}, diff, version, prev, digest)  # fmt: skip
+        return AuditEntry(
+            int(cur.lastrowid or 0),
+            now,
+            actor,
+            client_ip,
+            action,
+            zone,
+            target,
+            detail or {},
+            diff,
+            version,
+            prev,
+            digest,
+        )
 
     def audit_entries(
-        self, *, zone: str | None = None, zones: Sequence[str] | None = None,
-        actor: str | None = None, action: str | None = None, since: float | None = None,
-        until: float | None = None, after_seq: int = 0, limit: int = 100,
-    ) -> list[AuditEntry]:  # fmt: skip
+        self,
+        *,
+        zone: str | None = None,
+        zones: Sequence[str] | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
         """Entries oldest first, filtered; ``zones`` limits to a token's scope."""
-        where, args = ["seq > ?"], [after_seq]
+        where: list[str] = ["seq > ?"]
+        args: list[object] = [after_seq]
         for col, val in (("zone", zone), ("actor", actor), ("action", action)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -257,8 +324,17 @@ class Store:
         prev, n = GENESIS, 0
         for r in self.db.execute("SELECT * FROM audit ORDER BY seq"):
             e = _entry(r)
-            fields = [e.at, e.actor, e.client_ip, e.action, e.zone, e.target, r[7], e.diff,
-                      e.version]  # fmt: skip
+            fields = [
+                e.at,
+                e.actor,
+                e.client_ip,
+                e.action,
+                e.zone,
+                e.target,
+                r[7],
+                e.diff,
+                e.version,
+            ]
             if e.prev_hash != prev or _chain(prev, fields) != e.hash:
                 return False, e.seq
             prev, n = e.hash, n + 1
@@ -285,5 +361,6 @@ def _token(row: Sequence[Any]) -> Token:
 
 
 def _entry(r: Sequence[Any]) -> AuditEntry:
-    return AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9],
-                      r[10], r[11])  # fmt: skip
+    return AuditEntry(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9], r[10], r[11]
+    )

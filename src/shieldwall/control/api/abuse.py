@@ -58,16 +58,29 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     for key, required in (("reporter_name", False), ("reporter_email", True)):
         v = data.get(key, "")
         if not isinstance(v, str) or len(v) > MAX_FIELD or (required and "@" not in v):
-            errors.append({"path": key, "reason": "expected an e-mail address" if required
-                           else f"at most {MAX_FIELD} characters"})  # fmt: skip
+            errors.append(
+                {
+                    "path": key,
+                    "reason": "expected an e-mail address"
+                    if required
+                    else f"at most {MAX_FIELD} characters",
+                }
+            )
         out[key] = v if isinstance(v, str) else ""
     urls = data.get("urls")
     if isinstance(urls, str):
         urls = [u.strip() for u in urls.splitlines() if u.strip()]
-    if not (isinstance(urls, list) and 1 <= len(urls) <= MAX_URLS and all(
-        isinstance(u, str) and u.startswith(("http://", "https://")) and len(u) <= MAX_URL_CHARS
-        and urlsplit(u).hostname for u in urls
-    )):  # fmt: skip
+    if not (
+        isinstance(urls, list)
+        and 1 <= len(urls) <= MAX_URLS
+        and all(
+            isinstance(u, str)
+            and u.startswith(("http://", "https://"))
+            and len(u) <= MAX_URL_CHARS
+            and urlsplit(u).hostname
+            for u in urls
+        )
+    ):
         errors.append({"path": "urls", "reason": f"1-{MAX_URLS} http(s) URLs"})
         urls = []
     out["urls"] = urls
@@ -99,8 +112,11 @@ async def intake(req: Request) -> Response:
     svc = req.app.service
     wait = svc.abuse_limiter.check(req.client_ip)
     if wait:
-        raise HttpError(429, "too many reports from your address; try again later",
-                        headers=[("Retry-After", str(math.ceil(wait)))])  # fmt: skip
+        raise HttpError(
+            429,
+            "too many reports from your address; try again later",
+            headers=[("Retry-After", str(math.ceil(wait)))],
+        )
     data, is_form = _form(req)
     report = _validate(data)
     zones = svc.document().get("zones", [])
@@ -113,10 +129,20 @@ async def intake(req: Request) -> Response:
         "",
     )
     row = await req.app.db(records.abuse_new, svc.store, report, req.client_ip)
-    await svc.record(change(req, "abuse.report", zone=row["zone"], target=str(row["id"]),
-                            detail={"category": row["category"], "urls": row["urls"]}))  # fmt: skip
+    await svc.record(
+        change(
+            req,
+            "abuse.report",
+            zone=row["zone"],
+            target=str(row["id"]),
+            detail={"category": row["category"], "urls": row["urls"]},
+        )
+    )
     if is_form:
-        page = f"<!doctype html><title>Report received</title><p>Thank you. Report {row['id']} was received."
+        page = (
+            "<!doctype html><title>Report received</title>"
+            f"<p>Thank you. Report {row['id']} was received."
+        )
         return Response(201, page.encode(), "text/html; charset=utf-8")
     return json_response({"id": row["id"], "status": row["status"], "zone": row["zone"]}, 201)
 
@@ -128,7 +154,8 @@ async def form(req: Request) -> Response:
         "<h1>Report abuse</h1><form method=post action=/abuse>"
         "<p><label>Your name <input name=reporter_name></label>"
         "<p><label>Your e-mail <input name=reporter_email type=email required></label>"
-        "<p><label>URLs (one per line)<br><textarea name=urls rows=4 cols=60 required></textarea></label>"
+        "<p><label>URLs (one per line)<br>"
+        "<textarea name=urls rows=4 cols=60 required></textarea></label>"
         f"<p><label>Category <select name=category>{cats}</select></label>"
         "<p><label>Description<br><textarea name=description rows=6 cols=60></textarea></label>"
         "<p><button>Send</button></form>"
@@ -154,8 +181,11 @@ async def list_reports(req: Request) -> Response:
     status = req.arg("status") or None
     zone = req.arg("zone") or None
     limit = int_arg(req, "limit", 100, 1, 500)
-    rows = await req.app.db(lambda: records.abuse_list(req.app.service.store, status=status,
-                            zone=zone, zones=scope_zones(req), limit=limit))  # fmt: skip
+    rows = await req.app.db(
+        lambda: records.abuse_list(
+            req.app.service.store, status=status, zone=zone, zones=scope_zones(req), limit=limit
+        )
+    )
     return json_response({"reports": rows})
 
 
@@ -177,10 +207,18 @@ async def triage(req: Request) -> Response:
         raise HttpError(
             422, "notes must be a string", errors=[{"path": "notes", "reason": "expected a string"}]
         )
-    new = await req.app.db(lambda: records.abuse_update(req.app.service.store, row["id"],
-                                                        status=status, notes=notes))  # fmt: skip
-    await req.app.service.record(change(req, "abuse.triage", zone=row["zone"], target=str(row["id"]),
-                                        detail={"status": status, "notes": notes}))  # fmt: skip
+    new = await req.app.db(
+        lambda: records.abuse_update(req.app.service.store, row["id"], status=status, notes=notes)
+    )
+    await req.app.service.record(
+        change(
+            req,
+            "abuse.triage",
+            zone=row["zone"],
+            target=str(row["id"]),
+            detail={"status": status, "notes": notes},
+        )
+    )
     return json_response({"report": new})
 
 
@@ -190,16 +228,40 @@ async def forward(req: Request) -> Response:
     contact = await req.app.db(records.contact_get, store, row["zone"]) if row["zone"] else None
     if not contact or not contact["abuse_webhook"]:
         raise HttpError(409, "the report's zone has no abuse_webhook contact (PUT .../contact)")
-    doc = {k: row[k] for k in ("id", "received_at", "zone", "urls", "category", "description",
-                               "reporter_name", "reporter_email")}  # fmt: skip
+    doc = {
+        k: row[k]
+        for k in (
+            "id",
+            "received_at",
+            "zone",
+            "urls",
+            "category",
+            "description",
+            "reporter_name",
+            "reporter_email",
+        )
+    }
     status, error = await post_json(contact["abuse_webhook"], {"abuse_report": doc})
     result = f"HTTP {status}" if status else f"failed: {error}"
     ok = 200 <= status < 300
-    new = await req.app.db(lambda: records.abuse_update(
-        store, row["id"], status="forwarded" if ok else None,
-        forwarded_at=store.clock() if ok else None, forward_result=result))  # fmt: skip
-    await req.app.service.record(change(req, "abuse.forward", zone=row["zone"], target=str(row["id"]),
-                                        detail={"webhook": contact["abuse_webhook"], "result": result}))  # fmt: skip
+    new = await req.app.db(
+        lambda: records.abuse_update(
+            store,
+            row["id"],
+            status="forwarded" if ok else None,
+            forwarded_at=store.clock() if ok else None,
+            forward_result=result,
+        )
+    )
+    await req.app.service.record(
+        change(
+            req,
+            "abuse.forward",
+            zone=row["zone"],
+            target=str(row["id"]),
+            detail={"webhook": contact["abuse_webhook"], "result": result},
+        )
+    )
     if not ok:
         raise HttpError(502, f"forwarding failed: {html.escape(result)}")
     return json_response({"report": new, "forward_result": result})
@@ -207,16 +269,60 @@ async def forward(req: Request) -> Response:
 
 _R = "/api/v1/abuse/{report}"
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/abuse", form, "public", "Abuse report form (HTML)", "abuse",
-          response_schema={"type": "string"}, media_types=("text/html",)),
-    Route("POST", "/abuse", intake, "public", "Submit an abuse report (form or JSON)", "abuse",
-          request_schema=REPORT_SCHEMA, response_schema=OBJECT, statuses=(422, 429), created=True,
-          media_types=("application/json", "text/html")),
-    Route("GET", "/api/v1/abuse", list_reports, "read", "List abuse reports", "abuse",
-          response_schema=OBJECT, query=("status", "zone", "limit"), statuses=(400,)),
+    Route(
+        "GET",
+        "/abuse",
+        form,
+        "public",
+        "Abuse report form (HTML)",
+        "abuse",
+        response_schema={"type": "string"},
+        media_types=("text/html",),
+    ),
+    Route(
+        "POST",
+        "/abuse",
+        intake,
+        "public",
+        "Submit an abuse report (form or JSON)",
+        "abuse",
+        request_schema=REPORT_SCHEMA,
+        response_schema=OBJECT,
+        statuses=(422, 429),
+        created=True,
+        media_types=("application/json", "text/html"),
+    ),
+    Route(
+        "GET",
+        "/api/v1/abuse",
+        list_reports,
+        "read",
+        "List abuse reports",
+        "abuse",
+        response_schema=OBJECT,
+        query=("status", "zone", "limit"),
+        statuses=(400,),
+    ),
     Route("GET", _R, get_report, "read", "One abuse report", "abuse", response_schema=OBJECT),
-    Route("PATCH", _R, triage, "write", "Triage (status, notes)", "abuse",
-          request_schema=OBJECT, response_schema=OBJECT, statuses=(422,)),
-    Route("POST", _R + "/forward", forward, "write", "Forward to the zone owner's webhook",
-          "abuse", response_schema=OBJECT, statuses=(409, 502)),
-)  # fmt: skip
+    Route(
+        "PATCH",
+        _R,
+        triage,
+        "write",
+        "Triage (status, notes)",
+        "abuse",
+        request_schema=OBJECT,
+        response_schema=OBJECT,
+        statuses=(422,),
+    ),
+    Route(
+        "POST",
+        _R + "/forward",
+        forward,
+        "write",
+        "Forward to the zone owner's webhook",
+        "abuse",
+        response_schema=OBJECT,
+        statuses=(409, 502),
+    ),
+)

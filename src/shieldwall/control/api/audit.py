@@ -23,11 +23,15 @@ async def list_audit(req: Request) -> Response:
     zones = scope_zones(req)
     zone = req.arg("zone") or None
     kwargs = {
-        "zone": zone, "zones": zones, "actor": req.arg("actor") or None,
-        "action": req.arg("action") or None, "since": float_arg(req, "since"),
-        "until": float_arg(req, "until"), "after_seq": int_arg(req, "after", 0, 0),
+        "zone": zone,
+        "zones": zones,
+        "actor": req.arg("actor") or None,
+        "action": req.arg("action") or None,
+        "since": float_arg(req, "since"),
+        "until": float_arg(req, "until"),
+        "after_seq": int_arg(req, "after", 0, 0),
         "limit": int_arg(req, "limit", 100, 1, 500),
-    }  # fmt: skip
+    }
     entries = await req.app.db(lambda: store.audit_entries(**kwargs))  # type: ignore[arg-type]
     return json_response({"entries": [e.to_json() for e in entries]})
 
@@ -39,9 +43,24 @@ async def verify(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/audit", list_audit, "read", "Query the audit log", "audit",
-          response_schema=OBJECT, statuses=(400,),
-          query=("zone", "actor", "action", "since", "until", "after", "limit")),
-    Route("GET", "/api/v1/audit/verify", verify, "read", "Verify the audit hash chain", "audit",
-          response_schema=OBJECT),
-)  # fmt: skip
+    Route(
+        "GET",
+        "/api/v1/audit",
+        list_audit,
+        "read",
+        "Query the audit log",
+        "audit",
+        response_schema=OBJECT,
+        statuses=(400,),
+        query=("zone", "actor", "action", "since", "until", "after", "limit"),
+    ),
+    Route(
+        "GET",
+        "/api/v1/audit/verify",
+        verify,
+        "read",
+        "Verify the audit hash chain",
+        "audit",
+        response_schema=OBJECT,
+    ),
+)

@@ -24,8 +24,15 @@ OBJECT: dict[str, Any] = {"type": "object"}
 MAX_LIMIT = 500  # rows a listing returns at most
 
 
-def change(req: Request, action: str, *, zone: str = "", target: str = "",
-           reason: str = "", detail: dict[str, Any] | None = None) -> Change:  # fmt: skip
+def change(
+    req: Request,
+    action: str,
+    *,
+    zone: str = "",
+    target: str = "",
+    reason: str = "",
+    detail: dict[str, Any] | None = None,
+) -> Change:
     why = reason or (req.arg("reason") or "")
     return Change(req.actor, req.client_ip, action, zone, target, why[:500], detail)
 

@@ -97,8 +97,14 @@ async def lift(req: Request) -> Response:
         blocks = doc.get("control", {}).get("legal_blocks", [])
         doc["control"]["legal_blocks"] = [b for b in blocks if b.get("id") != order_id]
 
-    who = change(req, "legal.lift", zone=row["zone"], target=order_id, reason=reason,
-                 detail={"reason": reason})  # fmt: skip
+    who = change(
+        req,
+        "legal.lift",
+        zone=row["zone"],
+        target=order_id,
+        reason=reason,
+        detail={"reason": reason},
+    )
     v, _ = await req.app.service.change(who, edit)
     row = await req.app.db(records.legal_lift, store, order_id, req.actor, reason)
     return json_response({"order": row, "version": v.id})
@@ -107,8 +113,9 @@ async def lift(req: Request) -> Response:
 async def list_orders(req: Request) -> Response:
     raw = req.arg("active")
     active = None if raw in (None, "") else raw in ("1", "true", "yes")
-    rows = await req.app.db(lambda: records.legal_list(req.app.service.store, active=active,
-                                                       zones=scope_zones(req)))  # fmt: skip
+    rows = await req.app.db(
+        lambda: records.legal_list(req.app.service.store, active=active, zones=scope_zones(req))
+    )
     return json_response({"orders": rows})
 
 
@@ -121,14 +128,46 @@ async def get_order(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/legal", list_orders, "read", "List legal orders", "legal",
-          response_schema=OBJECT, query=("active",)),
-    Route("POST", "/api/v1/legal", create, "admin", "Record a legal order (451 at the edge)",
-          "legal", request_schema=ORDER_SCHEMA, response_schema=OBJECT, statuses=(409, 422),
-          created=True),
-    Route("GET", "/api/v1/legal/{order}", get_order, "read", "One legal order", "legal",
-          response_schema=OBJECT),
-    Route("POST", "/api/v1/legal/{order}/lift", lift, "admin", "Lift a legal order", "legal",
-          request_schema={"type": "object", "properties": {"reason": {"type": "string"}}},
-          response_schema=OBJECT, statuses=(409, 422)),
-)  # fmt: skip
+    Route(
+        "GET",
+        "/api/v1/legal",
+        list_orders,
+        "read",
+        "List legal orders",
+        "legal",
+        response_schema=OBJECT,
+        query=("active",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/legal",
+        create,
+        "admin",
+        "Record a legal order (451 at the edge)",
+        "legal",
+        request_schema=ORDER_SCHEMA,
+        response_schema=OBJECT,
+        statuses=(409, 422),
+        created=True,
+    ),
+    Route(
+        "GET",
+        "/api/v1/legal/{order}",
+        get_order,
+        "read",
+        "One legal order",
+        "legal",
+        response_schema=OBJECT,
+    ),
+    Route(
+        "POST",
+        "/api/v1/legal/{order}/lift",
+        lift,
+        "admin",
+        "Lift a legal order",
+        "legal",
+        request_schema={"type": "object", "properties": {"reason": {"type": "string"}}},
+        response_schema=OBJECT,
+        statuses=(409, 422),
+    ),
+)

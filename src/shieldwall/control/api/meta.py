@@ -18,8 +18,22 @@ async def openapi(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/health", health, "read", "Liveness and current config version", "meta",
-          response_schema={"type": "object"}),
-    Route("GET", "/api/v1/openapi.json", openapi, "public", "This OpenAPI 3.1 document", "meta",
-          response_schema={"type": "object"}),
-)  # fmt: skip
+    Route(
+        "GET",
+        "/api/v1/health",
+        health,
+        "read",
+        "Liveness and current config version",
+        "meta",
+        response_schema={"type": "object"},
+    ),
+    Route(
+        "GET",
+        "/api/v1/openapi.json",
+        openapi,
+        "public",
+        "This OpenAPI 3.1 document",
+        "meta",
+        response_schema={"type": "object"},
+    ),
+)

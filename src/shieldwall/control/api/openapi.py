@@ -40,11 +40,16 @@ def _operation(r: Route) -> dict[str, Any]:
         "operationId": f"{r.method.lower()}_{_op_name(r.path)}",
     }
     params = [
-        {"name": n, "in": "path", "required": True,
-         "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}}
+        {
+            "name": n,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+        }
         for n in _PARAM.findall(r.path)
-    ] + [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
-         for q in r.query]  # fmt: skip
+    ] + [
+        {"name": q, "in": "query", "required": False, "schema": {"type": "string"}} for q in r.query
+    ]
     if params:
         op["parameters"] = params
     if r.request_schema is not None:

@@ -32,8 +32,11 @@ PURGE_SCHEMA: dict[str, Any] = {
 def _parse(body: dict[str, Any]) -> tuple[str, list[str]]:
     kinds = [k for k in ("urls", "prefixes", "tags", "everything") if k in body]
     if len(kinds) != 1:
-        raise HttpError(422, "give exactly one of urls, prefixes, tags, everything",
-                        errors=[{"path": "", "reason": "exactly one purge kind"}])  # fmt: skip
+        raise HttpError(
+            422,
+            "give exactly one of urls, prefixes, tags, everything",
+            errors=[{"path": "", "reason": "exactly one purge kind"}],
+        )
     kind = kinds[0]
     if kind == "everything":
         if body[kind] is not True:
@@ -42,10 +45,16 @@ def _parse(body: dict[str, Any]) -> tuple[str, list[str]]:
             )
         return kind, []
     targets = body[kind]
-    if not (isinstance(targets, list) and 1 <= len(targets) <= MAX_PURGE_TARGETS
-            and all(isinstance(t, str) and 0 < len(t) <= 2048 for t in targets)):  # fmt: skip
-        raise HttpError(422, f"{kind} must be 1-{MAX_PURGE_TARGETS} strings",
-                        errors=[{"path": kind, "reason": "expected an array of strings"}])  # fmt: skip
+    if not (
+        isinstance(targets, list)
+        and 1 <= len(targets) <= MAX_PURGE_TARGETS
+        and all(isinstance(t, str) and 0 < len(t) <= 2048 for t in targets)
+    ):
+        raise HttpError(
+            422,
+            f"{kind} must be 1-{MAX_PURGE_TARGETS} strings",
+            errors=[{"path": kind, "reason": "expected an array of strings"}],
+        )
     return kind, targets
 
 
@@ -61,10 +70,18 @@ async def purge(req: Request) -> Response:
         )
     store = req.app.service.store
     row = await req.app.db(records.purge_new, store, zone, kind, targets, req.actor, "not_applied")
-    await req.app.service.record(change(req, "purge.request", zone=zone, target=str(row["id"]),
-                                        detail={"kind": kind, "targets": targets[:20]}))  # fmt: skip
-    raise HttpError(501, f"cache not enabled: purge request {row['id']} was recorded, "
-                         "nothing was purged")  # fmt: skip
+    await req.app.service.record(
+        change(
+            req,
+            "purge.request",
+            zone=zone,
+            target=str(row["id"]),
+            detail={"kind": kind, "targets": targets[:20]},
+        )
+    )
+    raise HttpError(
+        501, f"cache not enabled: purge request {row['id']} was recorded, nothing was purged"
+    )
 
 
 async def list_purges(req: Request) -> Response:
@@ -75,9 +92,26 @@ async def list_purges(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/zones/{zone}/purge", purge, "write",
-          "Request a cache purge (recorded; 501 until the cache is wired)", "purge",
-          request_schema=PURGE_SCHEMA, response_schema=OBJECT, statuses=(422, 429, 501)),
-    Route("GET", "/api/v1/zones/{zone}/purges", list_purges, "read", "Recorded purge requests",
-          "purge", response_schema=OBJECT, query=("limit",), statuses=(400,)),
-)  # fmt: skip
+    Route(
+        "POST",
+        "/api/v1/zones/{zone}/purge",
+        purge,
+        "write",
+        "Request a cache purge (recorded; 501 until the cache is wired)",
+        "purge",
+        request_schema=PURGE_SCHEMA,
+        response_schema=OBJECT,
+        statuses=(422, 429, 501),
+    ),
+    Route(
+        "GET",
+        "/api/v1/zones/{zone}/purges",
+        list_purges,
+        "read",
+        "Recorded purge requests",
+        "purge",
+        response_schema=OBJECT,
+        query=("limit",),
+        statuses=(400,),
+    ),
+)

@@ -42,8 +42,9 @@ def _collection(kind: str) -> tuple[Route, ...]:
 
     async def list_items(req: Request) -> Response:
         zone = find_zone(req.app.service.document(), req.params["zone"])
-        return json_response({kind: _items(zone, section, key),
-                              "version": req.app.service.current_version})  # fmt: skip
+        return json_response(
+            {kind: _items(zone, section, key), "version": req.app.service.current_version}
+        )
 
     async def get_item(req: Request) -> Response:
         zone = find_zone(req.app.service.document(), req.params["zone"])
@@ -66,8 +67,14 @@ def _collection(kind: str) -> tuple[Route, ...]:
             if not isinstance(sec, dict):
                 raise HttpError(409, f"zone {name}: {section} is not a table")
             items = sec.setdefault(key, [])
-            at = next((i for i, it in enumerate(items)
-                       if isinstance(it, dict) and it.get("id") == item_id), None)  # fmt: skip
+            at = next(
+                (
+                    i
+                    for i, it in enumerate(items)
+                    if isinstance(it, dict) and it.get("id") == item_id
+                ),
+                None,
+            )
             if op == "add":
                 if at is not None:
                     raise HttpError(409, f"{kind} item {item_id!r} already exists")
@@ -102,16 +109,43 @@ def _collection(kind: str) -> tuple[Route, ...]:
     tag = kind
     return (
         Route("GET", base, list_items, "read", f"List {kind}", tag, response_schema=OBJECT),
-        Route("POST", base, add_item, "write", f"Append to {kind}", tag,
-              request_schema=_ITEM_SCHEMA, response_schema=OBJECT, statuses=(409, 422),
-              created=True),
-        Route("GET", base + "/{id}", get_item, "read", f"One of {kind}", tag,
-              response_schema=OBJECT),
-        Route("PUT", base + "/{id}", put_item, "write", f"Replace one of {kind}", tag,
-              request_schema=OBJECT, response_schema=OBJECT, statuses=(409, 422)),
-        Route("DELETE", base + "/{id}", delete_item, "write", f"Delete one of {kind}", tag,
-              response_schema=OBJECT, statuses=(422,)),
-    )  # fmt: skip
+        Route(
+            "POST",
+            base,
+            add_item,
+            "write",
+            f"Append to {kind}",
+            tag,
+            request_schema=_ITEM_SCHEMA,
+            response_schema=OBJECT,
+            statuses=(409, 422),
+            created=True,
+        ),
+        Route(
+            "GET", base + "/{id}", get_item, "read", f"One of {kind}", tag, response_schema=OBJECT
+        ),
+        Route(
+            "PUT",
+            base + "/{id}",
+            put_item,
+            "write",
+            f"Replace one of {kind}",
+            tag,
+            request_schema=OBJECT,
+            response_schema=OBJECT,
+            statuses=(409, 422),
+        ),
+        Route(
+            "DELETE",
+            base + "/{id}",
+            delete_item,
+            "write",
+            f"Delete one of {kind}",
+            tag,
+            response_schema=OBJECT,
+            statuses=(422,),
+        ),
+    )
 
 
 ROUTES: tuple[Route, ...] = tuple(r for kind in COLLECTIONS for r in _collection(kind))

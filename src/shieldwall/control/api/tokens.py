@@ -11,8 +11,9 @@ __all__ = ["ROUTES", "create_token"]
 MAX_TOKEN_ZONES = 1000  # zones one token may be limited to
 
 
-def create_token(store: object, name: str, zones: frozenset[str] | None, read_only: bool,
-                 created_by: str) -> tuple[Token, str]:  # fmt: skip
+def create_token(
+    store: object, name: str, zones: frozenset[str] | None, read_only: bool, created_by: str
+) -> tuple[Token, str]:
     from shieldwall.control.store import Store
 
     assert isinstance(store, Store)
@@ -29,9 +30,10 @@ async def create(req: Request) -> Response:
     if not isinstance(name, str) or len(name) > 200:
         bad.append({"path": "name", "reason": "expected a string of at most 200 characters"})
     if zones is not None and not (
-        isinstance(zones, list) and len(zones) <= MAX_TOKEN_ZONES
+        isinstance(zones, list)
+        and len(zones) <= MAX_TOKEN_ZONES
         and all(isinstance(z, str) and z for z in zones)
-    ):  # fmt: skip
+    ):
         bad.append({"path": "zones", "reason": "expected null or an array of zone names"})
     if not isinstance(ro, bool):
         bad.append({"path": "read_only", "reason": "expected a boolean"})
@@ -66,13 +68,43 @@ async def whoami(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/tokens/self", whoami, "read", "The calling token", "tokens",
-          response_schema=OBJECT),
-    Route("GET", "/api/v1/tokens", list_tokens, "admin", "List tokens", "tokens",
-          response_schema=OBJECT),
-    Route("POST", "/api/v1/tokens", create, "admin", "Create a token (secret shown once)",
-          "tokens", request_schema=OBJECT, response_schema=OBJECT, statuses=(422,),
-          created=True),
-    Route("DELETE", "/api/v1/tokens/{token_id}", revoke, "admin", "Revoke a token", "tokens",
-          response_schema=OBJECT),
-)  # fmt: skip
+    Route(
+        "GET",
+        "/api/v1/tokens/self",
+        whoami,
+        "read",
+        "The calling token",
+        "tokens",
+        response_schema=OBJECT,
+    ),
+    Route(
+        "GET",
+        "/api/v1/tokens",
+        list_tokens,
+        "admin",
+        "List tokens",
+        "tokens",
+        response_schema=OBJECT,
+    ),
+    Route(
+        "POST",
+        "/api/v1/tokens",
+        create,
+        "admin",
+        "Create a token (secret shown once)",
+        "tokens",
+        request_schema=OBJECT,
+        response_schema=OBJECT,
+        statuses=(422,),
+        created=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/tokens/{token_id}",
+        revoke,
+        "admin",
+        "Revoke a token",
+        "tokens",
+        response_schema=OBJECT,
+    ),
+)

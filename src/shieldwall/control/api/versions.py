@@ -48,8 +48,9 @@ async def list_versions(req: Request) -> Response:
     limit = int_arg(req, "limit", 50, 1, 500)
     before = int_arg(req, "before", 0, 0)
     rows = await req.app.db(req.app.service.store.versions, limit, before or None)
-    return json_response({"current": req.app.service.current_version,
-                          "versions": [v.summary() for v in rows]})  # fmt: skip
+    return json_response(
+        {"current": req.app.service.current_version, "versions": [v.summary() for v in rows]}
+    )
 
 
 async def get_version(req: Request) -> Response:
@@ -64,8 +65,13 @@ async def diff_version(req: Request) -> Response:
     against = int_arg(req, "against", vid - 1, 0)
     new = await _get(req, vid)
     old_text = (await _get(req, against)).toml if against >= 1 else ""
-    return json_response({"version": vid, "against": against,
-                          "diff": unified_diff(old_text, new.toml, f"v{against}", f"v{vid}")})  # fmt: skip
+    return json_response(
+        {
+            "version": vid,
+            "against": against,
+            "diff": unified_diff(old_text, new.toml, f"v{against}", f"v{vid}"),
+        }
+    )
 
 
 async def rollback(req: Request) -> Response:
@@ -83,8 +89,12 @@ async def current(req: Request) -> Response:
 
 async def get_setting(req: Request) -> Response:
     require_deployment_token(req)
-    return json_response({"section": req.app.service.document().get(req.params["section"], {}),
-                          "version": req.app.service.current_version})  # fmt: skip
+    return json_response(
+        {
+            "section": req.app.service.document().get(req.params["section"], {}),
+            "version": req.app.service.current_version,
+        }
+    )
 
 
 async def put_setting(req: Request) -> Response:
@@ -104,21 +114,77 @@ async def put_setting(req: Request) -> Response:
 
 _V = "/api/v1/versions/{version}"
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/config", current, "read", "Current config (TOML)", "versions",
-          response_schema=OBJECT),
-    Route("GET", "/api/v1/versions", list_versions, "read", "List config versions", "versions",
-          response_schema=OBJECT, query=("limit", "before"), statuses=(400,)),
-    Route("GET", _V, get_version, "read", "One version (TOML)", "versions",
-          response_schema=OBJECT),
-    Route("GET", _V + "/diff", diff_version, "read", "Unified diff against another version",
-          "versions", response_schema=OBJECT, query=("against",), statuses=(400,)),
-    Route("POST", _V + "/rollback", rollback, "admin", "Roll back (a new version)", "versions",
-          response_schema=OBJECT, statuses=(422,)),
-    Route("GET", "/api/v1/settings/{section}", get_setting, "read", "A top-level settings table",
-          "settings", response_schema=OBJECT),
-    Route("PUT", "/api/v1/settings/{section}", put_setting, "admin", "Replace a top-level table",
-          "settings", request_schema=OBJECT, response_schema=OBJECT, statuses=(400, 422)),
-    Route("PATCH", "/api/v1/settings/{section}", put_setting, "admin",
-          "Merge-patch a top-level table", "settings", request_schema=OBJECT,
-          response_schema=OBJECT, statuses=(400, 422)),
-)  # fmt: skip
+    Route(
+        "GET",
+        "/api/v1/config",
+        current,
+        "read",
+        "Current config (TOML)",
+        "versions",
+        response_schema=OBJECT,
+    ),
+    Route(
+        "GET",
+        "/api/v1/versions",
+        list_versions,
+        "read",
+        "List config versions",
+        "versions",
+        response_schema=OBJECT,
+        query=("limit", "before"),
+        statuses=(400,),
+    ),
+    Route("GET", _V, get_version, "read", "One version (TOML)", "versions", response_schema=OBJECT),
+    Route(
+        "GET",
+        _V + "/diff",
+        diff_version,
+        "read",
+        "Unified diff against another version",
+        "versions",
+        response_schema=OBJECT,
+        query=("against",),
+        statuses=(400,),
+    ),
+    Route(
+        "POST",
+        _V + "/rollback",
+        rollback,
+        "admin",
+        "Roll back (a new version)",
+        "versions",
+        response_schema=OBJECT,
+        statuses=(422,),
+    ),
+    Route(
+        "GET",
+        "/api/v1/settings/{section}",
+        get_setting,
+        "read",
+        "A top-level settings table",
+        "settings",
+        response_schema=OBJECT,
+    ),
+    Route(
+        "PUT",
+        "/api/v1/settings/{section}",
+        put_setting,
+        "admin",
+        "Replace a top-level table",
+        "settings",
+        request_schema=OBJECT,
+        response_schema=OBJECT,
+        statuses=(400, 422),
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/settings/{section}",
+        put_setting,
+        "admin",
+        "Merge-patch a top-level table",
+        "settings",
+        request_schema=OBJECT,
+        response_schema=OBJECT,
+        statuses=(400, 422),
+    ),
+)

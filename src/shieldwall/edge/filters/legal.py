@@ -90,8 +90,14 @@ def _page(b: LegalBlockConfig, link: str) -> tuple[bytes, bytes]:
         f"<p>Order {html.escape(b.id)}. More information: "
         f'<a href="{html.escape(link)}">{html.escape(link)}</a></p></body></html>\n'
     ).encode()
-    doc = {"status": STATUS, "error": "unavailable_for_legal_reasons", "authority": b.authority,
-           "reference": b.reference, "order": b.id, "blocked_by": link}  # fmt: skip
+    doc = {
+        "status": STATUS,
+        "error": "unavailable_for_legal_reasons",
+        "authority": b.authority,
+        "reference": b.reference,
+        "order": b.id,
+        "blocked_by": link,
+    }
     return page, json.dumps(doc).encode()
 
 
