@@ -17,6 +17,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "bench.scenarios.proxy",
         "pass-through 1 KB / 64 KB / browser headers: nginx vs shieldwall (vs HAProxy)",
     ),
+    "cache": (
+        "bench.scenarios.cache",
+        "cache hits 1 KB / 64 KB: shieldwall vs nginx proxy_cache; cache-busting flood check",
+    ),
     "idle": ("bench.scenarios.idle", "memory held by 10k idle keep-alive connections"),
     "ratelimit": (
         "bench.scenarios.ratelimit",
@@ -24,6 +28,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     ),
     "ban": ("bench.scenarios.ban", "banned client refused at accept: conn/s vs nginx return 444"),
     "attack": ("bench.scenarios.attack", "flood from many 127.x addresses + real visitors"),
+    "rules": ("bench.scenarios.rules", "100 firewall rules + managed WAF vs no rules (rps, µs)"),
+    "waf_quality": ("bench.scenarios.waf_quality", "WAF FP/detection per paranoia level"),
 }
 
 
