@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the decoder imports the model, which imports this module
+    from shieldwall.config.fields import Rule
     from shieldwall.config.schema import Decoder
 
-__all__ = ["ControlConfig", "LegalBlockConfig", "validate_control"]
+__all__ = ["ControlConfig", "LegalBlockConfig", "field_rules", "validate_control"]
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _BLOCK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -54,20 +55,25 @@ class ControlConfig:
     legal_blocks: tuple[LegalBlockConfig, ...] = ()  # recorded legal orders (managed by the API)
 
 
+def field_rules() -> dict[tuple[type, str], Rule]:
+    """Rules of the numeric/address fields above (merged into ``FIELD_RULES`` by ``fields.py``)."""
+    from shieldwall.config import checks
+    from shieldwall.config.fields import Scalar, _count
+
+    return {
+        (ControlConfig, "address"): Scalar(checks.check_ip_address, "IP address"),
+        (ControlConfig, "port"): _count(0, 65535),
+        (ControlConfig, "purge_per_minute"): _count(1, 100_000),
+        (ControlConfig, "abuse_per_hour"): _count(1, 1_000_000),
+    }
+
+
 def validate_control(config: object, d: Decoder) -> None:
     """Legal orders name an existing zone, a well-formed scope and country codes."""
     from shieldwall.config.model import Config
 
     assert isinstance(config, Config)
     c = config.control
-    if not d.failed_under("control.port") and not 0 <= c.port <= 65535:
-        d.error("control.port", f"must be between 0 and 65535, got {c.port}")
-    for key, value in (
-        ("purge_per_minute", c.purge_per_minute),
-        ("abuse_per_hour", c.abuse_per_hour),
-    ):
-        if not d.failed_under(f"control.{key}") and value < 1:
-            d.error(f"control.{key}", f"must be at least 1, got {value}")
     if not d.failed_under("control.legal_url") and not _is_http_url(c.legal_url):
         d.error("control.legal_url", "must be an http:// or https:// URL")
     zones = {z.name for z in config.zones}

@@ -229,3 +229,6 @@ FIELD_RULES.update(_firewall.field_rules())
 from shieldwall.config import cache as _cache  # noqa: E402
 
 FIELD_RULES.update(_cache.field_rules())
+from shieldwall.config import control as _control  # noqa: E402
+
+FIELD_RULES.update(_control.field_rules())
