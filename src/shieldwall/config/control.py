@@ -45,7 +45,7 @@ class ControlConfig:
 
     enabled: bool = False  # start the control plane with `shieldwall run`
     address: str = "127.0.0.1"  # IP address of the API listener (keep it private)
-    port: int = 8787  # TCP port of the API listener (0: any free port, written to the data dir)
+    port: int = 8787  # TCP port of the API listener (0: any free port; the ready line names it)
     db_path: str = ""  # SQLite database; "" = <data_dir>/control.db; relative = under data_dir
     token_file: str = ""  # bootstrap admin token (0600); "" = <data_dir>/control-token
     purge_per_minute: int = 30  # purge requests accepted per token per minute (then 429)
