@@ -26,7 +26,7 @@ from shieldwall.edge.context import RequestContext
 from shieldwall.rules import ast
 from shieldwall.rules.checker import Checked, check
 from shieldwall.rules.closures import compile_closures
-from shieldwall.rules.codegen import compile_codegen
+from shieldwall.rules.codegen import compile_codegen, compile_codegen_set
 from shieldwall.rules.errors import RuleError
 from shieldwall.rules.fields import FIELDS, Environment, GeoLookup, NullGeoLookup
 from shieldwall.rules.lexer import MAX_EXPRESSION_CHARS
@@ -55,6 +55,7 @@ __all__ = [
     "check",
     "check_source",
     "compile_rule",
+    "compile_rule_set",
     "dump",
     "parse",
     "to_source",
@@ -106,3 +107,17 @@ def compile_rule(
         )
         names.append(name)
     return CompiledRule(source, checked.expr, fn, tuple(names), generated)
+
+
+def compile_rule_set(
+    sources: list[str],
+    *,
+    lists: Mapping[str, NamedList] | None = None,
+    env: Environment | None = None,
+) -> Callable[[RequestContext, int], int]:
+    """Compile an ordered list of expressions into ``first(ctx, start) -> index | -1`` (the
+    first rule at or after ``start`` that matches), sharing field computations between rules
+    (``codegen.compile_codegen_set``). Raises ``RuleError`` for the first bad expression."""
+    checked = [check_source(s, lists) for s in sources]
+    fn, _ = compile_codegen_set(checked, env or Environment())
+    return fn

@@ -35,7 +35,7 @@ from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision, Respond
 from shieldwall.edge.pipeline import Filter
 from shieldwall.errors import ConfigError
-from shieldwall.rules import Environment, NamedList, RuleError, compile_rule
+from shieldwall.rules import Environment, NamedList, RuleError, compile_rule, compile_rule_set
 
 __all__ = [
     "Action",
@@ -69,16 +69,27 @@ class FirewallRule:
 
 
 class FirewallFilter:
-    """``Filter`` (``Callable[[RequestContext], Decision]``) over the compiled rules."""
+    """``Filter`` (``Callable[[RequestContext], Decision]``) over the compiled rules.
 
-    __slots__ = ("_compiled", "_decisions", "_hits", "_rules", "log_only")
+    ``first(ctx, start)`` returns the index of the first enabled rule at or after ``start``
+    that matches (-1: none): by default a loop over the per-rule matchers; ``compile_firewall``
+    passes one generated function for the whole list (``rules.compile_rule_set``), which
+    computes each field once for all rules.
+    """
 
-    def __init__(self, rules: Sequence[tuple[FirewallRule, Matcher]], log_only: bool) -> None:
+    __slots__ = ("_decisions", "_first", "_hits", "_rules", "log_only")
+
+    def __init__(
+        self,
+        rules: Sequence[tuple[FirewallRule, Matcher]],
+        log_only: bool,
+        first: Callable[[RequestContext, int], int] | None = None,
+    ) -> None:
         self._rules = tuple(r for r, _ in rules)
-        self._compiled = tuple(m for _, m in rules)
         self._hits = [0] * len(self._rules)
         self.log_only = log_only
         self._decisions: tuple[Decision | None, ...] = tuple(_decision(r) for r in self._rules)
+        self._first = first or _loop(tuple(m for _, m in rules))
 
     @property
     def hits(self) -> dict[str, int]:
@@ -87,9 +98,8 @@ class FirewallFilter:
     def __call__(self, ctx: RequestContext) -> Decision:
         if ctx.security_skip and "firewall" in ctx.security_skip:
             return CONTINUE
-        for i, matches in enumerate(self._compiled):
-            if not matches(ctx):
-                continue
+        i = self._first(ctx, 0)
+        while i >= 0:
             self._hits[i] += 1
             rule = self._rules[i]
             if self.log_only or rule.action == "log":
@@ -97,6 +107,7 @@ class FirewallFilter:
                     ctx.security_action = "log"
                     ctx.security_rule = rule.id
                     ctx.security_reason = rule.action if self.log_only else "log"
+                i = self._first(ctx, i + 1)
                 continue
             ctx.security_action = rule.action
             ctx.security_rule = rule.id
@@ -108,6 +119,16 @@ class FirewallFilter:
             assert decision is not None
             return decision
         return CONTINUE
+
+
+def _loop(matchers: tuple[Matcher, ...]) -> Callable[[RequestContext, int], int]:
+    def first(ctx: RequestContext, start: int) -> int:
+        for i in range(start, len(matchers)):
+            if matchers[i](ctx):
+                return i
+        return -1
+
+    return first
 
 
 def _decision(rule: FirewallRule) -> Decision | None:
@@ -183,7 +204,17 @@ def compile_firewall(
     compiled, errors = check_firewall(rules, lists=lists, env=env, path=path)
     if errors:
         raise errors[0]
-    return FirewallFilter(compiled, log_only)
+    return _filter(compiled, log_only, lists, env)
+
+
+def _filter(
+    compiled: list[tuple[FirewallRule, Matcher]],
+    log_only: bool,
+    lists: Mapping[str, NamedList] | None,
+    env: Environment | None,
+) -> FirewallFilter:
+    first = compile_rule_set([r.expression for r, _ in compiled], lists=lists, env=env)
+    return FirewallFilter(compiled, log_only, first)
 
 
 def compile_matcher(expression: str, lists: Mapping[str, NamedList] | None = None) -> Matcher:
@@ -221,7 +252,7 @@ def compile_zone_firewall(
     compiled, errors = check_firewall(firewall_rules(cfg), lists=lists, env=env, path=path)
     if errors:
         raise errors[0]
-    return FirewallFilter(compiled, cfg.log_only) if compiled else None
+    return _filter(compiled, cfg.log_only, lists, env) if compiled else None
 
 
 _lists_cache: list[tuple[object, dict[str, NamedList]]] = []  # one slot: the last [rules]

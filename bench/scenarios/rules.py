@@ -1,0 +1,254 @@
+"""Cost of custom firewall rules plus the managed WAF, on the real edge and in-process.
+
+Throughput: two shieldwall instances (the real CLI, one worker each, pinned like the proxy
+scenario's contender) in front of one nginx origin: ``plain`` (a zone without rules) and
+``rules`` (the same zone with ``RULE_COUNT`` realistic custom rules that do not match, so every
+one is evaluated, plus the managed WAF at paranoia 1). Load: the 1 KB file with a query string
+and 11 browser headers. Runs are interleaved plain, rules, ... each after a warm-up; the figure
+is the rps ratio rules/plain (target >= ``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU
+µs per request difference.
+
+Micro: per-request evaluation cost (µs) of the same firewall filter and WAF engine over the
+benign corpus's contexts (``tests/waf/corpus``), head phase only, measured in-process.
+
+``python -m bench waf_quality`` prints the WAF quality table (FP and detection per paranoia
+level and class) over the corpora. Last line of both: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.contenders import SERVER_CPU, SHIELDWALL_READY_S, BenchEnv, shieldwall_toml, start_origin
+from bench.contenders import _pythonpath as pythonpath
+from bench.procs import ProcessSet, Server, free_port
+from bench.report import emit_json, fmt_table, median, ratio
+from bench.scenarios.proxy import BROWSER_HEADERS
+from bench.scenarios.proxy import _measure as measure
+from bench.scenarios.proxy import _sanity_check as sanity_check
+
+__all__ = ["RULE_COUNT", "add_arguments", "custom_rules", "main", "main_quality"]
+
+RULE_COUNT = 100
+TARGET_RATIO = 0.85  # rules rps / plain rps
+PATH = "/1k.bin?id=42&ref=home&utm_source=newsletter"
+MICRO_ROUNDS = 200  # passes over the benign corpus
+
+
+def custom_rules(n: int = RULE_COUNT) -> list[dict[str, str]]:
+    """``n`` rules of the shapes operators write; none matches the benchmark request."""
+    shapes = [
+        lambda i: f"ip.src in {{203.0.113.{i % 250}/32 198.51.{i % 250}.0/24}}",
+        lambda i: f'http.request.uri.path eq "/blocked/{i}"',
+        lambda i: f'starts_with(http.request.uri.path, "/private-{i}/")',
+        lambda i: f'http.user_agent contains "badbot-{i}"',
+        lambda i: f'ip.geoip.country eq "X{i % 10}" and http.request.method eq "POST"',
+        lambda i: f'http.request.uri.path matches "^/api/v{i}/admin"',
+        lambda i: f'http.request.uri.args["token"][0] eq "revoked-{i}"',
+        lambda i: f'http.request.headers["x-attack-{i}"][0] ne ""',
+        lambda i: f'http.host eq "old-{i}.example.com" or http.referer contains "spam-{i}.example"',
+        lambda i: f'http.request.method eq "DELETE" and not ip.src in {{10.{i}.0.0/16}}',
+    ]
+    actions = ["block", "block", "challenge", "js_challenge", "log"]
+    return [
+        {"id": f"r{i}", "expression": shapes[i % len(shapes)](i), "action": actions[i % 5]}
+        for i in range(n)
+    ]
+
+
+def rules_toml(n: int) -> str:
+    out = ["\n[zones.waf]\nenabled = true\nparanoia = 1\n"]
+    for r in custom_rules(n):
+        out.append(
+            "\n[[zones.firewall.rules]]\n"
+            f'id = "{r["id"]}"\n'
+            f"expression = '''{r['expression']}'''\n"
+            f'action = "{r["action"]}"\n'
+        )
+    return "".join(out)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=int, default=3, help="measured runs per instance")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per measured run")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each run")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--rules", type=int, default=RULE_COUNT, help="custom rules in the zone")
+    p.add_argument("--micro-only", action="store_true", help="skip the throughput runs")
+    p.add_argument("--keep-tmp", action="store_true")
+
+
+def _start(env: BenchEnv, name: str, extra: str) -> Server:
+    port = free_port()
+    data_dir = env.tmp / f"{name}-data"
+    data_dir.mkdir(exist_ok=True)
+    conf = env.tmp / f"{name}.toml"
+    base = shieldwall_toml(port=port, origin_port=env.origin_port, data_dir=data_dir, access_log="")
+    conf.write_text(base + extra)
+    return env.procs.start(
+        name,
+        [*env.shieldwall_cmd, "run", "-c", str(conf)],
+        port=port,
+        log_path=env.tmp / f"{name}.out",
+        cpu=SERVER_CPU,
+        ready_s=SHIELDWALL_READY_S,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath()},
+        cwd=env.tmp,
+    )
+
+
+def micro(n_rules: int) -> dict[str, float]:
+    """Mean µs per request of the firewall filter and the WAF (head) over benign contexts."""
+    from tests.waf.quality import load, make_ctx
+
+    from shieldwall.config.firewall import FirewallConfig, FirewallRuleConfig, WafConfig
+    from shieldwall.edge.filters.firewall import compile_zone_firewall
+    from shieldwall.edge.filters.waf import WafFilter, compile_zone_waf
+
+    fw = compile_zone_firewall(
+        FirewallConfig(rules=tuple(FirewallRuleConfig(**r) for r in custom_rules(n_rules))),  # type: ignore[arg-type]
+        {},
+    )
+    engine = compile_zone_waf(WafConfig(enabled=True))
+    assert fw is not None and engine is not None
+    waf = WafFilter(engine, "block")
+    ctxs = [make_ctx(r) for r in load("benign.jsonl")]
+    for c in ctxs:
+        c.body_sample = None  # head phase only, like the edge today
+
+    def run(f: Any) -> float:
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(MICRO_ROUNDS // 5):
+                for c in ctxs:
+                    c.waf = None
+                    f(c)
+            samples.append((time.perf_counter() - t0) / (len(ctxs) * (MICRO_ROUNDS // 5)))
+        return round(min(samples) * 1e6, 2)
+
+    fw_us, waf_us = run(fw), run(waf)
+    return {
+        "firewall_us": fw_us,
+        "waf_us": waf_us,
+        "total_us": round(fw_us + waf_us, 2),
+        "contexts": len(ctxs),
+        "rules": n_rules,
+        "waf_rules": len(engine.rule_ids),
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    mic = micro(args.rules)
+    print(
+        f"micro: firewall {mic['firewall_us']} µs + WAF {mic['waf_us']} µs per request "
+        f"({mic['rules']} custom rules, {mic['waf_rules']} managed rules at PL1, "
+        f"{mic['contexts']} benign contexts)",
+        flush=True,
+    )
+    result: dict[str, Any] = {"scenario": "rules", "micro": mic}
+    if not args.micro_only:
+        result.update(_throughput(args))
+    result["seconds"] = round(time.monotonic() - started, 1)
+    emit_json(result)
+    return 0
+
+
+def _throughput(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-rules-"))
+    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "rules": []}
+    try:
+        with ProcessSet() as procs:
+            origin = start_origin(procs, tmp)
+            env = BenchEnv(tmp=tmp, procs=procs, origin_port=origin.port)
+            servers = {
+                "plain": _start(env, "plain", ""),
+                "rules": _start(env, "rules", rules_toml(args.rules)),
+            }
+            for s in servers.values():
+                sanity_check(s, PATH.split("?")[0], BROWSER_HEADERS)
+            for i in range(args.runs):
+                for name, s in servers.items():
+                    row = measure(s, f"http://127.0.0.1:{s.port}{PATH}", args, BROWSER_HEADERS)
+                    runs[name].append(row)
+                    print(
+                        f"[run {i + 1}/{args.runs}] {name:6s} {row['rps']:>9,.0f} rps "
+                        f"{row['cpu_us_per_req']} µs CPU/req p99 {row['p99_us']:.0f} µs"
+                        + ("" if row["clean"] else "  FLAGGED"),
+                        flush=True,
+                    )
+    finally:
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary = {}
+    for name, rows in runs.items():
+        clean = [r for r in rows if r["clean"]]
+        summary[name] = {
+            "rps": median([r["rps"] for r in clean]),
+            "cpu_us_per_req": median([r["cpu_us_per_req"] for r in clean if r["cpu_us_per_req"]]),
+            "p99_us": median([r["p99_us"] for r in clean]),
+            "flagged": len(rows) - len(clean),
+        }
+    rps_ratio = ratio(summary["rules"]["rps"], summary["plain"]["rps"])
+    cpu_ratio = ratio(summary["plain"]["cpu_us_per_req"], summary["rules"]["cpu_us_per_req"])
+    print(
+        fmt_table(
+            ["zone", "rps", "CPU µs/req", "p99 µs", "flagged"],
+            [
+                [n, s["rps"], s["cpu_us_per_req"], s["p99_us"], s["flagged"]]
+                for n, s in summary.items()
+            ],
+        )
+    )
+    print(
+        f"rules/plain rps ratio {rps_ratio} (target >= {TARGET_RATIO}); CPU-based ratio {cpu_ratio}"
+    )
+    return {
+        "settings": {
+            "rules": args.rules,
+            "waf_paranoia": 1,
+            "path": PATH,
+            "runs": args.runs,
+            "duration_s": args.duration,
+            "connections": args.connections,
+        },
+        "zones": summary,
+        "rps_ratio": rps_ratio,
+        "cpu_ratio": cpu_ratio,
+        "runs": runs,
+        "target_ratio": TARGET_RATIO,
+        "targets_met": rps_ratio is not None and rps_ratio >= TARGET_RATIO,
+    }
+
+
+def add_quality_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--show-misses", action="store_true", help="list PL1 misses")
+
+
+def main_quality(args: argparse.Namespace) -> int:
+    from tests.waf.quality import evaluate, table
+
+    result = evaluate()
+    print(table(result))
+    if args.show_misses:
+        for m in result["levels"][1]["missed"]:
+            print("missed at PL1:", m)
+    slim = {
+        "scenario": "waf_quality",
+        "benign": result["benign"],
+        "attack": result["attack"],
+        "levels": {
+            pl: {k: lv[k] for k in ("fp", "fp_rate", "detected", "detection", "classes")}
+            for pl, lv in result["levels"].items()
+        },
+        "pl1_zero_fp": result["levels"][1]["fp"] == 0,
+    }
+    emit_json(slim)
+    return 0
