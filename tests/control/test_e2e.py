@@ -161,3 +161,12 @@ async def test_api_changes_reach_the_running_edge(deployment: Deployment) -> Non
     ]
     versions = (await d.call("GET", "/api/v1/versions")).json["versions"]
     assert [v["source"] for v in versions] == ["sighup", "api", "api", "rollback", "api", "file"]
+
+    # the control process crashes: the supervisor restarts it; the edge never stopped serving
+    pid = (await d.call("GET", "/api/v1/health")).json["pid"]
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.to_thread(d.edge.wait_for, rf"control plane \(pid {pid}\) killed by SIGKILL")
+    assert await d.get() == (200, b"origin A")
+    d.api = (await asyncio.to_thread(d.edge.wait_for, r"control plane ready at (\S+)")).group(1)
+    health = (await d.call("GET", "/api/v1/health")).json
+    assert health["version"] == 6 and health["pid"] != pid

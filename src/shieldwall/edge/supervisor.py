@@ -311,8 +311,9 @@ class Supervisor:
             self._sel.unregister(slot.control)
             slot.control.close()
         pid, slot.pid, slot.control, slot.ready = slot.pid, 0, None, False
+        name = "control plane" if slot.index == SIDECAR else f"worker {slot.index}"
         if self._stopping:
-            log.info("worker %d (pid %d) %s", slot.index, pid, how)
+            log.info("%s (pid %d) %s", name, pid, how)
             return
         lifetime = time.monotonic() - slot.started_at
         slot.failures = self._policy.next_failures(slot.failures, lifetime)
@@ -320,8 +321,8 @@ class Supervisor:
         slot.restart_at = time.monotonic() + delay
         slot.restarts += 1
         log.error(
-            "worker %d (pid %d) %s after %.1fs; restarting in %.1fs",
-            slot.index, pid, how, lifetime, delay,
+            "%s (pid %d) %s after %.1fs; restarting in %.1fs",
+            name, pid, how, lifetime, delay,
         )  # fmt: skip
 
     def _on_control(self, slot: _Slot) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from shieldwall.control.api.openapi import openapi_document
 from shieldwall.control.api.types import Request, Response, Route, json_response
 
@@ -10,7 +12,7 @@ __all__ = ["ROUTES"]
 
 async def health(req: Request) -> Response:
     svc = req.app.service
-    return json_response({"status": "ok", "version": svc.current_version})
+    return json_response({"status": "ok", "version": svc.current_version, "pid": os.getpid()})
 
 
 async def openapi(req: Request) -> Response:
