@@ -233,6 +233,16 @@ class _Gen:
         return f"({guard}{v} {_CMP[op]} {rcode})"
 
 
+class _SetGen(_Gen):
+    """Rule-set generator: several distinct ``headers["name"]`` lookups share one header map
+    (one pass over the header list) instead of one scan each."""
+
+    def field(self, key: FieldKey) -> str:
+        if isinstance(key, tuple):
+            return f"{super().field('http.request.headers')}.get({self.const(key[1])})"
+        return super().field(key)
+
+
 def compile_codegen_set(
     rules: list[Checked], env: Environment
 ) -> tuple[Callable[[RequestContext, int], int], str]:
@@ -250,10 +260,13 @@ def compile_codegen_set(
         patterns={k: v for c in rules for k, v in c.patterns.items()},
         lists={k: v for c in rules for k, v in c.lists.items()},
     )
-    gen = _Gen(merged, env)
     total: Counter[FieldKey] = Counter()
     for c in rules:
         total.update(field_counts(c.expr))
+    headers = [k for k in total if isinstance(k, tuple)]
+    gen: _Gen = _SetGen(merged, env) if len(headers) > 1 else _Gen(merged, env)
+    if len(headers) > 1:  # one header map for all lookups, built at most once per call
+        total["http.request.headers"] += 2
     gen.counts = total
     tests = []
     for i, c in enumerate(rules):
