@@ -78,10 +78,12 @@ class NamedListConfig:
 
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
-    """Deployment-wide rules settings: named lists (``$office``) usable in every zone's rules."""
+    """Deployment-wide rules settings: named lists (``$office``) usable in every zone's rules.
 
-    # name -> list (left out of the hash: a dict is unhashable, equality still compares it)
-    lists: dict[str, NamedListConfig] = field(default_factory=dict, hash=False)
+    Dict fields are left out of the config's hash (a dict is unhashable); equality compares them.
+    """
+
+    lists: dict[str, NamedListConfig] = field(default_factory=dict, hash=False)  # name -> list
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +110,9 @@ class WafConfig:
     action: WafAction = "block"  # block (403) | challenge | log (count only)
     disabled_rules: tuple[str, ...] = ()  # rule ids never run in this zone
     disabled_tags: tuple[str, ...] = ()  # rules carrying any of these tags never run
-    # rule id -> override (left out of the hash, as RulesConfig.lists)
-    overrides: dict[str, WafOverrideConfig] = field(default_factory=dict, hash=False)
+    overrides: dict[str, WafOverrideConfig] = field(
+        default_factory=dict, hash=False
+    )  # rule id -> override
 
 
 def field_rules() -> dict[tuple[type, str], Rule]:
