@@ -98,8 +98,10 @@ async def test_truncated_origin_body_aborts_client_and_no_reuse() -> None:
     "req",
     [
         b"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: example.com\r\n\r\n",
-        b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        b"GET /smuggled HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: example.com\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: example.com\r\nX-A: b\r\n c\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: example.com\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",

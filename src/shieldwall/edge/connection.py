@@ -151,6 +151,13 @@ class ClientConnection(Exchange, asyncio.Protocol):
             return
         parser = self.parser
         if state == _IDLE:
+            head = parser.parse_fast(data)
+            if head is not None:  # one whole bodiless head: no events, no queue
+                self.state = _BUSY
+                self.deadline_kind = DL_NONE
+                self.ahead = 0
+                self.start_request(head)
+                return
             if self.deadline_kind != DL_HEAD:
                 self.set_deadline(DL_HEAD, self.limits().header_timeout)
             parser.feed(data)

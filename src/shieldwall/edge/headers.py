@@ -26,15 +26,20 @@ trusted proxy (a value that is not an IP address ends the walk: the chain is gar
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Final
+
+from shieldwall.protocol.h1 import RequestHead
 
 __all__ = [
     "HOP_BY_HOP",
     "RESPONSE_HOP_BY_HOP",
     "client_ip",
     "forwarded_host",
+    "forwarding_tail",
     "response_head_out",
+    "splice_request_head",
     "upstream_request_head",
 ]
 
@@ -92,6 +97,91 @@ def forwarded_host(host: bytes) -> bytes:
     if not host.translate(None, _TOKEN_BYTES):  # every byte is a token character
         return host
     return b'"' + host.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+_UNDERSCORE_LINE: Final = re.compile(rb"\r\n[^:\r\n]*_[^:\r\n]*:")
+_KEEP_TOKENS: Final = _DROP_UNTRUSTED | {b"close"}  # tokens whose lines are already handled
+
+
+def forwarding_tail(peer_ip: str, scheme: bytes, host: bytes, via: bytes) -> bytes:
+    """The lines we add for an untrusted peer, and the blank line ending the head."""
+    element = b"for=" + _node(peer_ip) + b";proto=" + scheme + b";host=" + forwarded_host(host)
+    return b"".join(
+        (
+            b"x-forwarded-for: ",
+            peer_ip.encode(),
+            b"\r\nvia: ",
+            via,
+            b"\r\nx-forwarded-proto: ",
+            scheme,
+            b"\r\nx-forwarded-host: ",
+            host,
+            b"\r\nforwarded: ",
+            element,
+            b"\r\n\r\n",
+        )
+    )
+
+
+def splice_request_head(
+    head: RequestHead, host_line: bytes | None, tail: bytes, allow_underscore: bool
+) -> bytes:
+    """The origin-bound head of a bodiless fast-path ``head`` (``raw`` set) from an untrusted
+    peer: the client's bytes with the lines we drop cut out by offset, and ``tail``
+    (``forwarding_tail``) appended. ``host_line`` (``CRLF host: value``) replaces the client's
+    Host line; None keeps it in place (``preserve_host``)."""
+    raw = head.raw
+    assert raw is not None
+    line_end = head.line_end
+    cuts: list[tuple[int, int]] | None = None
+    spans = head.spans
+    if spans is not None:
+        for name, i, j in spans:
+            if name in _DROP_UNTRUSTED and (host_line is not None or name != b"host"):
+                if cuts is None:
+                    cuts = []
+                cuts.append((i, j))
+    tokens = head.connection_tokens
+    if tokens:
+        low: bytes | None = None
+        for t in tokens:
+            if t in _KEEP_TOKENS:
+                continue
+            if low is None:
+                low = raw.lower()
+            key = b"\r\n" + t + b":"
+            i = low.find(key, line_end)
+            while i >= 0:
+                j = low.find(b"\r\n", i + 2)
+                if cuts is None:
+                    cuts = []
+                cuts.append((i, j))
+                i = low.find(key, j)
+    if not allow_underscore and b"_" in raw:
+        for m in _UNDERSCORE_LINE.finditer(raw, line_end):
+            if cuts is None:
+                cuts = []
+            cuts.append((m.start(), raw.find(b"\r\n", m.end())))
+    if head.version == b"1.1":
+        first = raw[:line_end]
+    else:
+        first = b"%s %s HTTP/1.1" % (head.method, head.target)
+    if cuts is None:
+        if host_line is None:
+            return b"".join((first, raw[line_end:-2], tail))
+        return b"".join((first, host_line, raw[line_end:-2], tail))
+    cuts.sort()
+    parts = [first]
+    if host_line is not None:
+        parts.append(host_line)
+    pos = line_end
+    for i, j in cuts:
+        if i < pos:
+            continue  # one line found twice
+        parts.append(raw[pos:i])
+        pos = j
+    parts += (raw[pos:-2], tail)
+    return b"".join(parts)
 
 
 def upstream_request_head(

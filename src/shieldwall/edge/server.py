@@ -118,12 +118,27 @@ class Worker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def log(self, ctx: RequestContext) -> None:
+    def logs_headers(self, ctx: RequestContext) -> bool:
+        """Whether the end of ``ctx`` may read its headers (access log on, or log filters)."""
         zone = ctx.zone
-        if zone is not None and zone.chain.log:
-            run_chain(zone.chain.log, ctx)
-        if self.access_log is not None:
-            self.access_log.log(ctx)
+        return self.access_log_on() or (zone is not None and bool(zone.chain.log))
+
+    def access_log_on(self) -> bool:
+        sink = self.access_log
+        # the worker's switchable sink says when it is off (``current`` is None)
+        return sink is not None and getattr(sink, "current", sink) is not None
+
+    def log(self, ctx: RequestContext) -> None:
+        """Phase ``log``, once at the end of every request: the access-log sink, then the
+        zone's log filters (they count after the response, e.g. cache misses only)."""
+        sink = self.access_log
+        if sink is not None:
+            sink.log(ctx)
+        zone = ctx.zone
+        if zone is not None:
+            chain = zone.chain.log
+            if chain:
+                run_chain(chain, ctx)
 
     def sweep(self) -> None:
         now = self.loop.time()

@@ -19,7 +19,13 @@ from shieldwall.protocol.h1_request import (
     RequestHead,
     RequestParser,
 )
-from shieldwall.protocol.h1_response import Framing, ResponseHead, ResponseParser, find_head_end
+from shieldwall.protocol.h1_response import (
+    Framing,
+    ResponseHead,
+    ResponseParser,
+    find_head_end,
+    parse_response_head,
+)
 
 __all__ = [
     "END",
@@ -33,6 +39,7 @@ __all__ = [
     "ResponseParser",
     "encode_chunk",
     "find_head_end",
+    "parse_response_head",
     "serialise_request_head",
     "serialise_response_head",
 ]

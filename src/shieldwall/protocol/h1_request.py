@@ -37,6 +37,7 @@ next request is unknowable.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Final
 
@@ -44,7 +45,7 @@ import httptools
 
 from shieldwall.errors import BadRequest, HeaderTooLarge, ProtocolError, URITooLong
 
-__all__ = ["END", "EndOfMessage", "RequestEvent", "RequestHead", "RequestParser"]
+__all__ = ["END", "EndOfMessage", "RequestEvent", "RequestHead", "RequestParser", "header_list"]
 
 
 class EndOfMessage:
@@ -60,17 +61,26 @@ END: Final = EndOfMessage()
 
 
 class RequestHead:
-    """A validated request head. Header names are lower-cased; values are raw bytes."""
+    """A validated request head. Header names are lower-cased; values are raw bytes.
+
+    A head from ``parse_fast`` keeps the head bytes (``raw``, ending in CRLFCRLF) and the
+    positions of the fields the proxy treats specially (``spans``: ``(name, start, end)``, each
+    line from its leading CRLF to just before the next CRLF); its ``headers`` list is built
+    from ``raw`` only when something asks for it.
+    """
 
     __slots__ = (
+        "_headers",
         "chunked",
         "connection_tokens",
         "content_length",
         "expect_continue",
-        "headers",
         "host",
         "keep_alive",
+        "line_end",
         "method",
+        "raw",
+        "spans",
         "target",
         "upgrade",
         "version",
@@ -80,7 +90,7 @@ class RequestHead:
         self.method: bytes = b""
         self.target: bytes = b""
         self.version: bytes = b"1.1"
-        self.headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[tuple[bytes, bytes]] | None = []
         self.host: bytes | None = None
         self.content_length: int | None = None
         self.chunked = False
@@ -88,6 +98,20 @@ class RequestHead:
         self.upgrade: bytes | None = None  # b"websocket" for an accepted WebSocket upgrade
         self.expect_continue = False
         self.connection_tokens: tuple[bytes, ...] = ()  # lower-cased tokens of Connection
+        self.raw: bytes | None = None  # the head bytes (fast path only)
+        self.line_end = 0  # index of the CRLF ending the request line in ``raw``
+        self.spans: list[tuple[bytes, int, int]] | None = None
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        h = self._headers
+        if h is None:
+            h = self._headers = header_list(self.raw or b"", self.line_end)
+        return h
+
+    @property
+    def headers_parsed(self) -> bool:
+        return self._headers is not None
 
     @property
     def has_body(self) -> bool:
@@ -95,6 +119,15 @@ class RequestHead:
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method!r} {self.target!r} HTTP/{self.version.decode()})"
+
+
+def header_list(raw: bytes, line_end: int) -> list[tuple[bytes, bytes]]:
+    """``(lower-cased name, value)`` of every field line of a validated head ``raw``."""
+    out = []
+    for line in raw[line_end + 2 : -4].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        out.append((name.lower(), value.strip(b" \t")))
+    return out
 
 
 RequestEvent = RequestHead | bytes | EndOfMessage | ProtocolError
@@ -109,6 +142,26 @@ _SPECIAL: Final = {
     b"upgrade": _UPGRADE,
     b"expect": _EXPECT,
 }
+# fields the proxy treats specially, found by ``parse_fast`` in one pass over the lower-cased
+# head (llhttp has refused whitespace before a colon and CR/LF inside values, so every
+# "CRLF name:" is exactly the start of a field line)
+_FAST_FIELDS: Final = re.compile(
+    rb"\r\n(host|connection|content-length|transfer-encoding|upgrade|expect|keep-alive|"
+    rb"proxy-connection|te|trailer|x-forwarded-for|x-forwarded-proto|x-forwarded-host|"
+    rb"forwarded|via):"
+)
+_FAST_REFUSED: Final = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
+_V11: Final = b" HTTP/1.1"
+_V10: Final = b" HTTP/1.0"
+
+
+class _Validator:
+    """Callback-free llhttp target: the parser validates, we read its results."""
+
+    __slots__ = ()
+
+
+_VALIDATOR: Final = _Validator()
 _FIELD_OVERHEAD: Final = 4  # ": " and CRLF per field, counted against max_header_bytes
 
 
@@ -123,6 +176,7 @@ class RequestParser:
         "_in_body",
         "_parser",
         "_url",
+        "_validator",
         "events",
         "failed",
         "in_head",
@@ -149,6 +203,85 @@ class RequestParser:
         self._head_fed = 0
         self._count = 0
         self._in_body = False
+        self._validator: httptools.HttpRequestParser | None = None
+
+    # -- fast path ---------------------------------------------------------------------
+    def parse_fast(self, data: bytes) -> RequestHead | None:
+        """``data`` is exactly one complete request head with no body: return its head with
+        no per-field Python work, or None (nothing consumed) and ``feed`` must handle it.
+
+        Taken only between requests. Anything unusual (a body, Upgrade, Expect, a limit near,
+        a version or Host problem, an llhttp error) returns None, so the general path gives
+        the one answer for it. llhttp still validates every byte (strict mode).
+        """
+        if self.in_head or self.events or self.failed or self.upgraded:
+            return None
+        n = len(data)
+        if n > self.max_header_bytes or data.find(b"\r\n\r\n") != n - 4:
+            return None
+        line_end = data.find(b"\r\n")
+        tail = data[line_end - 9 : line_end]
+        if tail == _V11:
+            version = b"1.1"
+        elif tail == _V10:
+            version = b"1.0"
+        else:
+            return None
+        if data.count(b"\r\n") - 2 > self.max_header_count:
+            return None
+        low = data.lower()
+        host: bytes | None = None
+        tokens: tuple[bytes, ...] = ()
+        spans: list[tuple[bytes, int, int]] | None = None
+        for m in _FAST_FIELDS.finditer(low, line_end):
+            name = m.group(1)
+            if name in _FAST_REFUSED:
+                return None
+            start = m.end()
+            end = low.find(b"\r\n", start)
+            if spans is None:
+                spans = []
+            spans.append((name, m.start(), end))
+            if name == b"host":
+                if host is not None:
+                    return None
+                host = data[start:end].strip(b" \t")
+            elif name == b"connection":
+                tokens += tuple(t.strip() for t in low[start:end].split(b",") if t.strip())
+        if host is None:
+            return None
+        v = self._validator
+        if v is None:
+            v = self._validator = httptools.HttpRequestParser(_VALIDATOR)
+        try:
+            v.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._validator = None  # its state is unknown now
+            return None
+        method = v.get_method()
+        target = data[len(method) + 1 : line_end - 9]
+        if method == b"CONNECT" or len(target) > self.max_uri_bytes or b" " in target:
+            self._validator = None
+            return None
+        # llhttp's own keep-alive answer is reset once the message is complete: compute it
+        if version == b"1.1":
+            keep_alive = b"close" not in tokens
+        else:
+            keep_alive = b"keep-alive" in tokens and b"close" not in tokens
+        if not keep_alive:
+            self._validator = None  # llhttp refuses any byte after a closing message
+        head = RequestHead()
+        head.method = method
+        head.target = target
+        head.version = version
+        head._headers = None
+        head.host = host
+        head.keep_alive = keep_alive
+        head.connection_tokens = tokens
+        head.raw = data
+        head.line_end = line_end
+        head.spans = spans
+        return head
 
     # -- input -------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -214,7 +347,10 @@ class RequestParser:
         if self._in_body:
             return  # a trailer field: counted, then dropped (never forwarded)
         name = name.lower()
-        self._head.headers.append((name, value))
+        value = value.rstrip(b" \t")  # llhttp drops leading OWS only (RFC 9110 5.5: both)
+        headers = self._head._headers
+        assert headers is not None
+        headers.append((name, value))
         kind = _SPECIAL.get(name)
         if kind is None:
             return
@@ -256,7 +392,9 @@ class RequestParser:
         head.target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
         if head.host is None:
             raise BadRequest("missing Host")
-        head.keep_alive = p.should_keep_alive()
+        # RFC 9112 9.3: "close" ends the connection even next to "keep-alive" (llhttp lets an
+        # HTTP/1.0 keep-alive token win)
+        head.keep_alive = p.should_keep_alive() and b"close" not in head.connection_tokens
         if p.should_upgrade():
             websocket = head.upgrade == b"websocket" and head.method == b"GET"
             if head.has_body:

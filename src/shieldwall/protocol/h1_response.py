@@ -31,6 +31,7 @@ line that is not HTTP/1.0 or HTTP/1.1.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Final
 
@@ -38,7 +39,14 @@ import httptools
 
 from shieldwall.errors import UpstreamProtocolError
 
-__all__ = ["Framing", "ResponseHead", "ResponseParser", "find_head_end"]
+__all__ = [
+    "HOP_BY_HOP_RESPONSE",
+    "Framing",
+    "ResponseHead",
+    "ResponseParser",
+    "find_head_end",
+    "parse_response_head",
+]
 
 _CRLFCRLF: Final = b"\r\n\r\n"
 
@@ -61,14 +69,18 @@ class Framing(Enum):
 
 
 class ResponseHead:
-    """A validated response head. ``raw`` is the head exactly as received, ``low`` lower-cased."""
+    """A validated response head. ``raw`` is the head exactly as received.
+
+    ``cuts`` lists the ``(start, end)`` byte offsets of the hop-by-hop lines (each from its
+    leading CRLF to just before the next CRLF), sorted, for ``splice``; None when there are none.
+    """
 
     __slots__ = (
         "connection_tokens",
         "content_length",
+        "cuts",
         "framing",
         "keep_alive",
-        "low",
         "raw",
         "status",
         "upgrade",
@@ -77,7 +89,6 @@ class ResponseHead:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        self.low = raw.lower()
         self.status = 0
         self.version = b"1.1"
         self.content_length: int | None = None
@@ -85,10 +96,15 @@ class ResponseHead:
         self.keep_alive = True
         self.upgrade = False  # 101 Switching Protocols
         self.connection_tokens: tuple[bytes, ...] = ()
+        self.cuts: list[tuple[int, int]] | None = None
+
+    @property
+    def low(self) -> bytes:
+        return self.raw.lower()
 
     def values(self, name: bytes) -> list[bytes]:
         """Every value of field ``name`` (lower-case), in order, stripped."""
-        low = self.low
+        low = self.raw.lower()
         key = b"\r\n" + name + b":"
         out = []
         i = low.find(key)
@@ -103,6 +119,25 @@ class ResponseHead:
         v = self.values(name)
         return v[0] if v else None
 
+    def splice(self, extra: bytes) -> bytes:
+        """The head to send on: HTTP/1.1 status line, hop-by-hop lines cut, ``extra`` (lines
+        ending in CRLF) added before the blank line."""
+        raw = self.raw
+        cuts = self.cuts
+        if cuts is None:
+            if self.version == b"1.1":
+                return b"".join((raw[:-2], extra, b"\r\n"))
+            return b"".join((b"HTTP/1.1", raw[8:-2], extra, b"\r\n"))
+        parts = [b"HTTP/1.1"]
+        pos = 8
+        for i, j in cuts:
+            if i < pos:
+                continue  # the same line named twice (a token repeating a fixed name)
+            parts.append(raw[pos:i])
+            pos = j
+        parts += (raw[pos:-2], extra, b"\r\n")
+        return b"".join(parts)
+
 
 class _Validator:
     """Callback-free llhttp target: the parser validates, we read its results."""
@@ -112,6 +147,110 @@ class _Validator:
 
 _VALIDATOR: Final = _Validator()
 _CHUNKED_HEAD: Final = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+# every field the relay must look at, found in one pass over the lower-cased head
+_FIELDS: Final = re.compile(
+    rb"\r\n(connection|keep-alive|proxy-connection|te|trailer|upgrade|"
+    rb"content-length|transfer-encoding):"
+)
+_CL: Final = b"content-length"
+_TE: Final = b"transfer-encoding"
+_CONNECTION: Final = b"connection"
+HOP_BY_HOP_RESPONSE: Final = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
+)
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+
+
+def _field_cuts(low: bytes, name: bytes) -> list[tuple[int, int]]:
+    key = b"\r\n" + name + b":"
+    out = []
+    i = low.find(key)
+    while i >= 0:
+        j = low.find(b"\r\n", i + 2)
+        out.append((i, j))
+        i = low.find(key, j)
+    return out
+
+
+def parse_response_head(raw: bytes, request_method: bytes, max_head_bytes: int) -> ResponseHead:
+    """Validate the complete head ``raw`` (ending in CRLFCRLF) of the response to a
+    ``request_method`` request. Raises ``UpstreamProtocolError``."""
+    if len(raw) > max_head_bytes:
+        raise UpstreamProtocolError("response head too large")
+    version = raw[5:8]
+    if raw[:5] != b"HTTP/" or (version != b"1.1" and version != b"1.0"):
+        raise UpstreamProtocolError("not an HTTP/1.0 or HTTP/1.1 response")
+    p = httptools.HttpResponseParser(_VALIDATOR)
+    try:
+        p.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass  # 101: the rest of the stream is tunnel bytes
+    except httptools.HttpParserError as exc:
+        raise UpstreamProtocolError(f"invalid response head: {exc}") from None
+    head = ResponseHead(raw)
+    head.version = version
+    status = head.status = p.get_status_code()
+    if status == 0:
+        raise UpstreamProtocolError("incomplete response head")
+    keep_alive = p.should_keep_alive()
+    low = raw.lower()
+    cl: bytes | None = None
+    te: list[bytes] | None = None
+    conn: list[bytes] | None = None
+    cuts: list[tuple[int, int]] | None = None
+    for m in _FIELDS.finditer(low):
+        name = m.group(1)
+        start = m.end()
+        end = low.find(b"\r\n", start)
+        if name == _CL:
+            cl = raw[start:end]  # llhttp refused a second, differing or non-numeric one
+        elif name == _TE:
+            if te is None:
+                te = []
+            te.append(low[start:end].strip(b" \t"))
+        else:
+            if cuts is None:
+                cuts = []
+            cuts.append((m.start(), end))
+            if name == _CONNECTION:
+                if conn is None:
+                    conn = []
+                conn.append(low[start:end])
+    if conn is not None:
+        tokens = tuple(t.strip() for v in conn for t in v.split(b",") if t.strip())
+        head.connection_tokens = tokens
+        assert cuts is not None
+        extra_cuts = False
+        for t in tokens:
+            if t not in HOP_BY_HOP_RESPONSE and t != _CL and t != _TE:
+                more = _field_cuts(low, t)
+                if more:
+                    cuts += more
+                    extra_cuts = True
+        if extra_cuts:
+            cuts.sort()
+    head.cuts = cuts
+    if te is not None:
+        if len(te) != 1 or te[0] != b"chunked":
+            raise UpstreamProtocolError("unsupported Transfer-Encoding in response")
+        if cl is not None:
+            raise UpstreamProtocolError("Content-Length with Transfer-Encoding")
+    if cl is not None:
+        head.content_length = int(cl)  # llhttp: digits only
+    if status == 101:
+        head.upgrade = True
+        head.framing = Framing.NO_BODY
+    elif request_method == b"HEAD" or status < 200 or status in _NO_BODY_STATUS:
+        head.framing = Framing.NO_BODY
+    elif te is not None:
+        head.framing = Framing.CHUNKED
+    elif head.content_length is not None:
+        head.framing = Framing.LENGTH if head.content_length else Framing.NO_BODY
+    else:
+        head.framing = Framing.UNTIL_CLOSE
+        keep_alive = False
+    head.keep_alive = keep_alive
+    return head
 
 
 class ResponseParser:
@@ -129,65 +268,16 @@ class ResponseParser:
 
     def parse_head(self, raw: bytes, *, request_method: bytes) -> ResponseHead:
         """Validate the complete head ``raw`` (ending in CRLFCRLF)."""
-        if len(raw) > self.max_head_bytes:
-            raise UpstreamProtocolError("response head too large")
-        if not raw.startswith(b"HTTP/1."):
-            raise UpstreamProtocolError("not an HTTP/1.x response")
-        p = httptools.HttpResponseParser(_VALIDATOR)
-        try:
-            p.feed_data(raw)
-        except httptools.HttpParserUpgrade:
-            pass  # 101: the rest of the stream is tunnel bytes
-        except httptools.HttpParserError as exc:
-            raise UpstreamProtocolError(f"invalid response head: {exc}") from None
-        version = p.get_http_version()
-        if version == "1.1":
-            version_b = b"1.1"
-        elif version == "1.0":
-            version_b = b"1.0"
-        else:
-            raise UpstreamProtocolError("unsupported HTTP version in response")
-        head = ResponseHead(raw)
-        head.version = version_b
-        status = head.status = p.get_status_code()
-        if status == 0:
-            raise UpstreamProtocolError("incomplete response head")
-        head.keep_alive = p.should_keep_alive()
-        low = head.low
-        cl = te = conn = False
-        if b"\r\ncontent-length:" in low:
-            head.content_length = int(head.values(b"content-length")[0])  # llhttp: one, digits
-            cl = True
-        if b"\r\ntransfer-encoding:" in low:
-            tes = head.values(b"transfer-encoding")
-            if len(tes) != 1 or tes[0].lower() != b"chunked":
-                raise UpstreamProtocolError("unsupported Transfer-Encoding in response")
-            if cl:
-                raise UpstreamProtocolError("Content-Length with Transfer-Encoding")
-            te = True
-        if b"\r\nconnection:" in low:
-            conn = True
-        if conn:
-            head.connection_tokens = tuple(
-                t.strip().lower()
-                for v in head.values(b"connection")
-                for t in v.split(b",")
-                if t.strip()
-            )
-        if status == 101:
-            head.upgrade = True
-            head.framing = Framing.NO_BODY
-        elif request_method == b"HEAD" or status < 200 or status in (204, 304):
-            head.framing = Framing.NO_BODY
+        head = parse_response_head(raw, request_method, self.max_head_bytes)
+        if head.framing is Framing.NO_BODY and not head.upgrade:
             self.done = True
-        elif te:
-            head.framing = Framing.CHUNKED
-        elif head.content_length is not None:
-            head.framing = Framing.LENGTH if head.content_length else Framing.NO_BODY
-        else:
-            head.framing = Framing.UNTIL_CLOSE
-            head.keep_alive = False
         return head
+
+    def prime_chunked(self) -> None:
+        """Prepare ``feed_body`` for a chunked body whose head was parsed elsewhere."""
+        if self._body_parser is None:
+            self._body_parser = httptools.HttpResponseParser(self)
+            self._body_parser.feed_data(_CHUNKED_HEAD)
 
     def feed_body(self, data: bytes) -> int:
         """Feed chunked body bytes; returns how many bytes were consumed (less than

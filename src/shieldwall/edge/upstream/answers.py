@@ -58,6 +58,7 @@ class ExchangeState:
         self.pending: list[bytes] | None = None  # request bytes waiting for a connect
         self.deadline = 0.0
         self.deadline_kind = DL_NONE
+        self.lazy_headers = False  # ctx.headers not built yet from the head's bytes
 
     # provided by ClientConnection
     transport: asyncio.Transport | None
@@ -77,8 +78,20 @@ class ExchangeState:
         self.deadline = self.worker.loop.time() + seconds
         self.deadline_kind = kind
 
+    def ensure_headers(self) -> list[tuple[bytes, bytes]]:
+        """``ctx.headers`` of the current request, built from the head's bytes on first use
+        (the fast path leaves them unbuilt while nothing needs them)."""
+        ctx = self.ctx
+        assert ctx is not None
+        if self.lazy_headers:
+            self.lazy_headers = False
+            if self.head is not None:
+                ctx.headers = self.head.headers
+        return ctx.headers
+
     def new_context(self) -> RequestContext:
         worker = self.worker
+        self.lazy_headers = False
         return RequestContext(
             conn=self.info,
             runtime=worker.holder.current,
@@ -104,6 +117,7 @@ class ExchangeState:
         ctx = self.ctx
         assert ctx is not None
         ctx.error = code
+        self.ensure_headers()
         close = self.closing or not self.request_done or not self.keep_alive
         data = error_response(
             status,
@@ -181,8 +195,12 @@ class ExchangeState:
         ctx = self.ctx
         if ctx is None:
             return
+        worker = self.worker
+        if self.lazy_headers and worker.logs_headers(ctx):
+            self.ensure_headers()
+        self.lazy_headers = False
         self.ctx = None
-        self.worker.log(ctx)
+        worker.log(ctx)
 
     def drop_upstream(self) -> None:
         self.pending = None

@@ -23,10 +23,16 @@ from typing import Final
 from shieldwall.config.model import OriginConfig, ZoneLimits
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import Continue
-from shieldwall.edge.headers import client_ip, upstream_request_head
+from shieldwall.edge.headers import (
+    client_ip,
+    forwarding_tail,
+    splice_request_head,
+    upstream_request_head,
+)
 from shieldwall.edge.pipeline import run_chain
+from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import DL_CONNECT, DL_READ, DL_SEND, PAUSE_UPSTREAM
-from shieldwall.edge.upstream.pool import origin_key
+from shieldwall.edge.upstream.pool import OriginKey, origin_key
 from shieldwall.edge.upstream.relay import ResponseRelay
 from shieldwall.errors import BodyTooLarge, ProtocolError, UpstreamError
 from shieldwall.protocol.h1 import LAST_CHUNK, RequestHead, encode_chunk
@@ -64,6 +70,16 @@ class Exchange(ResponseRelay):
 
     trust_version = -1
     trusted_peer = False
+    # per-connection caches: a keep-alive connection nearly always repeats Host and origin
+    _host_raw: bytes | None = None
+    _host_rt: Runtime | None = None
+    _host_str = ""
+    _host_zone: ZoneRuntime | None = None
+    _origin: OriginConfig | None = None
+    _origin_addr = ""
+    _origin_key: OriginKey = ("", 0, False)
+    _tail_key: tuple[bytes, bytes] | None = None
+    _tail = b""
 
     def start_request(self, head: RequestHead) -> None:
         worker = self.worker
@@ -71,24 +87,33 @@ class Exchange(ResponseRelay):
         info = self.info
         info.requests += 1
         target = head.target
+        now = worker.loop.time()
+        lazy = not head.headers_parsed
         ctx = self.ctx = RequestContext(
             info,
             rt,
             worker.ids.next(),
-            worker.loop.time(),
+            now,
             head.method,
             target,
             target,
             b"",
             head.version,
-            head.headers,
+            [] if lazy else head.headers,
         )
-        if b"?" in target:
-            ctx.path, _, ctx.query = target.partition(b"?")
-        ctx.content_length = head.content_length
-        ctx.chunked = head.chunked
-        ctx.upgrade = head.upgrade is not None
-        ctx.keep_alive = head.keep_alive
+        self.lazy_headers = lazy
+        q = target.find(b"?")
+        if q >= 0:
+            ctx.path = target[:q]
+            ctx.query = target[q + 1 :]
+        if head.content_length is not None:
+            ctx.content_length = head.content_length
+        if head.chunked:
+            ctx.chunked = True
+        if head.upgrade is not None:
+            ctx.upgrade = True
+        if not head.keep_alive:
+            ctx.keep_alive = False
         self.head = head
         self.request_done = not head.has_body
         self.body_started = 0.0
@@ -96,8 +121,14 @@ class Exchange(ResponseRelay):
         self.keep_alive = head.keep_alive
         host = head.host
         assert host is not None
-        ctx.host = _strip_port(host).lower().rstrip(b".").decode("latin-1")
-        zone = rt.zone_for_host(ctx.host)
+        if host == self._host_raw and rt is self._host_rt:
+            ctx.host = self._host_str
+            zone = self._host_zone
+        else:
+            ctx.host = _strip_port(host).lower().rstrip(b".").decode("latin-1")
+            zone = rt.zone_for_host(ctx.host)
+            self._host_raw, self._host_rt = host, rt
+            self._host_str, self._host_zone = ctx.host, zone
         if zone is None:
             self.respond_error(421, "unknown_host")
             return
@@ -111,16 +142,18 @@ class Exchange(ResponseRelay):
             self.trust_version = rt.version
         trusted = self.trusted_peer
         if trusted and rt.config.trusted_proxies.use_x_forwarded_for:
-            ctx.client_ip = client_ip(head.headers, info.client_ip, rt.is_trusted_proxy)
+            ctx.client_ip = client_ip(self.ensure_headers(), info.client_ip, rt.is_trusted_proxy)
         else:
             ctx.client_ip = info.client_ip
         zl = self.zlimits = zc.limits
         if head.content_length is not None and head.content_length > zl.max_body_bytes:
             self.respond_error(413, "body_too_large")
             return
-        chain = zone.chain.request_headers
-        if chain:
-            decision = run_chain(chain, ctx)
+        chain = zone.chain
+        if lazy and (chain.request_headers or chain.response or chain.log):
+            self.ensure_headers()  # filters read ctx.headers
+        if chain.request_headers:
+            decision = run_chain(chain.request_headers, ctx)
             if not isinstance(decision, Continue):
                 self.respond_decision(decision)
                 return
@@ -128,30 +161,51 @@ class Exchange(ResponseRelay):
             return
         origins = zone.origins
         origin = origins[info.requests % len(origins)] if len(origins) > 1 else origins[0]
-        ctx.upstream_addr = f"{origin.host}:{origin.port}"
-        raw = upstream_request_head(
-            head.method,
-            target,
-            head.headers,
-            connection_tokens=head.connection_tokens,
-            host=host if zc.preserve_host else origin.host.encode(),
-            peer_ip=info.client_ip,
-            scheme=_SCHEMES[info.scheme],
-            trusted_peer=trusted,
-            via=worker.via,
-            allow_underscore=zc.allow_underscore_headers,
-            content_length=head.content_length,
-            chunked=head.chunked,
-            websocket=head.upgrade is not None,
-        )
-        ctx.upstream_time = worker.loop.time()
-        conn = worker.pool.acquire(origin_key(origin))
+        if origin is not self._origin:
+            self._origin = origin
+            self._origin_addr = f"{origin.host}:{origin.port}"
+            self._origin_key = origin_key(origin)
+        ctx.upstream_addr = self._origin_addr
+        if zc.preserve_host:
+            sent_host = host
+            host_line = None
+        else:
+            sent_host = origin.host.encode()
+            host_line = b"\r\nhost: " + sent_host
+        if head.raw is not None and not trusted:
+            key = (sent_host, worker.via)
+            if key != self._tail_key:
+                self._tail_key = key
+                self._tail = forwarding_tail(
+                    info.client_ip, _SCHEMES[info.scheme], sent_host, worker.via
+                )
+            raw = splice_request_head(head, host_line, self._tail, zc.allow_underscore_headers)
+        else:
+            raw = upstream_request_head(
+                head.method,
+                target,
+                head.headers,
+                connection_tokens=head.connection_tokens,
+                host=sent_host,
+                peer_ip=info.client_ip,
+                scheme=_SCHEMES[info.scheme],
+                trusted_peer=trusted,
+                via=worker.via,
+                allow_underscore=zc.allow_underscore_headers,
+                content_length=head.content_length,
+                chunked=head.chunked,
+                websocket=head.upgrade is not None,
+            )
+        ctx.upstream_time = now
+        conn = worker.pool.acquire(self._origin_key)
         if conn is not None:
             self.upstream = conn
             if self.request_done:
-                self.set_deadline(DL_READ, zl.read_timeout)
+                self.deadline_kind = DL_READ
+                self.deadline = now + zl.read_timeout
             else:
-                self.set_deadline(DL_SEND, zl.send_timeout)
+                self.deadline_kind = DL_SEND
+                self.deadline = now + zl.send_timeout
             conn.start(self, head.method, raw)
         else:
             self.pending = []

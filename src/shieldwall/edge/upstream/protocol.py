@@ -28,20 +28,37 @@ import asyncio
 from typing import Final, Protocol
 
 from shieldwall.errors import UpstreamError, UpstreamProtocolError
-from shieldwall.protocol.h1 import Framing, ResponseHead, ResponseParser, find_head_end
+from shieldwall.protocol.h1 import (
+    Framing,
+    ResponseHead,
+    ResponseParser,
+    find_head_end,
+    parse_response_head,
+)
 
 __all__ = ["UpstreamConnection", "UpstreamSink"]
 
 MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of response head before the origin is "invalid"
 
+BIG_BODY: Final = 16 * 1024  # body pieces at least this large are passed as views, not copied
+
 # states
 _IDLE, _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _TUNNEL, _CLOSED = range(7)
+
+
+def _tail(data: bytes, start: int, end: int) -> bytes | memoryview:
+    """``data[start:end]``; a large piece as a view (the transport writes it without a copy)."""
+    if start == 0 and end == len(data):
+        return data
+    if end - start >= BIG_BODY:
+        return memoryview(data)[start:end]
+    return data[start:end]
 
 
 class UpstreamSink(Protocol):
     """What the client side implements to receive an origin's response."""
 
-    def upstream_head(self, head: ResponseHead, body: bytes) -> None: ...
+    def upstream_head(self, head: ResponseHead, body: bytes | memoryview) -> None: ...
     def upstream_body(self, data: bytes) -> None: ...
     def upstream_end(self) -> None: ...
     def upstream_error(self, err: UpstreamError) -> None: ...
@@ -131,8 +148,28 @@ class UpstreamConnection(asyncio.Protocol):
             sink.upstream_body(data)
             sink.upstream_end()
         elif state == _HEAD:
-            sink.upstream_activity()
-            self._on_head_bytes(sink, data)
+            buf = self._buf
+            if buf:
+                sink.upstream_activity()
+                old = len(buf)
+                buf += data
+                end = find_head_end(buf, old - 3)
+                if end < 0:
+                    if len(buf) > MAX_RESPONSE_HEAD:
+                        self._fail(UpstreamProtocolError("response head too large"))
+                    return
+                data = bytes(buf)
+                buf.clear()
+            else:
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    sink.upstream_activity()
+                    buf += data
+                    if len(buf) > MAX_RESPONSE_HEAD:
+                        self._fail(UpstreamProtocolError("response head too large"))
+                    return
+                end += 4
+            self._on_head(sink, data, end)
         elif state == _CHUNKED:
             self._on_chunked(sink, data)
         elif state in (_UNTIL_CLOSE, _TUNNEL):
@@ -140,49 +177,42 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             self.close()
 
-    def _on_head_bytes(self, sink: UpstreamSink, data: bytes) -> None:
-        buf = self._buf
-        old = len(buf)
-        buf += data
-        end = find_head_end(buf, old - 3)
-        if end < 0:
-            if len(buf) > MAX_RESPONSE_HEAD:
-                self._fail(UpstreamProtocolError("response head too large"))
-            return
-        raw = bytes(buf[:end])
-        rest = bytes(buf[end:])
-        buf.clear()
-        parser = self._parser = ResponseParser(max_head_bytes=MAX_RESPONSE_HEAD)
+    def _on_head(self, sink: UpstreamSink, data: bytes, end: int) -> None:
+        """``data[:end]`` is a complete response head; the rest is body (or the next head)."""
+        n = len(data)
+        raw = data[:end] if end < n else data
         try:
-            head = parser.parse_head(raw, request_method=self._method)
+            head = parse_response_head(raw, self._method, MAX_RESPONSE_HEAD)
         except UpstreamError as err:
             self._fail(err)
             return
         if not head.keep_alive:
             self.reusable = False
         framing = head.framing
+        if framing is Framing.LENGTH:  # the common case first
+            cl = head.content_length or 0
+            have = n - end
+            if have >= cl:
+                if have > cl:
+                    self.reusable = False
+                self._state = _IDLE
+                sink.upstream_head(head, _tail(data, end, end + cl))
+                if self.sink is sink:
+                    sink.upstream_end()
+            else:
+                self._remaining = cl - have
+                self._state = _LENGTH
+                sink.upstream_head(head, _tail(data, end, n))
+            return
+        rest = data[end:]
         if 100 <= head.status < 200 and not head.upgrade:
             if rest:  # interim response (100 Continue): skip it, the real head follows
-                self._on_head_bytes(sink, rest)
+                self.data_received(rest)
             return
         if head.upgrade:
             self._state = _TUNNEL
             self.reusable = False
             sink.upstream_head(head, rest)
-        elif framing is Framing.LENGTH:
-            cl = head.content_length or 0
-            if len(rest) >= cl:
-                if len(rest) > cl:
-                    self.reusable = False
-                    rest = rest[:cl]
-                self._state = _IDLE
-                sink.upstream_head(head, rest)
-                if self.sink is sink:
-                    sink.upstream_end()
-            else:
-                self._remaining = cl - len(rest)
-                self._state = _LENGTH
-                sink.upstream_head(head, rest)
         elif framing is Framing.NO_BODY:
             if rest:
                 self.reusable = False
@@ -192,6 +222,8 @@ class UpstreamConnection(asyncio.Protocol):
                 sink.upstream_end()
         elif framing is Framing.CHUNKED:
             self._state = _CHUNKED
+            self._parser = parser = ResponseParser(max_head_bytes=MAX_RESPONSE_HEAD)
+            parser.prime_chunked()
             sink.upstream_head(head, b"")
             if rest and self.sink is sink:
                 self._on_chunked(sink, rest)

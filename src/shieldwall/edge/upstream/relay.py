@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Final
 
 from shieldwall.edge.decision import Continue
-from shieldwall.edge.headers import response_head_out
 from shieldwall.edge.pipeline import run_chain
 from shieldwall.edge.upstream.answers import DL_READ, DL_SEND, PAUSE_UPSTREAM, ExchangeState
+from shieldwall.edge.upstream.protocol import BIG_BODY
 from shieldwall.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from shieldwall.protocol.h1 import LAST_CHUNK, Framing, ResponseHead, encode_chunk
 
@@ -60,12 +60,13 @@ class ResponseRelay(ExchangeState):
     def upstream_timed_out(self, what: str) -> None:
         self.upstream_error(UpstreamTimeout(f"origin {what} timeout"))
 
-    def upstream_head(self, head: ResponseHead, body: bytes) -> None:
+    def upstream_head(self, head: ResponseHead, body: bytes | memoryview) -> None:
         ctx = self.ctx
         assert ctx is not None
         worker = self.worker
+        now = worker.loop.time()
         ctx.upstream_status = status = head.status
-        ctx.upstream_time = worker.loop.time() - ctx.upstream_time
+        ctx.upstream_time = now - ctx.upstream_time
         zone = ctx.zone
         assert zone is not None
         if zone.chain.response:
@@ -82,7 +83,7 @@ class ResponseRelay(ExchangeState):
             if not ctx.upgrade:
                 self.upstream_error(UpstreamProtocolError("unexpected 101 from origin"))
                 return
-            out = head.raw[:-2] + extra + b"\r\n" + body
+            out = b"".join((head.raw[:-2], extra, b"\r\n", body))
             ctx.status = 101
             ctx.bytes_out += len(out)
             self.response_started = True
@@ -92,7 +93,9 @@ class ResponseRelay(ExchangeState):
         keep = self.keep_alive and not self.closing and not worker.draining
         framing = head.framing
         chunk_out = False
-        if framing is Framing.UNTIL_CLOSE:
+        if framing is Framing.LENGTH:
+            pass
+        elif framing is Framing.UNTIL_CLOSE:
             if ctx.version == b"1.1":
                 chunk_out = True
                 extra += _CHUNKED_LINE
@@ -104,13 +107,22 @@ class ResponseRelay(ExchangeState):
         if not keep:
             extra += _CLOSE_LINE
             self.keep_alive = False
-        out = response_head_out(head.raw, head.low, head.connection_tokens, extra)
-        if body:
-            out += encode_chunk(body) if chunk_out else body
+        out = head.splice(extra)
         ctx.status = status
-        ctx.bytes_out += len(out)
         self.response_started = True
-        transport.write(out)
+        self.deadline = now + self.zlimits.read_timeout  # the rest of the body, if any
+        self.deadline_kind = DL_READ
+        if body:
+            if chunk_out:
+                body = encode_chunk(bytes(body))
+            ctx.bytes_out += len(out) + len(body)
+            if len(body) < BIG_BODY:
+                transport.write(out + body)
+            else:
+                transport.writelines((out, body))  # one writev, the body not copied
+        else:
+            ctx.bytes_out += len(out)
+            transport.write(out)
 
     def upstream_body(self, data: bytes) -> None:
         ctx = self.ctx
