@@ -103,7 +103,7 @@ async def test_legal_abuse_purge_and_export(
     assert row == ["o1", "alpha", "prefix", "/x/", "DE", "Court", "active"]
     assert await cli("legal", "lift", "o1", "--reason", "done", *auth) == 0
     assert await cli("purge", "alpha", "--url", "https://alpha.test/", *auth) == 1
-    assert "cache not enabled" in capsys.readouterr().err
+    assert "no edge is attached" in capsys.readouterr().err
     await plane.call(
         "POST",
         "/abuse",

@@ -128,8 +128,9 @@ async def test_abuse_intake_triage_and_forwarding(plane: Plane) -> None:
 
 
 async def test_purge_is_recorded_not_faked_and_rate_limited(plane: Plane) -> None:
+    """Without an edge attached (this in-process plane) a purge is recorded, never faked."""
     r = await plane.call("POST", "/api/v1/zones/alpha/purge", {"urls": ["https://alpha.test/a"]})
-    assert r.status == 501 and "cache not enabled" in r.json["detail"]
+    assert r.status == 501 and "no edge is attached" in r.json["detail"]
     assert (
         await plane.call("POST", "/api/v1/zones/alpha/purge", {"urls": [], "tags": ["t"]})
     ).status == 422
@@ -145,3 +146,4 @@ async def test_purge_is_recorded_not_faked_and_rate_limited(plane: Plane) -> Non
     ]
     audit = (await plane.call("GET", "/api/v1/audit?action=purge.request")).json["entries"]
     assert len(audit) == 2
+    assert audit[0]["detail"]["status"] == "not_applied"

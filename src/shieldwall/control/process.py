@@ -14,6 +14,10 @@ control -> sup.    ``apply {id, toml}``        validate + reload the workers wit
 sup. -> control    ``applied {id, version}``   workers were sent it (edge generation)
 sup. -> control    ``apply_failed {id, errors}`` refused (listeners/workers changed, ...)
 sup. -> control    ``sighup``                  re-read the config file -> maybe a version
+control -> sup.    ``purge {id, kind, zone,    fan out to every worker's cache
+                   values}``
+sup. -> control    ``purged {id, workers}``    per worker ``{worker, count}`` or ``{.., error}``
+sup. -> control    ``purge_failed {id, reason}`` not sent to the workers (invalid, too many)
 sup. -> control    ``metrics {...}`` (others)  workers' frames, to ``app.message_handlers``
 =================  ==========================  =============================================
 
@@ -35,8 +39,9 @@ from typing import Any
 from shieldwall.config.model import Config
 from shieldwall.control.api.app import ControlApp
 from shieldwall.control.api.http import serve_http
+from shieldwall.control.api.types import HttpError
 from shieldwall.control.bootstrap import Boot, bootstrap, file_sha
-from shieldwall.control.service import ApplyFn, Change, ControlService
+from shieldwall.control.service import ApplyFn, Change, ControlService, PurgeFn
 from shieldwall.errors import ConfigError, ConfigErrors
 from shieldwall.observability.logging import get_logger
 
@@ -45,6 +50,7 @@ __all__ = ["ControlPlane", "prepare", "sidecar_entry"]
 log = get_logger(__name__)
 
 APPLY_TIMEOUT = 30.0  # seconds the supervisor may take to validate and send a version
+PURGE_TIMEOUT = 20.0  # seconds for a purge answer (the supervisor's own deadline is 10 s)
 MAX_FRAME = 16 * 1024 * 1024  # same bound as edge/ipc.py
 _HEAD = struct.Struct("!IB")
 
@@ -52,12 +58,19 @@ _HEAD = struct.Struct("!IB")
 class ControlPlane:
     """A control API serving one store; ``apply`` reaches the edge."""
 
-    def __init__(self, boot: Boot, apply: ApplyFn, config_path: str | None = None) -> None:
+    def __init__(
+        self,
+        boot: Boot,
+        apply: ApplyFn,
+        config_path: str | None = None,
+        purge: PurgeFn | None = None,
+    ) -> None:
         self.boot = boot
         self.config_path = config_path
         self.service = ControlService(
-            boot.store, boot.version, boot.config, base_dir=boot.base_dir, apply=apply
-        )
+            boot.store, boot.version, boot.config, base_dir=boot.base_dir, apply=apply,
+            purge=purge,
+        )  # fmt: skip
         self.app = ControlApp(self.service)
         self.service.bind_db(self.app.db)
         self._server: asyncio.Server | None = None
@@ -89,8 +102,6 @@ class ControlPlane:
             log.info("SIGHUP: %s unchanged since its last import; nothing to do", self.config_path)
             return
         who = Change("file", "", "config.import", target=self.config_path, reason="SIGHUP")
-        from shieldwall.control.api.types import HttpError
-
         try:
             v = await self.service.commit_text(text, who, source="sighup", file_sha=sha)
         except HttpError as e:
@@ -146,6 +157,30 @@ class _Channel:
                 [ConfigError(str(e.get("path", "")), str(e.get("reason", ""))) for e in errors]
             )
 
+    async def _ask(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send ``msg`` with a fresh id; its answer, or None after ``timeout`` seconds."""
+        mid = next(self.ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[mid] = fut
+        self.send({**msg, "id": mid})
+        try:
+            async with asyncio.timeout(timeout):
+                return await fut
+        except TimeoutError:
+            return None
+        finally:
+            self.pending.pop(mid, None)
+
+    async def purge(self, zone: str, kind: str, values: list[str]) -> list[dict[str, Any]]:
+        msg = {"type": "purge", "kind": kind, "zone": zone, "values": values}
+        reply = await self._ask(msg, PURGE_TIMEOUT)
+        if reply is None:
+            raise HttpError(504, f"the supervisor did not answer the purge in {PURGE_TIMEOUT:g}s")
+        workers = reply.get("workers")
+        if reply.get("type") != "purged" or not isinstance(workers, list):
+            raise HttpError(503, f"purge refused by the supervisor: {reply.get('reason')!s:.200}")
+        return [w for w in workers if isinstance(w, dict)]
+
     async def read(self, on_message: Callable[[dict[str, Any]], None]) -> None:
         while True:
             try:
@@ -168,7 +203,7 @@ async def _sidecar(config_path: str, sock: socket.socket) -> int:
     boot = bootstrap(config_path, announce=False)
     reader, writer = await asyncio.open_connection(sock=sock)
     chan = _Channel(reader, writer)
-    plane = ControlPlane(boot, chan.apply, config_path)
+    plane = ControlPlane(boot, chan.apply, config_path, purge=chan.purge)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

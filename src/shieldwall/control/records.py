@@ -28,6 +28,7 @@ __all__ = [
     "legal_lift",
     "legal_list",
     "legal_new",
+    "purge_finish",
     "purge_list",
     "purge_new",
 ]
@@ -203,6 +204,11 @@ def purge_new(
     )
     rows = _rows(s.db.execute("SELECT * FROM purges WHERE id = ?", (cur.lastrowid,)))
     return rows[0]
+
+
+def purge_finish(s: Store, purge_id: int, status: str) -> None:
+    """Set the outcome of a purge (``done`` / ``incomplete`` / ``failed``)."""
+    s.db.execute("UPDATE purges SET status = ? WHERE id = ?", (status, purge_id))
 
 
 def purge_list(s: Store, zone: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -34,11 +34,14 @@ from shieldwall.control.tomlw import dumps, problems
 from shieldwall.errors import ConfigError, ConfigErrors
 from shieldwall.observability.logging import get_logger
 
-__all__ = ["ApplyFn", "Change", "ControlService", "config_errors", "unified_diff"]
+__all__ = ["ApplyFn", "Change", "ControlService", "PurgeFn", "config_errors", "unified_diff"]
 
 log = get_logger(__name__)
 
 ApplyFn = Callable[[Config, str], Awaitable[None]]  # (config, its TOML); ConfigError: refused
+# (zone, kind, values) -> one result per worker ({worker, count} or {worker, error}); raises
+# HttpError when the edge cannot be asked (no edge attached, supervisor silent or refusing)
+PurgeFn = Callable[[str, str, list[str]], Awaitable[list[dict[str, Any]]]]
 Edit = Callable[[dict[str, Any]], Any]
 MAX_REPORTED = 100  # errors listed in one 422 answer
 
@@ -83,10 +86,12 @@ class ControlService:
         base_dir: str,
         apply: ApplyFn = _no_apply,
         run_db: Callable[..., Awaitable[Any]] | None = None,
+        purge: PurgeFn | None = None,
     ) -> None:
         self.store = store
         self.base_dir = base_dir
         self.apply = apply
+        self.purge = purge  # None: no edge attached (tests, tooling): purges answer 501
         self._version = current
         self.config = config
         self._lock = asyncio.Lock()

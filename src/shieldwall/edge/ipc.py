@@ -3,7 +3,8 @@
 A frame is ``length (4 bytes, big-endian) | kind (1 byte) | payload``. Two kinds:
 
 - ``J``: a JSON object. Workers only ever send this kind (``ready``, ``reloaded``,
-  ``reload_failed``). The supervisor decodes with ``allow_pickle=False``, so a worker that an
+  ``reload_failed``, ``metrics``, ``purged``); the supervisor sends it for ``purge`` orders
+  (``purge.py``). The supervisor decodes with ``allow_pickle=False``, so a worker that an
   attacker took over through a parser bug cannot make the supervisor unpickle anything.
 - ``P``: a pickle, used only supervisor -> worker to carry a new frozen ``Config`` (a tree of
   dataclasses that JSON cannot round-trip). The worker trusts its parent.

@@ -39,7 +39,9 @@ ready line, which waits for it), ``apply {id, toml}`` -> the text is parsed with
 ``parse_config`` exactly like the file and ``reload``-ed; the answer is ``applied {id,
 version}`` or ``apply_failed {id, errors: [{path, reason}]}``. With a sidecar, SIGHUP is
 forwarded to it as ``sighup`` (it owns the config versions, so a changed file becomes a new
-version there and comes back as ``apply``).
+version there and comes back as ``apply``). ``purge {id, kind, zone, values}`` is validated and
+fanned out to every running worker (``purge.py``); when all have answered, or after
+``PURGE_DEADLINE``, the sidecar gets ``purged {id, workers: [{worker, count | error}]}``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from dataclasses import dataclass, field
 from shieldwall.config.model import Config
 from shieldwall.edge.backoff import DEFAULT_RESTART_POLICY, RestartPolicy
 from shieldwall.edge.ipc import FrameDecoder, encode_json, encode_pickle
+from shieldwall.edge.purge import PurgeFanout, parse_order
 from shieldwall.edge.reuseport import ListenerGroup, create_all
 from shieldwall.edge.runtime import build_runtime
 from shieldwall.edge.worker import WorkerSpec, worker_main
@@ -123,6 +126,7 @@ class Supervisor:
         self._stopping = False
         self._stop_deadline: float | None = None
         self._stop_started = 0.0
+        self._purges = PurgeFanout()
         # where workers' "metrics" frames go (the control plane host sets it); None: dropped
         self.metrics_sink: Callable[[dict[str, object]], None] | None = None
         if sidecar is not None:  # the control plane (a sidecar process) consumes them
@@ -156,6 +160,8 @@ class Supervisor:
         deadlines = [s.restart_at for s in self._all_slots() if s.restart_at is not None]
         if self._stop_deadline is not None:
             deadlines.append(self._stop_deadline)
+        if (purge_deadline := self._purges.next_deadline()) is not None:
+            deadlines.append(purge_deadline)
         timeout = min([MAX_SELECT_WAIT, *(max(0.0, d - now) for d in deadlines)])
         for key, _ in self._sel.select(timeout):
             if key.fileobj is self._wake_r:
@@ -166,6 +172,8 @@ class Supervisor:
             self._on_signal(self._signals.pop(0))
         self._reap()
         now = time.monotonic()
+        for reply_to, results in self._purges.expire(now):
+            self._send_sidecar({"type": "purged", "id": reply_to, "workers": results})
         for slot in self._all_slots():
             if slot.restart_at is not None and now >= slot.restart_at and not self._stopping:
                 slot.restart_at = None
@@ -368,6 +376,13 @@ class Supervisor:
         elif kind == "metrics":  # validated by the consumer (observability.snapshot)
             if self.metrics_sink is not None:
                 self.metrics_sink(msg)
+        elif kind == "purged":
+            result: dict[str, object] = {
+                k: msg[k] for k in ("count", "error", "skipped") if k in msg
+            }
+            done = self._purges.answer(msg.get("id"), slot.index, result)
+            if done is not None:
+                self._send_sidecar({"type": "purged", "id": done[0], "workers": done[1]})
         elif kind == "reload_failed":
             reason = clip(str(msg.get("reason", "")), 500)
             log.error("worker %d failed to load version %s: %s", slot.index, version, reason)
@@ -385,6 +400,8 @@ class Supervisor:
                 self._announce()
         elif kind == "apply":
             self._apply_from_sidecar(msg.get("id"), msg.get("toml"))
+        elif kind == "purge":
+            self._purge_from_sidecar(msg)
         else:
             log.error("the control plane sent an unknown message type %s", clip(str(kind)))
 
@@ -406,6 +423,31 @@ class Supervisor:
             self._send_sidecar({"type": "apply_failed", "id": mid, "errors": errors})
             return
         self._send_sidecar({"type": "applied", "id": mid, "version": version})
+
+    def _purge_from_sidecar(self, msg: dict[str, object]) -> None:
+        mid = msg.get("id")
+        try:
+            order = parse_order(msg)
+        except ValueError as exc:
+            self._send_sidecar({"type": "purge_failed", "id": mid, "reason": str(exc)})
+            return
+        running = [s for s in self._slots if s.pid and s.control is not None]
+        stopped = [s.index for s in self._slots if s not in running]
+        pid = self._purges.start(mid, [s.index for s in running], stopped, time.monotonic())
+        if pid is None:
+            self._send_sidecar({"type": "purge_failed", "id": mid, "reason": "too many purges"})
+            return
+        frame = encode_json({"type": "purge", "id": pid, "kind": order.kind,
+                             "zone": order.zone, "values": list(order.values)})  # fmt: skip
+        for slot in running:
+            assert slot.control is not None
+            try:
+                slot.control.sendall(frame)
+            except OSError as exc:  # it never gets the order: its answer is the deadline's
+                log.error("cannot send purge %d to worker %d: %s", pid, slot.index, exc)
+        done = self._purges.finished(pid)  # no worker running
+        if done is not None:
+            self._send_sidecar({"type": "purged", "id": done[0], "workers": done[1]})
 
     def _send_sidecar(self, msg: dict[str, object]) -> None:
         if self._sidecar is None or self._sidecar.control is None:

@@ -12,6 +12,10 @@ server (in-flight requests finish on the runtime they started with) and answers 
 to the whole process group) is logged and ignored: the supervisor, which gets it too, is the one
 that re-reads the file, so every worker ends up on the same version.
 
+Cache purges arrive as JSON ``{"type": "purge", id, kind, zone, values}`` frames; the worker
+runs them on its ``services.cache`` (``purge.py``) and answers ``{"type": "purged", id,
+worker, count}`` or ``{..., error}`` -- always exactly one answer per purge.
+
 ``Worker.reload(config)`` is the same operation for an in-process caller (a control plane
 running inside a worker, or a single-process embedding); it raises ``ConfigError`` and keeps
 the running config when the new one cannot be built.
@@ -38,6 +42,7 @@ from shieldwall.config.model import Config, ListenerConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.filters.chain import chain_builder
 from shieldwall.edge.ipc import FrameDecoder, encode_json
+from shieldwall.edge.purge import execute, parse_order
 from shieldwall.edge.runtime import Runtime, RuntimeHolder, build_runtime
 from shieldwall.edge.services import WorkerServices
 from shieldwall.errors import ConfigError
@@ -154,6 +159,7 @@ class Worker:
         self._ship_timer: asyncio.TimerHandle | None = None
         self.services = WorkerServices()  # outlives config versions (counters, bans, keys)
         self._chains = chain_builder(self.services)
+        self._tasks: set[asyncio.Task[None]] = set()  # purges in progress
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -283,8 +289,29 @@ class Worker:
                             "version": version, "reason": f"internal error: {exc!r}"})  # fmt: skip
                 return
             self._send({"type": "reloaded", "worker": self.spec.index, "version": version})
+        elif isinstance(msg, dict) and msg.get("type") == "purge":
+            task = asyncio.get_running_loop().create_task(
+                self._purge(msg), name=f"purge {msg.get('id')}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             log.error("worker %d: unknown control message %r", self.spec.index, type(msg))
+
+    async def _purge(self, msg: dict[str, Any]) -> None:
+        """Purge this worker's cache (``purge.py``); always answers ``purged`` with a count
+        or an error, so the supervisor never waits for a worker that tried."""
+        reply: dict[str, Any] = {"type": "purged", "id": msg.get("id"), "worker": self.spec.index}
+        try:
+            reply.update(await execute(self.services.cache, parse_order(msg), self.config))
+        except KeyError:
+            reply["error"] = f"zone unknown to this worker (version {self.version})"
+        except ValueError as exc:
+            reply["error"] = str(exc)[:500]
+        except Exception as exc:  # a bug: report it (the purge did not happen), keep serving
+            log.exception("worker %d: purge crashed", self.spec.index)
+            reply["error"] = f"internal error: {exc!r}"[:500]
+        self._send(reply)
 
     def _send(self, message: dict[str, Any]) -> None:
         if self.spec.control is None:

@@ -30,6 +30,9 @@ _DESCRIPTIONS = {
     422: "Rejected change: key paths and reasons in errors[]",
     429: "Rate limited (see Retry-After)",
     501: "Not implemented in this deployment",
+    502: "The edge answered with an error",
+    503: "Unavailable (retry later)",
+    504: "The edge did not answer in time",
 }
 
 
