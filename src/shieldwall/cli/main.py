@@ -25,7 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # operator commands against the control API (--api/--token or SHIELDWALL_API/_TOKEN)
     "zone": ("shieldwall.cli.zone_cmd", "zones: add, list, show, set, delete"),
     "attack-mode": ("shieldwall.cli.attack_cmd", "attack mode on|off ZONE (under_attack)"),
-    "purge": ("shieldwall.cli.purge_cmd", "request a cache purge (recorded)"),
+    "purge": ("shieldwall.cli.purge_cmd", "purge cached objects of a zone on every worker"),
+    "events": ("shieldwall.cli.events_cmd", "security events: tail (live, filtered)"),
     "legal": ("shieldwall.cli.legal_cmd", "legal orders: list, show, add, lift (451)"),
     "abuse": ("shieldwall.cli.abuse_cmd", "abuse reports: list, show, triage, forward"),
     "versions": ("shieldwall.cli.versions_cmd", "config versions: list, show, diff, rollback"),

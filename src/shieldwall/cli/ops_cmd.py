@@ -2,9 +2,10 @@
 
 * ``shieldwall attack-mode on|off ZONE`` -- security level ``under_attack`` / back to the level
   it had before.
-* ``shieldwall purge ZONE (--url U ... | --prefix P ... | --tag T ... | --everything)`` -- the
-  request is recorded; until the cache is wired the API answers 501 and nothing is purged
-  (exit status 1, the message says so).
+* ``shieldwall purge ZONE (--url U ... | --prefix P ... | --host H ... | --tag T ... |
+  --everything)`` -- every worker purges its cache; prints the total and each worker's count.
+  A worker that did not purge (no answer in time, an error) makes it exit 1 naming the worker;
+  purges are safe to repeat.
 * ``shieldwall abuse list [--status S] [--zone Z]`` / ``abuse show ID`` /
   ``abuse triage ID --status S [--notes N]`` / ``abuse forward ID``.
 
@@ -54,6 +55,7 @@ def purge_add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
     g.add_argument("--url", action="append", help="purge this URL (repeatable)")
     g.add_argument("--prefix", action="append", help="purge URLs under this prefix")
+    g.add_argument("--host", action="append", help="purge everything of this host name")
     g.add_argument("--tag", action="append", help="purge by cache tag")
     g.add_argument("--everything", action="store_true", help="purge the whole zone")
     add_common(parser)
@@ -64,11 +66,22 @@ def purge_main(args: argparse.Namespace) -> int:
         if a.everything:
             body: dict[str, object] = {"everything": True}
         else:
-            body = {
-                k: v for k, v in (("urls", a.url), ("prefixes", a.prefix), ("tags", a.tag)) if v
-            }
+            given = (("urls", a.url), ("prefixes", a.prefix), ("hosts", a.host), ("tags", a.tag))
+            body = {k: v for k, v in given if v}
         doc = call(a, "POST", f"/api/v1/zones/{q(a.zone)}/purge", body)
-        emit(a, doc, json.dumps(doc))
+        workers = doc.get("workers", [])
+        lines = [
+            f"purge {doc['id']} ({doc['kind']}, zone {doc['zone']}): {doc['purged']} objects"
+            f" removed on {len(workers)} workers"
+        ]
+        for w in workers:
+            skipped = (
+                f" (wildcard hosts not covered: {', '.join(w['skipped'])})"
+                if w.get("skipped")
+                else ""
+            )
+            lines.append(f"  worker {w['worker']}: {w.get('count', 0)}{skipped}")
+        emit(a, doc, "\n".join(lines))
 
     return run(args, do)
 

@@ -247,9 +247,17 @@
   async function purge(ev) {
     ev.preventDefault();
     const url = $("purge-url").value.trim(); if (!url) return;
-    const r = await api("POST", `/api/v1/zones/${encodeURIComponent(S.zone)}/purge`, { urls: [url] });
-    if (r.ok) setMsg("purge-msg", `Purged ${url}.`, "ok");
-    else if (r.status === 501) setMsg("purge-msg", problemText(r.data), "info");
+    // "/path": that path on every exact host of the zone, both schemes
+    const z = S.zones.find((x) => x.name === S.zone) || {};
+    const hosts = (z.hosts || []).filter((h) => !h.startsWith("*."));
+    const urls = url.startsWith("/")
+      ? hosts.flatMap((h) => [`http://${h}${url}`, `https://${h}${url}`]) : [url];
+    if (!urls.length) { setMsg("purge-msg", "This zone has no exact host: give a full URL.", "bad"); return; }
+    const r = await api("POST", `/api/v1/zones/${encodeURIComponent(S.zone)}/purge`, { urls });
+    if (r.ok) {
+      const w = r.data.workers || [];
+      setMsg("purge-msg", `Purged ${url}: ${r.data.purged} cached objects removed on ${w.length} workers (purge ${r.data.id}).`, "ok");
+    } else if (r.status === 501) setMsg("purge-msg", problemText(r.data), "info");
     else setMsg("purge-msg", problemText(r.data), "bad");
   }
 
