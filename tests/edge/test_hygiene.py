@@ -158,3 +158,26 @@ async def test_proxy_protocol_plain_listener_trusted_and_untrusted() -> None:
             w.write(request)
             assert await asyncio.wait_for(r.read(), 5) == b""
             assert len(origin.requests) == 2
+
+
+async def test_underscore_names_dropped_unless_allowed_on_both_paths() -> None:
+    """Fast path (one bodiless head) and general path (a body) drop the same lines."""
+    head = (
+        b"Host: example.com\r\nX_User: admin\r\nX-User: me\r\nCookie: _ga=1; a_b=2\r\n"
+        b"Sec_Ch: x\r\nX-Last: v_w\r\n"
+    )
+    for allow in (False, True):
+        async with (
+            Origin() as origin,
+            running_edge(edge_config(origin.port, allow_underscore_headers=allow)) as edge,
+        ):
+            r, w = await edge.connect()
+            w.write(b"GET / HTTP/1.1\r\n" + head + b"\r\n")
+            assert (await read_response(r))[0] == 200
+            w.write(b"POST / HTTP/1.1\r\n" + head + b"Content-Length: 2\r\n\r\nhi")
+            assert (await read_response(r))[0] == 200
+            for q in origin.requests:
+                names = [k for k, _ in q.header_list]
+                assert q.headers["cookie"] == "_ga=1; a_b=2" and q.headers["x-last"] == "v_w"
+                assert q.headers["x-user"] == "me"
+                assert ("x_user" in names, "sec_ch" in names) == (allow, allow), names

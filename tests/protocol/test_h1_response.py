@@ -52,3 +52,23 @@ def test_find_head_end_across_reads() -> None:
     old = len(buf)
     buf += b"\nbody"
     assert find_head_end(buf, old - 3) == len(b"HTTP/1.1 200 OK\r\n\r\n")
+
+
+def test_head_cache_shares_identical_heads_and_stays_bounded() -> None:
+    from shieldwall.protocol.h1 import ResponseHeadCache
+
+    cache = ResponseHeadCache(max_entries=2)
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n"
+    a = cache.parse(raw, b"GET", 65536)
+    assert cache.parse(bytes(bytearray(raw)), b"GET", 65536) is a and cache.hits == 1
+    assert a.framing is Framing.LENGTH and a.cuts is not None
+    head = cache.parse(raw, b"HEAD", 65536)  # same bytes, other framing: never shared
+    assert head.framing is Framing.NO_BODY and head is not a
+    for i in range(3):
+        cache.parse(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (i + 1), b"GET", 65536)
+    assert len(cache) == 2
+    assert cache.parse(raw, b"GET", 65536) is not a  # evicted, parsed again
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for _ in range(2):
+        with pytest.raises(UpstreamProtocolError):
+            cache.parse(bad, b"GET", 65536)

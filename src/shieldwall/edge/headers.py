@@ -26,7 +26,6 @@ trusted proxy (a value that is not an IP address ends the walk: the chain is gar
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
 from typing import Final
 
@@ -99,7 +98,6 @@ def forwarded_host(host: bytes) -> bytes:
     return b'"' + host.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
-_UNDERSCORE_LINE: Final = re.compile(rb"\r\n[^:\r\n]*_[^:\r\n]*:")
 _KEEP_TOKENS: Final = _DROP_UNTRUSTED | {b"close"}  # tokens whose lines are already handled
 
 
@@ -134,34 +132,32 @@ def splice_request_head(
     assert raw is not None
     line_end = head.line_end
     cuts: list[tuple[int, int]] | None = None
-    spans = head.spans
-    if spans is not None:
-        for name, i, j in spans:
-            if name in _DROP_UNTRUSTED and (host_line is not None or name != b"host"):
-                if cuts is None:
-                    cuts = []
-                cuts.append((i, j))
-    tokens = head.connection_tokens
-    if tokens:
-        low: bytes | None = None
-        for t in tokens:
-            if t in _KEEP_TOKENS:
-                continue
-            if low is None:
-                low = raw.lower()
-            key = b"\r\n" + t + b":"
+    names: list[bytes] = [
+        n for n in head.fields if n in _DROP_UNTRUSTED and (host_line is not None or n != b"host")
+    ]
+    for t in head.connection_tokens:
+        if t not in _KEEP_TOKENS:
+            names.append(t)
+    if names:
+        low = raw.lower()
+        cuts = []
+        for name in names:
+            key = b"\r\n" + name + b":"
             i = low.find(key, line_end)
             while i >= 0:
                 j = low.find(b"\r\n", i + 2)
-                if cuts is None:
-                    cuts = []
                 cuts.append((i, j))
                 i = low.find(key, j)
-    if not allow_underscore and b"_" in raw:
-        for m in _UNDERSCORE_LINE.finditer(raw, line_end):
-            if cuts is None:
-                cuts = []
-            cuts.append((m.start(), raw.find(b"\r\n", m.end())))
+    if not allow_underscore:
+        u = raw.find(b"_", line_end)
+        while u >= 0:  # each "_" in the head: drop its line when it is in the field name
+            start = raw.rfind(b"\r\n", 0, u)
+            end = raw.find(b"\r\n", u)
+            if raw.find(b":", start, u) < 0:
+                if cuts is None:
+                    cuts = []
+                cuts.append((start, end))
+            u = raw.find(b"_", end)
     if head.version == b"1.1":
         first = raw[:line_end]
     else:

@@ -22,6 +22,7 @@ from shieldwall.protocol.h1_request import (
 from shieldwall.protocol.h1_response import (
     Framing,
     ResponseHead,
+    ResponseHeadCache,
     ResponseParser,
     find_head_end,
     parse_response_head,
@@ -36,6 +37,7 @@ __all__ = [
     "RequestHead",
     "RequestParser",
     "ResponseHead",
+    "ResponseHeadCache",
     "ResponseParser",
     "encode_chunk",
     "find_head_end",

@@ -64,9 +64,8 @@ class RequestHead:
     """A validated request head. Header names are lower-cased; values are raw bytes.
 
     A head from ``parse_fast`` keeps the head bytes (``raw``, ending in CRLFCRLF) and the
-    positions of the fields the proxy treats specially (``spans``: ``(name, start, end)``, each
-    line from its leading CRLF to just before the next CRLF); its ``headers`` list is built
-    from ``raw`` only when something asks for it.
+    names of the fields present that the proxy treats specially (``fields``); its ``headers``
+    list is built from ``raw`` only when something asks for it.
     """
 
     __slots__ = (
@@ -79,8 +78,8 @@ class RequestHead:
         "keep_alive",
         "line_end",
         "method",
+        "fields",
         "raw",
-        "spans",
         "target",
         "upgrade",
         "version",
@@ -100,7 +99,7 @@ class RequestHead:
         self.connection_tokens: tuple[bytes, ...] = ()  # lower-cased tokens of Connection
         self.raw: bytes | None = None  # the head bytes (fast path only)
         self.line_end = 0  # index of the CRLF ending the request line in ``raw``
-        self.spans: list[tuple[bytes, int, int]] | None = None
+        self.fields: list[bytes] = []  # special field names present, in order (fast path)
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -150,6 +149,7 @@ _FAST_FIELDS: Final = re.compile(
     rb"proxy-connection|te|trailer|x-forwarded-for|x-forwarded-proto|x-forwarded-host|"
     rb"forwarded|via):"
 )
+_JUST_HOST: Final = [b"host"]
 _FAST_REFUSED: Final = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
 _V11: Final = b" HTTP/1.1"
 _V10: Final = b" HTTP/1.0"
@@ -162,6 +162,7 @@ class _Validator:
 
 
 _VALIDATOR: Final = _Validator()
+_new_head = object.__new__  # every slot is set by parse_fast itself
 _FIELD_OVERHEAD: Final = 4  # ": " and CRLF per field, counted against max_header_bytes
 
 
@@ -230,26 +231,19 @@ class RequestParser:
         if data.count(b"\r\n") - 2 > self.max_header_count:
             return None
         low = data.lower()
-        host: bytes | None = None
+        fields = _FAST_FIELDS.findall(low, line_end)
         tokens: tuple[bytes, ...] = ()
-        spans: list[tuple[bytes, int, int]] | None = None
-        for m in _FAST_FIELDS.finditer(low, line_end):
-            name = m.group(1)
-            if name in _FAST_REFUSED:
+        if fields != _JUST_HOST:
+            if fields.count(b"host") != 1 or not _FAST_REFUSED.isdisjoint(fields):
                 return None
-            start = m.end()
-            end = low.find(b"\r\n", start)
-            if spans is None:
-                spans = []
-            spans.append((name, m.start(), end))
-            if name == b"host":
-                if host is not None:
-                    return None
-                host = data[start:end].strip(b" \t")
-            elif name == b"connection":
-                tokens += tuple(t.strip() for t in low[start:end].split(b",") if t.strip())
-        if host is None:
-            return None
+            if b"connection" in fields:
+                i = low.find(b"\r\nconnection:", line_end)
+                while i >= 0:
+                    j = low.find(b"\r\n", i + 2)
+                    tokens += tuple(t.strip() for t in low[i + 13 : j].split(b",") if t.strip())
+                    i = low.find(b"\r\nconnection:", j)
+        i = low.find(b"\r\nhost:", line_end) + 7
+        host = data[i : low.find(b"\r\n", i)].strip(b" \t")
         v = self._validator
         if v is None:
             v = self._validator = httptools.HttpRequestParser(_VALIDATOR)
@@ -270,17 +264,21 @@ class RequestParser:
             keep_alive = b"keep-alive" in tokens and b"close" not in tokens
         if not keep_alive:
             self._validator = None  # llhttp refuses any byte after a closing message
-        head = RequestHead()
+        head = _new_head(RequestHead)
         head.method = method
         head.target = target
         head.version = version
         head._headers = None
         head.host = host
+        head.content_length = None
+        head.chunked = False
         head.keep_alive = keep_alive
+        head.upgrade = None
+        head.expect_continue = False
         head.connection_tokens = tokens
         head.raw = data
         head.line_end = line_end
-        head.spans = spans
+        head.fields = fields
         return head
 
     # -- input -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "HOP_BY_HOP_RESPONSE",
     "Framing",
     "ResponseHead",
+    "ResponseHeadCache",
     "ResponseParser",
     "find_head_end",
     "parse_response_head",
@@ -148,10 +149,13 @@ class _Validator:
 _VALIDATOR: Final = _Validator()
 _CHUNKED_HEAD: Final = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 # every field the relay must look at, found in one pass over the lower-cased head
+# (the span of a match is the line from its leading CRLF to just before the next CRLF)
 _FIELDS: Final = re.compile(
     rb"\r\n(connection|keep-alive|proxy-connection|te|trailer|upgrade|"
-    rb"content-length|transfer-encoding):"
+    rb"content-length|transfer-encoding):[ \t]*([^\r]*)",
+    re.IGNORECASE,
 )
+_new_head = object.__new__
 _CL: Final = b"content-length"
 _TE: Final = b"transfer-encoding"
 _CONNECTION: Final = b"connection"
@@ -187,42 +191,48 @@ def parse_response_head(raw: bytes, request_method: bytes, max_head_bytes: int) 
         pass  # 101: the rest of the stream is tunnel bytes
     except httptools.HttpParserError as exc:
         raise UpstreamProtocolError(f"invalid response head: {exc}") from None
-    head = ResponseHead(raw)
-    head.version = version
-    status = head.status = p.get_status_code()
+    status = p.get_status_code()
     if status == 0:
         raise UpstreamProtocolError("incomplete response head")
     keep_alive = p.should_keep_alive()
-    low = raw.lower()
+    head = _new_head(ResponseHead)
+    head.raw = raw
+    head.version = version
+    head.status = status
+    head.content_length = None
+    head.upgrade = False
+    head.connection_tokens = ()
     cl: bytes | None = None
     te: list[bytes] | None = None
-    conn: list[bytes] | None = None
     cuts: list[tuple[int, int]] | None = None
-    for m in _FIELDS.finditer(low):
-        name = m.group(1)
-        start = m.end()
-        end = low.find(b"\r\n", start)
+    low: bytes | None = None
+    for m in _FIELDS.finditer(raw):
+        name = m.group(1).lower()
         if name == _CL:
-            cl = raw[start:end]  # llhttp refused a second, differing or non-numeric one
+            cl = m.group(2)  # llhttp refused a second, differing or non-numeric one
         elif name == _TE:
             if te is None:
                 te = []
-            te.append(low[start:end].strip(b" \t"))
+            te.append(m.group(2).strip(b" \t").lower())
         else:
             if cuts is None:
                 cuts = []
-            cuts.append((m.start(), end))
+            cuts.append(m.span())
             if name == _CONNECTION:
-                if conn is None:
-                    conn = []
-                conn.append(low[start:end])
-    if conn is not None:
-        tokens = tuple(t.strip() for v in conn for t in v.split(b",") if t.strip())
-        head.connection_tokens = tokens
+                value = m.group(2).lower()
+                if b"," in value:
+                    head.connection_tokens += tuple(
+                        t.strip(b" \t") for t in value.split(b",") if t.strip(b" \t")
+                    )
+                else:
+                    head.connection_tokens += (value.strip(b" \t"),)
+    if head.connection_tokens:
         assert cuts is not None
         extra_cuts = False
-        for t in tokens:
-            if t not in HOP_BY_HOP_RESPONSE and t != _CL and t != _TE:
+        for t in head.connection_tokens:
+            if t not in HOP_BY_HOP_RESPONSE and t != _CL and t != _TE and t != b"close":
+                if low is None:
+                    low = raw.lower()
                 more = _field_cuts(low, t)
                 if more:
                     cuts += more
@@ -251,6 +261,42 @@ def parse_response_head(raw: bytes, request_method: bytes, max_head_bytes: int) 
         keep_alive = False
     head.keep_alive = keep_alive
     return head
+
+
+class ResponseHeadCache:
+    """``parse_response_head`` memoised by the exact head bytes.
+
+    An origin repeats its heads byte for byte (only ``Date`` moves, once a second), so a hot
+    object's head is validated once and shared: identical bytes give the identical, immutable
+    result. Bounded: at most ``max_entries`` heads of at most ``max_head`` bytes, oldest first
+    out; responses to HEAD requests (a different framing for the same bytes) and errors are
+    never stored.
+    """
+
+    __slots__ = ("_heads", "hits", "max_entries", "max_head")
+
+    def __init__(self, *, max_entries: int = 256, max_head: int = 2048) -> None:
+        self.max_entries = max_entries
+        self.max_head = max_head
+        self._heads: dict[bytes, ResponseHead] = {}
+        self.hits = 0
+
+    def parse(self, raw: bytes, request_method: bytes, max_head_bytes: int) -> ResponseHead:
+        if len(raw) > self.max_head or request_method == b"HEAD":
+            return parse_response_head(raw, request_method, max_head_bytes)
+        heads = self._heads
+        head = heads.get(raw)
+        if head is not None:
+            self.hits += 1
+            return head
+        head = parse_response_head(raw, request_method, max_head_bytes)
+        if len(heads) >= self.max_entries:
+            del heads[next(iter(heads))]
+        heads[raw] = head
+        return head
+
+    def __len__(self) -> int:
+        return len(self._heads)
 
 
 class ResponseParser:

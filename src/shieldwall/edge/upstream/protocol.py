@@ -31,15 +31,17 @@ from shieldwall.errors import UpstreamError, UpstreamProtocolError
 from shieldwall.protocol.h1 import (
     Framing,
     ResponseHead,
+    ResponseHeadCache,
     ResponseParser,
     find_head_end,
-    parse_response_head,
 )
 
 __all__ = ["UpstreamConnection", "UpstreamSink"]
 
 MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of response head before the origin is "invalid"
 
+# validated response heads of this worker, by their bytes (see ``ResponseHeadCache``)
+HEADS: Final = ResponseHeadCache()
 BIG_BODY: Final = 16 * 1024  # body pieces at least this large are passed as views, not copied
 
 # states
@@ -182,7 +184,7 @@ class UpstreamConnection(asyncio.Protocol):
         n = len(data)
         raw = data[:end] if end < n else data
         try:
-            head = parse_response_head(raw, self._method, MAX_RESPONSE_HEAD)
+            head = HEADS.parse(raw, self._method, MAX_RESPONSE_HEAD)
         except UpstreamError as err:
             self._fail(err)
             return
