@@ -70,6 +70,15 @@ class ParsedToken:
     kid: str
     zone: str
 
+    @property
+    def token_id(self) -> str:
+        """The single-use record's key: one per issued challenge (its nonce)."""
+        return "pow:" + self.nonce.hex()
+
+    def record_ttl(self, now: float) -> float:
+        """How long the single-use record must live: until the token can no longer verify."""
+        return max(1.0, self.expires - now + 1)
+
 
 def leading_zero_bits(digest: bytes) -> int:
     n = 0
@@ -184,7 +193,7 @@ class PowChallenger:
         result, t = self.check(token, solution, zone, now)
         if result is not VerifyResult.OK or t is None:
             return result
-        ok = await consume_once("pow:" + t.nonce.hex(), max(1.0, t.expires - now + 1))
+        ok = await consume_once(t.token_id, t.record_ttl(now))
         return VerifyResult.OK if ok else VerifyResult.REPLAYED
 
     @staticmethod
@@ -196,6 +205,6 @@ class PowChallenger:
     ) -> VerifyResult:
         if result is not VerifyResult.OK or t is None or consume_once is None:
             return result
-        if not consume_once("pow:" + t.nonce.hex(), max(1.0, t.expires - now + 1)):
+        if not consume_once(t.token_id, t.record_ttl(now)):
             return VerifyResult.REPLAYED
         return VerifyResult.OK

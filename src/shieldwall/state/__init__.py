@@ -11,11 +11,13 @@ from typing import Any
 
 from shieldwall.errors import ConfigError
 from shieldwall.state.base import Ban, CounterDelta, StateBackend, Subscription
+from shieldwall.state.health import BackendHealth
 from shieldwall.state.memory import MemoryBackend, MemoryLimits
 from shieldwall.state.redis import RedisBackend
 
 __all__ = [
     "BACKENDS",
+    "BackendHealth",
     "Ban",
     "CounterDelta",
     "MemoryBackend",

@@ -16,7 +16,10 @@ Other nodes' traffic is therefore seen with at most ~one interval of delay, ours
 Failure: when the backend is unreachable, the deltas of the failed batch are put back into
 ``pending`` (nothing is lost or double counted locally), decisions go on using local counts, one
 WARNING is logged for the outage (not per request, not per retry) and flushes back off
-exponentially up to ``max_backoff``. The first successful flush logs one INFO line.
+exponentially up to ``max_backoff``. The first successful flush logs one INFO line. A node's
+background jobs may share one ``health.BackendHealth`` (the ``health`` argument) so the node logs
+one WARNING per outage in all. A flush that had nothing to send did no round trip, so it proves
+nothing about the backend and never reports a recovery.
 
 Bounds: at most ``max_keys`` entries; entries expire with their window's TTL; when full the
 oldest entry is dropped (its unflushed delta with it, counted in ``dropped``).
@@ -35,6 +38,7 @@ from types import TracebackType
 from redis.exceptions import RedisError
 
 from shieldwall.state.base import CounterDelta, StateBackend
+from shieldwall.state.health import BackendHealth
 
 __all__ = ["SyncLimits", "SyncedCounters"]
 
@@ -72,12 +76,14 @@ class SyncedCounters:
         backend: StateBackend,
         limits: SyncLimits | None = None,
         clock: Callable[[], float] = time.time,
+        health: BackendHealth | None = None,
     ) -> None:
         self.backend = backend
         self.limits = limits or SyncLimits()
         self.clock = clock
+        self.health = health or BackendHealth(logger=log)
         self._entries: dict[tuple[str, int], _Entry] = {}
-        self.healthy = True
+        self.healthy = True  # this job's own view (the shared ``health`` may differ)
         self.dropped = 0
         self.flushes = 0
         self.failures = 0
@@ -149,9 +155,9 @@ class SyncedCounters:
                 e.fleet = total
         if ok:
             self.flushes += 1
-            if not self.healthy:
+            if batch:  # a round trip happened: the backend answered
                 self.healthy = True
-                log.info("state backend reachable again: fleet counters resynced")
+                self.health.recovered("counter sync")
         return ok
 
     @staticmethod
@@ -162,12 +168,8 @@ class SyncedCounters:
 
     def _went_down(self, exc: BaseException) -> None:
         self.failures += 1
-        if self.healthy:
-            self.healthy = False
-            log.warning(
-                "state backend unreachable (%s): deciding on local counts until it returns",
-                type(exc).__name__,
-            )
+        self.healthy = False
+        self.health.failed("counter sync", exc)
 
     async def run(self) -> None:
         """Flush forever (cancel to stop). Backs off exponentially while the backend is down."""

@@ -9,6 +9,10 @@
   at low levels, ``timelock=1`` redeems the token without work after ``TIMELOCK_SECONDS`` and
   answers ``303`` back to ``r``. Anything else: ``403`` with the reason code. The endpoint is
   first so it works in ``under_attack`` mode and whatever later filters decide.
+  With the Redis backend a good answer is first answered ``307`` to ``SUBMIT_PATH?claim=ID&n=1``
+  (the "verifying" round trip): the fleet-wide single-use record is written meanwhile, and the
+  follow-up gets the cookie (or ``replayed``). ``edge/filters/shield_fleet.py`` explains why a
+  synchronous filter needs this and what it guarantees.
 - Otherwise a ``__sw_clearance`` cookie, if present, is verified; a valid one sets
   ``ctx.clearance_id`` (read by rate limits, firewall rules and the level check). Past half its
   life it is renewed: the data path cannot add a header to a relayed response, so a browser
@@ -24,6 +28,7 @@ browsers, JSON with the token for API clients: 403, or 429 when a rate limit ask
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Final
 from urllib.parse import parse_qs, quote
@@ -41,9 +46,11 @@ from shieldwall.challenge.difficulty import noscript_mode
 from shieldwall.challenge.pages import TIMELOCK_SECONDS
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Challenge, Decision, Respond
+from shieldwall.edge.filters.shield_fleet import MAX_VERIFY_HOPS, ClaimState
 from shieldwall.edge.filters.shield_state import ShieldState
 from shieldwall.edge.filters.shield_zone import ZoneShield, json_body, refused
 from shieldwall.edge.pipeline import Filter
+from shieldwall.ratelimit.rules import ip_prefix
 
 __all__ = ["ChallengeRenderer", "challenge_endpoint", "security_level"]
 
@@ -114,28 +121,86 @@ def _redeem(state: ShieldState, zs: ZoneShield, ctx: RequestContext) -> Decision
     if len(ctx.query) > MAX_QUERY_BYTES:
         return _failed(ctx, zs, "malformed")
     q = parse_qs(ctx.query.decode("latin-1"), max_num_fields=MAX_QUERY_FIELDS)
+    now = state.services.wall_clock()
+    claim = q.get("claim", [None])[0]
+    if claim is not None:
+        return _settle(state, zs, ctx, q, claim, now)
     token = q.get("token", [""])[0]
     solution = q.get("solution", [None])[0]
-    now = state.services.wall_clock()
     timelock = solution is None and q.get("timelock", [""])[0] == "1"
     if solution is not None:
-        result = state.pow.verify(token, solution, zs.name, now, state.consume_once)
+        result, t = state.pow.check(token, solution, zs.name, now)
     elif timelock and noscript_mode(_effective(zs.level)) == "timelock":
-        result = state.pow.verify_timelock(
-            token, zs.name, now, TIMELOCK_SECONDS, state.consume_once
-        )
+        result, t = state.pow.check(token, None, zs.name, now, TIMELOCK_SECONDS)
     else:
-        result = VerifyResult.MALFORMED
+        result, t = VerifyResult.MALFORMED, None
+    if result is VerifyResult.OK and t is not None:
+        first, cid = state.redeem(t.token_id, t.record_ttl(now), _binding(zs, ctx))
+        if not first:
+            result = VerifyResult.REPLAYED
+        elif cid is not None:
+            return _verify_hop(cid, 1, q if timelock else None)
     if result is not VerifyResult.OK:
         return _failed(ctx, zs, result.value)
+    return _grant(state, zs, ctx, now, q if timelock else None)
+
+
+def _binding(zs: ZoneShield, ctx: RequestContext) -> bytes:
+    """Who may settle a claim: the same zone, client network and User-Agent as the answer."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (zs.name.encode(), ip_prefix(ctx.client_ip).encode(), ctx.header(b"user-agent")):
+        h.update((part or b"")[:1024] + b"\x00")
+    return h.digest()
+
+
+def _settle(
+    state: ShieldState,
+    zs: ZoneShield,
+    ctx: RequestContext,
+    q: dict[str, list[str]],
+    claim: str,
+    now: float,
+) -> Respond:
+    """The follow-up of a redemption: grant, refuse, or go round once more while pending."""
+    fleet = state.fleet
+    st = ClaimState.UNKNOWN if fleet is None else fleet.settle(claim, _binding(zs, ctx))
+    timelock = q if q.get("timelock", [""])[0] == "1" else None
+    if st is ClaimState.WON:
+        return _grant(state, zs, ctx, now, timelock)
+    if st is ClaimState.LOST:
+        return _failed(ctx, zs, VerifyResult.REPLAYED.value)
+    hop = q.get("n", ["0"])[0]
+    n = int(hop) if hop.isdigit() and len(hop) <= 2 else MAX_VERIFY_HOPS
+    if n >= MAX_VERIFY_HOPS:  # pending too long, or not this node's claim
+        return _failed(ctx, zs, "verification_" + st.value)
+    return _verify_hop(claim, n + 1, timelock)
+
+
+def _verify_hop(claim: str, n: int, timelock: dict[str, list[str]] | None) -> Respond:
+    target = f"{SUBMIT_PATH}?claim={quote(claim, safe='')}&n={n}"
+    if timelock is not None:
+        back = _safe_return(timelock.get("r", ["/"])[0])
+        target += "&timelock=1&r=" + quote(back, safe="")
+    headers = ((b"location", target.encode("ascii")), (b"cache-control", b"no-store"))
+    return Respond(307, headers)
+
+
+def _grant(
+    state: ShieldState,
+    zs: ZoneShield,
+    ctx: RequestContext,
+    now: float,
+    timelock: dict[str, list[str]] | None,
+) -> Respond:
+    """The clearance cookie: ``200`` JSON for the page's XHR, ``303`` back for a time-lock."""
     ua = ctx.header(b"user-agent") or b""
     cookie = state.clearance.issue(zs.name, ctx.client_ip, ua, now)
     c = state.clearance.verify(cookie, zs.name, ctx.client_ip, ua, now)
     ctx.clearance_id = c.clearance_id
     ctx.security_action, ctx.security_reason = "challenge_passed", "challenge"
     set_cookie = (b"set-cookie", set_cookie_value(cookie, state.clearance.ttl, _secure(ctx)))
-    if timelock:
-        back = _safe_return(q.get("r", ["/"])[0])
+    if timelock is not None:
+        back = _safe_return(timelock.get("r", ["/"])[0])
         location = quote(back, safe="/?&=%;:@!$'()*+,-._~").encode("ascii")
         return Respond(303, ((b"location", location), set_cookie, (b"cache-control", b"no-store")))
     body = json_body({"ok": True, "clearance_ttl": int(state.clearance.ttl)})

@@ -77,7 +77,10 @@ def build_ratelimit(
         return ()
     zs = ZoneShield.of(zone, config)
     is_api = zs.is_api
-    clock = services.clock
+    clock = services.clock  # per-IP cap (local) and bans: monotonic
+    # zone rules counted fleet-wide number their windows by wall time, the one time base nodes
+    # share (each node's monotonic clock has its own origin); local ones use monotonic time
+    rule_clock = services.wall_clock if state.counters is not None else clock
     cache = _HeaderCache()
     ban_for: dict[str, float] = {
         r.id: (r.mitigation_timeout or sh.ban_duration)
@@ -112,9 +115,8 @@ def build_ratelimit(
     def rate_limit(ctx: RequestContext) -> Decision:
         if ctx.security_skip and "ratelimit" in ctx.security_skip:
             return CONTINUE
-        now = clock()
         if flood is not None:
-            v = flood.hit(ctx.client_ip, now)
+            v = flood.hit(ctx.client_ip, clock())
             if not v.admitted:
                 ctx.security_rule = PER_IP_POLICY
                 if flood_ban:
@@ -122,6 +124,7 @@ def build_ratelimit(
                 ctx.security_action = "block"
                 api = is_api(ctx)
                 return too_many_requests(ctx, cache.get(PER_IP_POLICY, flood_period, v, api), api)
+        now = rule_clock()
         for rule, lim, only_ip, scoped, ban in rules:
             if scoped and not rule.applies(ctx):
                 continue

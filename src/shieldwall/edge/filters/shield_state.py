@@ -5,12 +5,17 @@ What lives here, and why it is not rebuilt on reload:
 - **signing keys** (``KeyRing``) for challenge tokens and clearance cookies. The secret is
   ``[shield] secret`` or the contents of ``data_dir/shield.secret`` (created once, mode 0600,
   atomically via ``link`` so concurrent workers agree). With the Redis backend and no configured
-  secret, ``start`` adopts the fleet's secret (``shield:secret`` key; the first node's wins) so a
-  cookie issued by one node verifies on every node. The local key stays in the ring for
-  verification, so cookies issued before the switch keep working.
+  secret, the node adopts the fleet's secret (``shield:secret`` key; one node is elected to
+  write it with ``consume_once``, so two nodes starting together cannot each keep their own)
+  when it first reaches Redis; ``start`` waits for that attempt (bounded), so a cookie issued by
+  one node verifies on every node. The local key stays in the ring for verification, so
+  cookies issued before the switch keep working.
 - **single use** of solved challenges: a bounded local store (``MemoryBackend``; fails closed
-  when full). With Redis the redemption is also recorded fleet-wide, asynchronously (a request
-  never waits for Redis), so a cross-node replay is refused once the record has landed.
+  when full). With Redis, redemption is exactly once per fleet through a claim and one extra
+  client round trip (``shield_fleet.py`` states the guarantee and its outage fallback).
+- **the fleet link** (``shield_fleet.FleetLink``, Redis only): bans published to and received
+  from other nodes, claims; one ``BackendHealth`` per worker, shared with the counter sync, so
+  an outage is logged once.
 - **rate-limit counters**: a ``RateLimiter`` per (zone, rules) is reused across reloads while the
   zone's rules are unchanged; with Redis they count through ``SyncedCounters`` (batched deltas,
   local decisions while Redis is down).
@@ -40,13 +45,14 @@ from typing import TYPE_CHECKING, Final
 from shieldwall.challenge import ClearanceIssuer, KeyRing, PowChallenger
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.config.security import RateLimitRuleConfig, ShieldConfig
+from shieldwall.edge.filters.shield_fleet import FleetLink
 from shieldwall.errors import ConfigError
 from shieldwall.iplists import AccessMatcher, AccessRule, AccessRuleSet, BanSet
 from shieldwall.iplists.geo import GeoIP2FastLookup, GeoLookup, NullGeoLookup
 from shieldwall.iplists.mmdb import MmdbError, MmdbGeoLookup
 from shieldwall.ratelimit import Characteristic, KeyPart, RateLimiter, RateLimitRule
 from shieldwall.ratelimit.limiter import GcraLimiter, SlidingWindowLimiter
-from shieldwall.state import MemoryBackend, MemoryLimits, StateBackend, from_config
+from shieldwall.state import BackendHealth, MemoryBackend, MemoryLimits, StateBackend, from_config
 from shieldwall.state.sync import SyncedCounters, SyncLimits
 
 if TYPE_CHECKING:
@@ -59,6 +65,9 @@ log = logging.getLogger(__name__)
 SECRET_FILE: Final = "shield.secret"
 FLEET_SECRET_KEY: Final = "shield:secret"
 FLEET_SECRET_TTL: Final = 10 * 365 * 86400.0  # effectively forever; Redis needs a TTL
+FLEET_SECRET_ELECTION: Final = "shield:secret-writer"  # who writes the fleet secret
+ELECTION_TTL: Final = 30.0  # an elected writer that died before writing is replaced after this
+ELECTION_POLLS: Final = 20  # reads (50 ms apart) waiting for the elected writer's secret
 MAX_LOCAL_TOKENS: Final = 200_000  # redeemed challenge ids remembered per worker (~5 min each)
 MAX_LIMITER_SETS: Final = 10_000  # cached per-zone RateLimiters (one per zone in use)
 FLOOD_KEY_BUDGET: Final = 200_000  # client IPs tracked by the edge-wide per-IP cap
@@ -165,6 +174,9 @@ class ShieldState:
         self.backend: StateBackend | None = None
         self.backend_spec: tuple[str, str] = ("memory", "")
         self.counters: SyncedCounters | None = None
+        self.health = BackendHealth()
+        self.fleet: FleetLink | None = None
+        self._fleet_secret_done = False
         self._limiters: dict[tuple[str, tuple[RateLimitRuleConfig, ...]], RateLimiter] = {}
         self.flood: SlidingWindowLimiter | GcraLimiter | None = None
         self._flood_spec: tuple[int, float, float] = (0, 0.0, 0.0)
@@ -174,7 +186,6 @@ class ShieldState:
         self._config_bans: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.started = False
-        self.fleet_redemptions_refused = 0
 
     # -- config ------------------------------------------------------------------------------
     def provision(self, config: Config) -> None:
@@ -208,15 +219,30 @@ class ShieldState:
         if spec == self.backend_spec and (self.backend is not None or spec[0] == "memory"):
             return
         self.backend_spec = spec
+        old = self.fleet
+        if old is not None and self.started:  # a reload moved the backend: its job ends
+            self._spawn(old.stop(), "shield-fleet-stop")
         if sh.state_backend == "redis":
             self.backend = from_config("redis", {"url": sh.redis_url})
             self.counters = SyncedCounters(
-                self.backend, SyncLimits(interval=sh.sync_interval), self.services.wall_clock
+                self.backend,
+                SyncLimits(interval=sh.sync_interval),
+                self.services.wall_clock,
+                self.health,
+            )
+            self.fleet = FleetLink(
+                self.backend,
+                self.health,
+                self.bans,
+                self.services.clock,
+                self._spawn,
+                self._adopt_fleet_secret,
             )
             if self.started:
                 self._start_counters()
+                self._spawn(self.fleet.start(), "shield-fleet-start")
         else:
-            self.backend, self.counters = None, None
+            self.backend, self.counters, self.fleet = None, None, None
         self._limiters.clear()  # counters moved: limiters bound to the old ones are stale
 
     def _provision_geo(self, config: Config) -> None:
@@ -291,33 +317,22 @@ class ShieldState:
     def ban(self, ip: str, seconds: float) -> bool:
         """Refuse ``ip`` (or a CIDR) at accept for ``seconds``; published to the fleet."""
         ok = self.bans.ban(ip, self.services.clock() + seconds)
-        if self.backend is not None and self.started:
-            self._spawn(self._fleet_ban(ip, seconds), "shield-fleet-ban")
+        if self.fleet is not None and self.started:
+            self.fleet.publish_ban(ip, seconds, "shield")
         return ok
 
-    async def _fleet_ban(self, ip: str, seconds: float) -> None:
-        backend = self.backend
-        assert backend is not None
-        try:
-            await backend.ban(ip, seconds, "shield")
-        except Exception as exc:  # Redis down: the local ban holds; logged, never raised
-            log.debug("fleet ban of %s not recorded: %r", ip[:64], exc)
-
     def consume_once(self, token_id: str, ttl: float) -> bool:
-        if not self.local_tokens.consume_once_now(token_id, ttl):
-            return False
-        if self.backend is not None and self.started:
-            self._spawn(self._fleet_consume(token_id, ttl), "shield-fleet-consume")
-        return True
+        """This worker's single-use record (synchronous; the whole story without Redis)."""
+        return self.local_tokens.consume_once_now(token_id, ttl)
 
-    async def _fleet_consume(self, token_id: str, ttl: float) -> None:
-        backend = self.backend
-        assert backend is not None
-        try:
-            if not await backend.consume_once(token_id, ttl):
-                self.fleet_redemptions_refused += 1  # redeemed on another node first
-        except Exception as exc:  # Redis down: local single use still holds
-            log.debug("fleet single-use record failed: %r", exc)
+    def redeem(self, token_id: str, ttl: float, binding: bytes) -> tuple[bool, str | None]:
+        """Redeem a checked token: ``(False, None)`` replayed; ``(True, None)`` redeemed now;
+        ``(True, claim)`` the fleet record is pending: settle ``claim`` on the follow-up."""
+        if not self.local_tokens.consume_once_now(token_id, ttl):
+            return False, None
+        if self.fleet is None or not self.started:
+            return True, None
+        return True, self.fleet.begin_claim(token_id, ttl, binding)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _spawn(self, coro: object, name: str) -> None:
@@ -333,22 +348,29 @@ class ShieldState:
         self.started = True
         self._start_counters()
         self._spawn(_every(1.0, tick), "shield-ban-expiry")
-        if self.backend is not None and self.config is not None and not self.config.shield.secret:
-            self._spawn(self._adopt_fleet_secret(), "shield-fleet-secret")
+        if self.fleet is not None:
+            await self.fleet.start()  # bounded: secret adopted and bans read if Redis is up
 
-    async def _adopt_fleet_secret(self) -> None:
-        backend, local = self.backend, self._secret
-        assert backend is not None and local is not None
-        try:
-            async with asyncio.timeout(5.0):
-                fleet = await backend.get(FLEET_SECRET_KEY)
-                if fleet is None:
-                    await backend.set(FLEET_SECRET_KEY, local, FLEET_SECRET_TTL)
-                    fleet = await backend.get(FLEET_SECRET_KEY)
-        except Exception as exc:  # Redis down at start: keep the local key, say so once
-            log.warning("fleet signing secret not available (%r): using the local one", exc)
+    async def _adopt_fleet_secret(self, backend: StateBackend) -> None:
+        """On each connection until done: adopt the fleet's secret (none configured). Backend
+        errors propagate to the link, which retries and logs the outage once."""
+        local = self._secret
+        if self._fleet_secret_done or local is None or (self.config and self.config.shield.secret):
             return
-        if fleet and fleet != local and len(fleet) >= 32:
+        fleet = await backend.get(FLEET_SECRET_KEY)
+        if fleet is None and await backend.consume_once(FLEET_SECRET_ELECTION, ELECTION_TTL):
+            await backend.set(FLEET_SECRET_KEY, local, FLEET_SECRET_TTL)
+            fleet = local
+        for _ in range(ELECTION_POLLS):
+            if fleet is not None:
+                break
+            await asyncio.sleep(0.05)  # another node was elected and is writing its secret
+            fleet = await backend.get(FLEET_SECRET_KEY)
+        if fleet is None:
+            log.warning("no fleet signing secret yet: cookies verify on this node only")
+            return
+        self._fleet_secret_done = True
+        if fleet != local and len(fleet) >= 32:
             self._set_keys(derive_keyring(fleet, local))
             log.info("adopted the fleet's signing secret")
 
@@ -360,12 +382,15 @@ class ShieldState:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if self.fleet is not None:
+            await self.fleet.stop()
         if self.counters is not None:
             with contextlib.suppress(Exception):  # best effort; failures are logged by sync
                 await self.counters.flush_once()
         if self.backend is not None:
             await self.backend.aclose()
             self.backend, self.backend_spec = None, ("memory", "")
+            self.counters, self.fleet = None, None
 
 
 def _access_rules(config: Config) -> list[AccessRule]:
