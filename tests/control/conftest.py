@@ -69,6 +69,7 @@ async def http(
     raw: bytes | None = None,
     content_type: str = "application/json",
     headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
 ) -> Reply:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
@@ -85,7 +86,7 @@ async def http(
         lines.append(f"Authorization: Bearer {token}")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(timeout):
         resp = await reader.read()
     writer.close()
     head, _, payload = resp.partition(b"\r\n\r\n")
