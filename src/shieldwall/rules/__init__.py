@@ -29,6 +29,7 @@ from shieldwall.rules.closures import compile_closures
 from shieldwall.rules.codegen import compile_codegen, compile_codegen_set
 from shieldwall.rules.errors import RuleError
 from shieldwall.rules.fields import FIELDS, Environment, GeoLookup, NullGeoLookup
+from shieldwall.rules.index import RuleIndex, build_index
 from shieldwall.rules.lexer import MAX_EXPRESSION_CHARS
 from shieldwall.rules.lists import Lists, NamedList
 from shieldwall.rules.parser import MAX_NESTING_DEPTH, MAX_SET_ITEMS, parse
@@ -52,9 +53,12 @@ __all__ = [
     "NamedList",
     "NullGeoLookup",
     "RuleError",
+    "RuleIndex",
+    "RuleSet",
     "check",
     "check_source",
     "compile_rule",
+    "compile_rule_index",
     "compile_rule_set",
     "dump",
     "parse",
@@ -109,15 +113,52 @@ def compile_rule(
     return CompiledRule(source, checked.expr, fn, tuple(names), generated)
 
 
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """An ordered rule list compiled for evaluation in order: ``index.candidates(ctx)`` names
+    the rules that could match (ascending), ``matchers[i]`` tests rule ``i``."""
+
+    index: RuleIndex
+    matchers: tuple[Callable[[RequestContext], bool], ...]
+
+    def first(self, ctx: RequestContext, start: int = 0) -> int:
+        """The first rule at or after ``start`` that matches, or -1."""
+        matchers = self.matchers
+        for i in self.index.candidates(ctx):
+            if i >= start and matchers[i](ctx):
+                return i
+        return -1
+
+
+def compile_rule_index(
+    sources: list[str],
+    *,
+    lists: Mapping[str, NamedList] | None = None,
+    env: Environment | None = None,
+) -> RuleSet:
+    """Compile an ordered list of expressions with a candidate index (``rules.index``): a
+    request evaluates only the rules whose indexed constants it matches, plus the rules the
+    index cannot reason about. Raises ``RuleError`` for the first bad expression."""
+    env = env or Environment()
+    checked = [check_source(s, lists) for s in sources]
+    matchers = tuple(compile_codegen(c, env)[0] for c in checked)
+    return RuleSet(build_index(checked, env), matchers)
+
+
 def compile_rule_set(
     sources: list[str],
     *,
     lists: Mapping[str, NamedList] | None = None,
     env: Environment | None = None,
+    indexed: bool = True,
 ) -> Callable[[RequestContext, int], int]:
     """Compile an ordered list of expressions into ``first(ctx, start) -> index | -1`` (the
-    first rule at or after ``start`` that matches), sharing field computations between rules
-    (``codegen.compile_codegen_set``). Raises ``RuleError`` for the first bad expression."""
+    first rule at or after ``start`` that matches). ``indexed``: evaluate only candidate
+    rules (``compile_rule_index``); otherwise one generated function sharing field
+    computations between all rules (``codegen.compile_codegen_set``). Both give the same
+    answer. Raises ``RuleError`` for the first bad expression."""
+    if indexed:
+        return compile_rule_index(sources, lists=lists, env=env).first
     checked = [check_source(s, lists) for s in sources]
     fn, _ = compile_codegen_set(checked, env or Environment())
     return fn

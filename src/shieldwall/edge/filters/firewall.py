@@ -35,7 +35,7 @@ from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision, Respond
 from shieldwall.edge.pipeline import Filter
 from shieldwall.errors import ConfigError
-from shieldwall.rules import Environment, NamedList, RuleError, compile_rule, compile_rule_set
+from shieldwall.rules import Environment, NamedList, RuleError, compile_rule, compile_rule_index
 
 __all__ = [
     "Action",
@@ -71,25 +71,28 @@ class FirewallRule:
 class FirewallFilter:
     """``Filter`` (``Callable[[RequestContext], Decision]``) over the compiled rules.
 
-    ``first(ctx, start)`` returns the index of the first enabled rule at or after ``start``
-    that matches (-1: none): by default a loop over the per-rule matchers; ``compile_firewall``
-    passes one generated function for the whole list (``rules.compile_rule_set``), which
-    computes each field once for all rules.
+    ``candidates(ctx)`` names, in rule order, the rules that could match: by default every
+    rule; ``compile_firewall`` passes the rule index (``rules.compile_rule_index``), so a
+    request evaluates only the rules whose indexed constants (addresses, paths, hosts,
+    methods, user-agent fragments ...) it matches, plus the rules the index cannot reason
+    about. Only candidates are evaluated; the first matching terminating rule wins.
     """
 
-    __slots__ = ("_decisions", "_first", "_hits", "_rules", "log_only")
+    __slots__ = ("_candidates", "_decisions", "_hits", "_matchers", "_rules", "log_only")
 
     def __init__(
         self,
         rules: Sequence[tuple[FirewallRule, Matcher]],
         log_only: bool,
-        first: Callable[[RequestContext, int], int] | None = None,
+        candidates: Callable[[RequestContext], Sequence[int]] | None = None,
     ) -> None:
         self._rules = tuple(r for r, _ in rules)
+        self._matchers = tuple(m for _, m in rules)
         self._hits = [0] * len(self._rules)
         self.log_only = log_only
         self._decisions: tuple[Decision | None, ...] = tuple(_decision(r) for r in self._rules)
-        self._first = first or _loop(tuple(m for _, m in rules))
+        every = range(len(self._rules))
+        self._candidates = candidates or (lambda ctx: every)
 
     @property
     def hits(self) -> dict[str, int]:
@@ -98,8 +101,10 @@ class FirewallFilter:
     def __call__(self, ctx: RequestContext) -> Decision:
         if ctx.security_skip and "firewall" in ctx.security_skip:
             return CONTINUE
-        i = self._first(ctx, 0)
-        while i >= 0:
+        matchers = self._matchers
+        for i in self._candidates(ctx):
+            if not matchers[i](ctx):
+                continue
             self._hits[i] += 1
             rule = self._rules[i]
             if self.log_only or rule.action == "log":
@@ -107,7 +112,6 @@ class FirewallFilter:
                     ctx.security_action = "log"
                     ctx.security_rule = rule.id
                     ctx.security_reason = rule.action if self.log_only else "log"
-                i = self._first(ctx, i + 1)
                 continue
             ctx.security_action = rule.action
             ctx.security_rule = rule.id
@@ -119,16 +123,6 @@ class FirewallFilter:
             assert decision is not None
             return decision
         return CONTINUE
-
-
-def _loop(matchers: tuple[Matcher, ...]) -> Callable[[RequestContext, int], int]:
-    def first(ctx: RequestContext, start: int) -> int:
-        for i in range(start, len(matchers)):
-            if matchers[i](ctx):
-                return i
-        return -1
-
-    return first
 
 
 def _decision(rule: FirewallRule) -> Decision | None:
@@ -213,8 +207,9 @@ def _filter(
     lists: Mapping[str, NamedList] | None,
     env: Environment | None,
 ) -> FirewallFilter:
-    first = compile_rule_set([r.expression for r, _ in compiled], lists=lists, env=env)
-    return FirewallFilter(compiled, log_only, first)
+    rule_set = compile_rule_index([r.expression for r, _ in compiled], lists=lists, env=env)
+    rules = [(r, m) for (r, _), m in zip(compiled, rule_set.matchers, strict=True)]
+    return FirewallFilter(rules, log_only, rule_set.index.candidates)
 
 
 def compile_matcher(expression: str, lists: Mapping[str, NamedList] | None = None) -> Matcher:

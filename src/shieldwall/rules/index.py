@@ -1,0 +1,374 @@
+"""Candidate selection for an ordered rule list: only rules that could match are evaluated.
+
+A zone's rule list is mostly tests of a handful of request facts against constants: one
+address block, one path, one host, one method, one bad user agent. Evaluating 100 such rules
+one after the other costs 100 tests per request although a benign request matches none. The
+index turns the constants of all rules into per-field lookup structures, built once per
+compile, so a request costs one probe per *field* instead of one test per *rule*.
+
+**Atoms.** From each rule's AST we extract a set of *atoms*, tests on one field, such that the
+rule can only be true if at least one of its atoms is true (a necessary condition):
+
+- ``F eq "c"`` / ``F in {"a" "b"}`` (String or Int field) -> exact values of F (one dict probe);
+- ``F matches r"..."``, ``F contains "c"``, ``starts_with(F, "c")``, ``ends_with(F, "c")``
+  -> a regex over F; all of one field's regexes form one ``re2.Set`` (one linear scan);
+- ``ip.src in {nets}`` / ``ip.src eq addr`` -> prefixes; every rule's prefixes share one
+  table per prefix length (one dict probe per distinct length);
+- ``F in $list`` -> one membership test per distinct (field, list);
+- any comparison (or ``any``/``all``, ``starts_with``...) over ``http.request.headers["h"]``,
+  ``http.request.uri.args["k"]`` or ``http.request.cookies["k"]`` -> that name is present
+  (a missing map entry makes every comparison false). Argument and cookie names are looked up
+  in the raw query / Cookie headers when they hold it literally (a superset); a query with
+  ``%`` or ``+`` (a name may be encoded) is parsed like the field does.
+
+Atoms are taken only from positive positions: the whole expression, a conjunct of a top-level
+``and`` (any one conjunct's atoms are necessary; the most selective is chosen) or every
+disjunct of an ``or`` (the union). ``not``, ``xor``, ranges, wildcards, computed values give no
+atom; a rule without atoms is *always* a candidate. Candidates are returned in rule order, so
+"first matching rule wins" is unchanged: the index only skips rules that cannot match (a
+property test checks it against plain evaluation).
+
+Regex and literal scans look at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes as a
+compiled ``matches``; a longer value makes every regex atom of that field a candidate (a
+literal after the cap could still be found by ``contains``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import re2
+
+from shieldwall.edge.context import RequestContext
+from shieldwall.rules import ast
+from shieldwall.rules.ast import CmpOp, LogicOp
+from shieldwall.rules.checker import Checked
+from shieldwall.rules.fields import FIELDS, Environment
+from shieldwall.rules.plan import field_key, find_star
+from shieldwall.rules.types import INT, STRING
+from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES, network_range
+
+__all__ = ["SET_MAX_MEM", "RuleIndex", "atoms", "build_index"]
+
+SET_MAX_MEM: Final = 32 << 20  # RE2 program memory of one field's regex set
+_MAPS: Final = {
+    "http.request.headers": "header",
+    "http.request.uri.args": "arg",
+    "http.request.cookies": "cookie",
+}
+_PROPAGATING: Final = frozenset({"lower", "upper", "url_decode", "len", "concat"})
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """One necessary test: ``kind`` is exact | regex | ip | member | header | arg | cookie."""
+
+    kind: str
+    field: str = ""
+    value: Any = None  # exact: the constant; regex: pattern bytes; ip: (base, plen); ...
+    cost: int = 2  # lower is more selective (used to choose among conjuncts)
+
+
+def atoms(expr: ast.Expr, checked: Checked) -> list[Atom] | None:
+    """A necessary condition of ``expr`` as atoms (one must hold); None when none is known."""
+    if isinstance(expr, ast.Logical) and expr.op is LogicOp.OR:
+        out: list[Atom] = []
+        for part in ast.flatten(expr, expr.op):
+            found = atoms(part, checked)
+            if found is None:
+                return None
+            out.extend(found)
+        return out
+    if isinstance(expr, ast.Logical) and expr.op is LogicOp.AND:
+        options = [a for p in ast.flatten(expr, expr.op) if (a := atoms(p, checked)) is not None]
+        return min(options, key=lambda xs: (max(a.cost for a in xs), len(xs)), default=None)
+    if isinstance(expr, ast.Compare):
+        return _compare(expr, checked) or _presence(expr.left)
+    if isinstance(expr, ast.Call):
+        if expr.name in ("any", "all") and checked.ty(expr.args[0]).projected:
+            return _presence(find_star(expr.args[0], checked).target)
+        if expr.name in ("starts_with", "ends_with"):
+            return _affix(expr) or _presence(expr.args[0])
+    return None
+
+
+def _escape(literal: bytes) -> bytes:
+    return b"".join(
+        bytes((b,)) if chr(b).isalnum() and b < 0x80 else b"\\x%02x" % b for b in literal
+    )
+
+
+def _compare(node: ast.Compare, checked: Checked) -> list[Atom] | None:
+    key = field_key(node.left)
+    if not isinstance(key, str):
+        return None
+    ty = FIELDS[key].type
+    right = node.right
+    if key == "ip.src":
+        if node.op is CmpOp.EQ and isinstance(right, ast.Ip):
+            return [Atom("ip", key, (network_range(right.network)[0], 128), 1)]
+        if node.op is CmpOp.IN and isinstance(right, ast.SetLit):
+            nets = [network_range(i.network) for i in right.items if isinstance(i, ast.Ip)]
+            return [Atom("ip", key, n, 1) for n in nets]
+    if node.op is CmpOp.IN and isinstance(right, ast.ListRef):
+        return [Atom("member", key, right.name, 2)]
+    if ty not in (STRING, INT):
+        return None
+    cost = 5 if key == "http.request.method" else 1
+    if node.op is CmpOp.EQ and isinstance(right, ast.Str | ast.Int):
+        return [Atom("exact", key, right.value, cost)]
+    if node.op is CmpOp.IN and isinstance(right, ast.SetLit):
+        items = right.items
+        if all(isinstance(i, ast.Str | ast.Int) for i in items):
+            return [Atom("exact", key, i.value, cost) for i in items]  # type: ignore[union-attr]
+        return None
+    if ty != STRING:
+        return None
+    if node.op is CmpOp.MATCHES and isinstance(right, ast.Regex):
+        return [Atom("regex", key, right.pattern.encode(), 2)]
+    if node.op is CmpOp.CONTAINS and isinstance(right, ast.Str):
+        return [Atom("regex", key, _escape(right.value), 2)]
+    return None
+
+
+def _affix(call: ast.Call) -> list[Atom] | None:
+    subject, lit = call.args
+    key = field_key(subject)
+    if not isinstance(key, str) or FIELDS[key].type != STRING or not isinstance(lit, ast.Str):
+        return None
+    pattern = _escape(lit.value)
+    pattern = b"^" + pattern if call.name == "starts_with" else pattern + b"$"
+    return [Atom("regex", key, pattern, 2)]
+
+
+def _presence(node: ast.Expr) -> list[Atom] | None:
+    """``headers["h"]`` (also under ``[0]``/``[*]`` and None-propagating functions): the
+    value is missing, and so the comparison false, unless the name is present."""
+    while True:
+        if isinstance(node, ast.Index) and isinstance(node.key, bytes):
+            target = node.target
+            if isinstance(target, ast.Field) and target.name in _MAPS:
+                name = node.key.lower() if target.name == "http.request.headers" else node.key
+                return [Atom(_MAPS[target.name], target.name, name, 3)]
+            return None
+        if isinstance(node, ast.Index):
+            node = node.target
+        elif isinstance(node, ast.Call) and node.name in _PROPAGATING and node.args:
+            node = node.args[0]
+        else:
+            return None
+
+
+Probe = Callable[[RequestContext, set[int]], None]
+
+
+class RuleIndex:
+    """``candidates(ctx)``: the indexes of the rules that could match, ascending."""
+
+    __slots__ = ("_always", "_probes", "indexed")
+
+    def __init__(self, always: Sequence[int], probes: Sequence[Probe], indexed: int) -> None:
+        self._always = frozenset(always)
+        self._probes = tuple(probes)
+        self.indexed = indexed  # rules that are evaluated only when a probe names them
+
+    def candidates(self, ctx: RequestContext) -> list[int]:
+        found = set(self._always)
+        for probe in self._probes:
+            probe(ctx, found)
+        return sorted(found)
+
+
+def build_index(rules: Sequence[Checked], env: Environment) -> RuleIndex:
+    """The index of ``rules`` (checked expressions, in order)."""
+    always: list[int] = []
+    by_kind: dict[tuple[str, str], list[tuple[Atom, int]]] = {}
+    for i, c in enumerate(rules):
+        found = atoms(c.expr, c)
+        if not found:
+            always.append(i)
+            continue
+        for a in found:
+            by_kind.setdefault((a.kind, a.field), []).append((a, i))
+    probes: list[Probe] = []
+    for (kind, name), entries in by_kind.items():
+        if kind == "regex":
+            probe = _regex_probe(name, entries, env)
+            if probe is None:  # too large for one set: those rules are always evaluated
+                always.extend(i for _, i in entries)
+                continue
+            probes.append(probe)
+        elif kind == "member":
+            probes.append(_member_probe(name, entries, [c.lists for c in rules], env))
+        else:
+            probes.append(_BUILDERS[kind](name, entries, env))
+    indexed = len(rules) - len(set(always))
+    return RuleIndex(sorted(set(always)), probes, indexed)
+
+
+def _owners(entries: list[tuple[Any, int]]) -> dict[Any, tuple[int, ...]]:
+    out: dict[Any, list[int]] = {}
+    for v, i in entries:
+        out.setdefault(v, []).append(i)
+    return {k: tuple(sorted(set(v))) for k, v in out.items()}
+
+
+def _exact_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+    get = FIELDS[name].make(env)
+    table = _owners([(a.value, i) for a, i in entries])
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        hit = table.get(get(ctx))
+        if hit is not None:
+            found.update(hit)
+
+    return probe
+
+
+def _ip_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+    get = FIELDS[name].make(env)
+    per_len: dict[int, list[tuple[int, int]]] = {}
+    for a, i in entries:
+        base, plen = a.value
+        per_len.setdefault(plen, []).append((base >> (128 - plen), i))
+    tables = tuple(
+        (128 - plen, _owners(items)) for plen, items in sorted(per_len.items(), reverse=True)
+    )
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        ip = get(ctx)
+        if ip is None:
+            return
+        for shift, table in tables:
+            hit = table.get(ip >> shift)
+            if hit is not None:
+                found.update(hit)
+
+    return probe
+
+
+def _set_options() -> Any:
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = SET_MAX_MEM
+    opts.encoding = re2.Options.Encoding.LATIN1  # as values.compile_regex
+    opts.case_sensitive = True
+    opts.dot_nl = True
+    return opts
+
+
+def _regex_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe | None:
+    get = FIELDS[name].make(env)
+    patterns = _owners([(a.value, i) for a, i in entries])
+    try:
+        s = re2.Set.SearchSet(_set_options())
+        owners = []
+        for pattern, rule_ids in patterns.items():
+            s.Add(pattern)  # raises re2.error (as Compile does) instead of returning -1
+            owners.append(rule_ids)
+        s.Compile()
+    except re2.error:
+        return None
+    match = s._set.Match  # the C-level match (the wrapper adds a str/bytes dispatch per call)
+    every = tuple(sorted({i for _, i in entries}))
+    cap = MAX_MATCH_SUBJECT_BYTES
+    table = tuple(owners)
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        value = get(ctx)
+        if len(value) > cap:
+            found.update(every)
+            return
+        for h in match(value):
+            found.update(table[h])
+
+    return probe
+
+
+def _member_probe(
+    name: str,
+    entries: list[tuple[Atom, int]],
+    lists_by_rule: Sequence[Mapping[str, Any]],
+    env: Environment,
+) -> Probe:
+    get = FIELDS[name].make(env)
+    groups: dict[str, tuple[Any, list[int]]] = {}
+    for a, i in entries:
+        matcher = lists_by_rule[i][a.value].matcher
+        groups.setdefault(a.value, (matcher, []))[1].append(i)
+    tests = tuple((m, tuple(sorted(set(ids)))) for m, ids in groups.values())
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        value = get(ctx)
+        for matcher, ids in tests:
+            if value in matcher:
+                found.update(ids)
+
+    return probe
+
+
+def _header_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+    table = _owners([(a.value, i) for a, i in entries])
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        for k, _ in ctx.headers:
+            hit = table.get(k)
+            if hit is not None:
+                found.update(hit)
+
+    return probe
+
+
+# a query argument name holding an escape; linear (each try starts at the text's start or an
+# "&" and stops at the next "=" or "&"), so Python's ``re`` is safe here
+_ENCODED_NAME: Final = re.compile(rb"(?:^|&)[^=&]*[%+]")
+
+
+def _arg_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+    """Argument names: a name written literally in the query; when a *name* holds ``%`` or
+    ``+`` (it may be encoded) the parsed names (the field's own parser)."""
+    table = tuple(_owners([(a.value, i) for a, i in entries]).items())
+    parsed = FIELDS[name].make(env)
+    encoded_name = _ENCODED_NAME.search
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        text = ctx.query
+        if not text:
+            return
+        if (b"%" in text or b"+" in text) and encoded_name(text) is not None:
+            args = parsed(ctx)
+            for key, ids in table:
+                if key in args:
+                    found.update(ids)
+            return
+        for key, ids in table:
+            if key in text:
+                found.update(ids)
+
+    return probe
+
+
+def _cookie_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+    """Cookie names (never decoded): a name written literally in a Cookie header."""
+    table = tuple(_owners([(a.value, i) for a, i in entries]).items())
+
+    def probe(ctx: RequestContext, found: set[int]) -> None:
+        for k, text in ctx.headers:
+            if k == b"cookie":
+                for key, ids in table:
+                    if key in text:
+                        found.update(ids)
+
+    return probe
+
+
+_BUILDERS: Final[dict[str, Callable[[str, list[tuple[Atom, int]], Environment], Probe]]] = {
+    "exact": _exact_probe,
+    "ip": _ip_probe,
+    "header": _header_probe,
+    "arg": _arg_probe,
+    "cookie": _cookie_probe,
+}
