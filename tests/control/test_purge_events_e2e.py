@@ -190,8 +190,22 @@ async def test_events_tail_follows_blocks(
     tail = asyncio.create_task(
         asyncio.to_thread(
             cli_main,
-            ["events", "tail", "--zone", "alpha", "--action", "block", "--count", "3",
-             "--duration", "40", "--after", "0", "--json", *auth],
+            [
+                "events",
+                "tail",
+                "--zone",
+                "alpha",
+                "--action",
+                "block",
+                "--count",
+                "3",
+                "--duration",
+                "40",
+                "--after",
+                "0",
+                "--json",
+                *auth,
+            ],
         )  # fmt: skip
     )
     assert (await d.get("/admin/x", host="beta.test"))[0] == 200  # other zone: no rule
