@@ -120,7 +120,7 @@ async def test_purge_reaches_every_worker(deployment: Deployment) -> None:
     d = deployment
     url = f"http://alpha.test:{d.port}/products/1"
     assert (await d.get("/products/1"))[0] == 200
-    status, hdrs = await d.get("/products/1")
+    _, hdrs = await d.get("/products/1")
     stored = 1 if _stored(hdrs) else 0  # 0 until the data path serves from the cache
 
     r = await d.call("POST", "/api/v1/zones/alpha/purge", {"urls": [url]})
@@ -206,7 +206,7 @@ async def test_events_tail_follows_blocks(
                 "--json",
                 *auth,
             ],
-        )  # fmt: skip
+        )
     )
     assert (await d.get("/admin/x", host="beta.test"))[0] == 200  # other zone: no rule
     for i in range(3):
