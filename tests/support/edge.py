@@ -25,7 +25,7 @@ from shieldwall.config.model import (
     ZoneLimits,
 )
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.runtime import RuntimeHolder, build_runtime
+from shieldwall.edge.runtime import ChainBuilder, RuntimeHolder, build_runtime
 from shieldwall.edge.server import EdgeServer
 
 __all__ = ["RecordingLog", "RunningEdge", "edge_config", "read_response", "running_edge"]
@@ -86,9 +86,17 @@ class RunningEdge:
 
 @asynccontextmanager
 async def running_edge(
-    config: Config, *, listener: ListenerConfig | None = None
+    config: Config,
+    *,
+    listener: ListenerConfig | None = None,
+    chain_builder: ChainBuilder | None = None,
 ) -> AsyncIterator[RunningEdge]:
-    holder = RuntimeHolder(build_runtime(config, version=1))
+    runtime = (
+        build_runtime(config, version=1)
+        if chain_builder is None
+        else build_runtime(config, 1, chain_builder)
+    )
+    holder = RuntimeHolder(runtime)
     log = RecordingLog()
     server = EdgeServer(holder, access_log=log)
     sock = socket.socket()

@@ -175,6 +175,7 @@ FIELD_RULES: Final[dict[tuple[type, str], Rule]] = {
     (model.ServerLimits, "read_buffer_bytes"): _size(4 * _KiB, 1 * _GiB),
     (model.ServerLimits, "write_buffer_high"): _size(4 * _KiB, 1 * _GiB),
     (model.ServerLimits, "write_buffer_low"): _size(0, 1 * _GiB),
+    (model.ServerLimits, "client_send_timeout"): _TIMEOUT,
     (model.ServerLimits, "shutdown_grace"): _duration(0.0, 3600.0),
     # [zones.limits]
     (model.ZoneLimits, "max_body_bytes"): _size(0, 1 * _TiB),

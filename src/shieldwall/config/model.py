@@ -46,6 +46,7 @@ class ServerLimits:
     read_buffer_bytes: int = 256 * 1024  # unsent bytes buffered before reading pauses
     write_buffer_high: int = 256 * 1024  # transport write buffer high-water mark
     write_buffer_low: int = 64 * 1024  # resume reading below this
+    client_send_timeout: float = 60.0  # seconds a client may leave our responses unread -> abort
     shutdown_grace: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
 
 

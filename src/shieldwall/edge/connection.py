@@ -73,6 +73,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
         self.ahead = 0  # bytes received while the current request is waiting for its answer
         self.counted_ip: str | None = None
         self.eof = False  # the client half-closed: answer what it sent, then close
+        # loop time since which the client has not taken our bytes (0: it has); see check()
+        self.send_stalled_since = 0.0
         self._proxy_buf: bytearray | None = None
         limits = worker.holder.current.config.limits
         self.parser = RequestParser(
@@ -230,11 +232,13 @@ class ClientConnection(Exchange, asyncio.Protocol):
             self.finish_log()
 
     def pause_writing(self) -> None:
+        self.send_stalled_since = self.worker.loop.time()
         up = self.upstream
         if up is not None and up.transport is not None:
             up.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.send_stalled_since = 0.0
         up = self.upstream
         if up is not None and up.transport is not None:
             up.transport.resume_reading()
@@ -318,8 +322,11 @@ class ClientConnection(Exchange, asyncio.Protocol):
             self.upstream.send(data)
 
     def close(self) -> None:
-        if self.transport is not None and self.state != _CLOSED:
-            self.transport.close()  # flushes what was written, then connection_lost
+        tr = self.transport
+        if tr is not None and self.state != _CLOSED:
+            if tr.get_write_buffer_size() and not self.send_stalled_since:
+                self.send_stalled_since = self.worker.loop.time()  # the flush is bounded too
+            tr.close()  # flushes what was written, then connection_lost
         self.state = _CLOSED
         self.closing = True
 
@@ -327,12 +334,25 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def send_timed_out(self) -> None:
+        """The client left our bytes unread for ``client_send_timeout``: give up on it (the
+        origin connection goes too, as it is mid-response)."""
+        ctx = self.ctx
+        if ctx is not None:
+            ctx.error = "client_send_timeout"
+        self.drop_upstream()
+        self.abort()
+
     @property
     def idle(self) -> bool:
         return self.state == _IDLE and not self.parser.in_head and not self.parser.events
 
     # -- timers (called by the worker's sweep) ----------------------------------------------
     def check(self, now: float) -> None:
+        stalled = self.send_stalled_since
+        if stalled and now - stalled > self.limits().client_send_timeout:
+            self.send_timed_out()
+            return
         kind = self.deadline_kind
         busy_body = self.state == _BUSY and not self.request_done and self.body_started
         if busy_body and self.body_too_slow(now):
