@@ -63,5 +63,5 @@ async def zone_analytics(req: Request) -> Response:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/zones/{zone}/analytics", zone_analytics, "read",
           "Per-minute traffic of a zone", "analytics", query=("since", "until"),
-          response_schema={"type": "object"}, statuses=(404,)),
+          response_schema={"type": "object"}, statuses=(400, 404, 503)),
 )  # fmt: skip

@@ -127,8 +127,9 @@ async def stream_events(req: Request) -> Response:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/events", list_events, "read", "Sampled security events", "events",
-          query=_FILTERS[:-1], response_schema={"type": "object"}),
+          query=_FILTERS[:-1], response_schema={"type": "object"}, statuses=(400, 503)),
     Route("GET", "/api/v1/events/stream", stream_events, "read",
           "Live security events (Server-Sent Events, bounded long-poll)", "events",
-          query=(*_FILTERS[:4], "after")),
+          query=(*_FILTERS[:4], "after"), response_schema={"type": "string"},
+          statuses=(400, 503), media_types=("text/event-stream",)),
 )  # fmt: skip

@@ -91,5 +91,15 @@ async def metrics(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/metrics", metrics, "read", "Prometheus metrics (text format 0.0.4)", "metrics"),
+    Route(
+        "GET",
+        "/metrics",
+        metrics,
+        "read",
+        "Prometheus metrics (text format 0.0.4)",
+        "metrics",
+        response_schema={"type": "string"},
+        statuses=(503,),
+        media_types=("text/plain",),
+    ),
 )

@@ -54,6 +54,24 @@ async def static(req: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/dashboard/", index, "public", "Dashboard", "dashboard"),
-    Route("GET", "/dashboard/static/{name}", static, "public", "Dashboard files", "dashboard"),
+    Route(
+        "GET",
+        "/dashboard/",
+        index,
+        "public",
+        "Dashboard",
+        "dashboard",
+        response_schema={"type": "string"},
+        media_types=("text/html",),
+    ),
+    Route(
+        "GET",
+        "/dashboard/static/{name}",
+        static,
+        "public",
+        "Dashboard files",
+        "dashboard",
+        response_schema={"type": "string"},
+        media_types=("text/html", "text/javascript", "text/css"),
+    ),
 )
