@@ -9,7 +9,9 @@ finds it) and publishes it on the ``bans`` channel. Every node runs ``run``: it 
 published ban to its accept-time ``BanSet`` as it arrives. Subscribing before the snapshot means
 no ban falls between the two. Propagation time is one publish plus one delivery (milliseconds on
 a LAN); messages carry a duration, not an end time, so nodes' clocks need not agree (each adds
-the seconds to its own monotonic clock; the snapshot uses the backend's remaining TTL).
+the seconds to its own monotonic clock; the snapshot uses the backend's remaining TTL). A ban
+placed while the backend is down holds locally and is queued (at most ``MAX_UNSENT_BANS``); the
+link records and publishes the queued bans still running when it reconnects.
 
 **Single use of solved challenges (exactly once per fleet while Redis answers).** A request
 cannot wait for Redis, so the challenge endpoint redeems in two steps (``edge/filters/
@@ -22,7 +24,8 @@ challenge.py``):
 2. the follow-up request (normally on the same keep-alive connection, hence the same node) finds
    the claim *won* (this node's SET created the record: the clearance is issued and the claim is
    removed, synchronously, so it is issued once), *lost* (another node redeemed the token first:
-   ``replayed``) or still *pending* (another ``307``, at most ``MAX_VERIFY_HOPS``). A claim is
+   ``replayed``) or still *pending* (another ``307``, at most ``MAX_VERIFY_HOPS``; the record
+   itself is bounded by ``RECORD_TIMEOUT``, after which the claim falls back as below). A claim is
    settled only by the node that opened it; another node does not know it (``unknown``: retried
    in case a new connection reaches the owner, then refused), so a leaked claim URL cannot be
    redeemed twice either.
@@ -47,7 +50,7 @@ import json
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
@@ -72,10 +75,12 @@ log = logging.getLogger(__name__)
 
 BAN_CHANNEL: Final = "bans"
 MAX_MESSAGE_BYTES: Final = 512  # a ban message is ~80 bytes
+MAX_UNSENT_BANS: Final = 10_000  # bans placed during an outage, sent on reconnect (oldest dropped)
 MAX_BAN_SECONDS: Final = 30 * 86400.0  # [shield] ban_duration's upper bound
 CLAIM_TTL: Final = 10.0  # seconds a claim waits for its follow-up request
 MAX_CLAIMS: Final = 10_000  # open claims per worker (a claim is ~200 B)
-MAX_VERIFY_HOPS: Final = 8  # 307s one redemption may take while its record is pending
+MAX_VERIFY_HOPS: Final = 16  # 307s one redemption may take (browsers follow up to 20)
+RECORD_TIMEOUT: Final = 1.0  # a fleet record slower than this counts as a backend failure
 CONNECT_TIMEOUT: Final = 3.0  # subscribe + secret + ban snapshot, per attempt
 FIRST_CONNECT_WAIT: Final = 3.0  # how long start() waits for the first attempt
 RETRY_MIN: Final = 0.1  # first pause after a failed attempt
@@ -123,6 +128,7 @@ class FleetLink:
         self.bad_messages = 0
         self.local_only_redemptions = 0  # redeemed while the backend did not answer
         self._claims: OrderedDict[str, _Claim] = OrderedDict()
+        self._unsent: deque[tuple[str, float, str]] = deque(maxlen=MAX_UNSENT_BANS)  # (t, end, why)
         self._first_attempt = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -155,6 +161,7 @@ class FleetLink:
                     if self.on_connect is not None:
                         await self.on_connect(self.backend)
                     await self._snapshot()
+                    await self._send_unsent()
                 self.connected = True
                 self.health.recovered("fleet bans")
                 self._first_attempt.set()
@@ -180,6 +187,17 @@ class FleetLink:
             if remaining > 0 and self.bans.ban(ban.target, now + remaining):
                 self.bans_received += 1
 
+    async def _send_unsent(self) -> None:
+        while self._unsent:
+            target, end, reason = self._unsent[0]
+            remaining = end - self.clock()
+            if remaining > 0:
+                try:
+                    await self._send_ban(target, remaining, reason)  # FAILURES: kept, retried
+                except ValueError:
+                    log.debug("fleet ban of %r skipped: not an address", target[:64])
+            self._unsent.popleft()
+
     def _apply(self, message: bytes) -> None:
         try:
             if len(message) > MAX_MESSAGE_BYTES:
@@ -201,14 +219,22 @@ class FleetLink:
         self.spawn(self._publish_ban(target, seconds, reason), "shield-fleet-ban")
 
     async def _publish_ban(self, target: str, seconds: float, reason: str) -> None:
-        msg = json.dumps({"t": target, "s": seconds, "n": self.node_id}).encode()
+        end = self.clock() + seconds
+        if not self.connected:  # queued behind earlier unsent bans, sent on reconnect
+            self._unsent.append((target, end, reason))
+            return
         try:
-            await self.backend.ban(target, seconds, reason)
-            await self.backend.publish(BAN_CHANNEL, msg)
-        except FAILURES as exc:  # the local ban holds; the snapshot after recovery misses it
+            await self._send_ban(target, seconds, reason)
+        except FAILURES as exc:  # the local ban holds; sent when the link reconnects
+            self._unsent.append((target, end, reason))
             self.health.failed("fleet ban", exc)
         except ValueError:  # not an address or network (never from the rate-limit filters)
             log.debug("fleet ban of %r skipped: not an address", target[:64])
+
+    async def _send_ban(self, target: str, seconds: float, reason: str) -> None:
+        msg = json.dumps({"t": target, "s": seconds, "n": self.node_id}).encode()
+        await self.backend.ban(target, seconds, reason)
+        await self.backend.publish(BAN_CHANNEL, msg)
 
     # -- single use --------------------------------------------------------------------------
     def begin_claim(self, token_id: str, ttl: float, binding: bytes) -> str | None:
@@ -228,7 +254,8 @@ class FleetLink:
 
     async def _record(self, claim: _Claim, token_id: str, ttl: float) -> None:
         try:
-            first = await self.backend.consume_once(token_id, ttl)
+            async with asyncio.timeout(RECORD_TIMEOUT):
+                first = await self.backend.consume_once(token_id, ttl)
         except FAILURES as exc:  # local single use already holds: fall back to it
             self.health.failed("single use", exc)
             self.local_only_redemptions += 1
