@@ -116,7 +116,9 @@ def _workers(pid: int, control_pid: int) -> list[int]:
         return [int(c) for c in f.read().split() if int(c) != control_pid]
 
 
-async def test_purge_reaches_every_worker(deployment: Deployment) -> None:
+async def test_purge_reaches_every_worker(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = deployment
     url = f"http://alpha.test:{d.port}/products/1"
     assert (await d.get("/products/1"))[0] == 200
@@ -158,6 +160,16 @@ async def test_purge_reaches_every_worker(deployment: Deployment) -> None:
     assert len(audit) == 5
     assert {e["detail"]["status"] for e in audit} == {"done"}
     assert audit[0]["detail"]["kind"] == "urls" and len(audit[0]["detail"]["workers"]) == 2
+
+    auth = ("--api", d.api, "--token", d.token)
+    argv = ["purge", "alpha", "--prefix", "http://alpha.test/", *auth]
+    assert await asyncio.to_thread(cli_main, argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("purge 6 (prefixes, zone alpha): 0 objects removed on 2 workers")
+    assert [x.split(":")[0].strip() for x in out[1:]] == ["worker 0", "worker 1"]
+    argv = ["purge", "alpha", "--url", "http://beta.test/", *auth]
+    assert await asyncio.to_thread(cli_main, argv) == 1
+    assert "urls[0]: host beta.test does not belong to zone alpha" in capsys.readouterr().err
 
 
 async def test_a_stopped_worker_makes_the_purge_incomplete(deployment: Deployment) -> None:
