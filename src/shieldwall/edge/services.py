@@ -13,7 +13,9 @@ Shield: ``bans`` is the accept-time ban set; ``is_banned`` *is* its bound method
 dict probe per accepted connection, no extra Python frame). ``shield`` holds the rest (keys,
 limiters, access rules, state backend; ``edge/filters/shield_state.py``); it is provisioned by
 the chain builder from each config version. ``start`` runs the ban expiry tick (1/s) and, with
-Redis, the counter sync; ``stop`` ends them and flushes.
+Redis, the counter sync and the fleet link (bans to and from other nodes, single-use claims;
+``edge/filters/shield_fleet.py``), waiting a bounded time for the link's first connection so
+the node serves with the fleet's signing secret and bans; ``stop`` ends them and flushes.
 """
 
 from __future__ import annotations

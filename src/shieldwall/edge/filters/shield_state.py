@@ -32,20 +32,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import math
-import os
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from shieldwall.challenge import ClearanceIssuer, KeyRing, PowChallenger
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.config.security import RateLimitRuleConfig, ShieldConfig
 from shieldwall.edge.filters.shield_fleet import FleetLink
+from shieldwall.edge.filters.shield_keys import (
+    SECRET_FILE,
+    derive_keyring,
+    fetch_fleet_secret,
+    load_secret,
+)
 from shieldwall.errors import ConfigError
 from shieldwall.iplists import AccessMatcher, AccessRule, AccessRuleSet, BanSet
 from shieldwall.iplists.geo import GeoIP2FastLookup, GeoLookup, NullGeoLookup
@@ -62,56 +64,9 @@ __all__ = ["SECRET_FILE", "ShieldState", "derive_keyring", "load_secret"]
 
 log = logging.getLogger(__name__)
 
-SECRET_FILE: Final = "shield.secret"
-FLEET_SECRET_KEY: Final = "shield:secret"
-FLEET_SECRET_TTL: Final = 10 * 365 * 86400.0  # effectively forever; Redis needs a TTL
-FLEET_SECRET_ELECTION: Final = "shield:secret-writer"  # who writes the fleet secret
-ELECTION_TTL: Final = 30.0  # an elected writer that died before writing is replaced after this
-ELECTION_POLLS: Final = 20  # reads (50 ms apart) waiting for the elected writer's secret
 MAX_LOCAL_TOKENS: Final = 200_000  # redeemed challenge ids remembered per worker (~5 min each)
 MAX_LIMITER_SETS: Final = 10_000  # cached per-zone RateLimiters (one per zone in use)
 FLOOD_KEY_BUDGET: Final = 200_000  # client IPs tracked by the edge-wide per-IP cap
-_KDF_LABEL: Final = b"shieldwall key derivation v1"
-
-
-def load_secret(config: Config) -> bytes:
-    """``[shield] secret``, else ``data_dir/shield.secret`` (created 0600 on first start)."""
-    if config.shield.secret:
-        return config.shield.secret.encode("utf-8")
-    directory = Path(config.data_dir)
-    path = directory / SECRET_FILE
-    try:
-        data = path.read_bytes().strip()
-        if len(data) >= 32:
-            return data
-        raise ConfigError("shield.secret", f"{path} holds fewer than 32 bytes; delete it")
-    except FileNotFoundError:
-        pass
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = directory / f".{SECRET_FILE}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_hex(32).encode("ascii"))
-        try:
-            os.link(tmp, path)  # atomic: a concurrent worker's file wins, ours is dropped
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError("data_dir", f"cannot create the shield secret {path}: {exc}") from exc
-
-
-def derive_keyring(*secrets_: bytes) -> KeyRing:
-    """A ring with one derived key per secret; the first one signs."""
-    keys: dict[str, bytes] = {}
-    for s in secrets_:
-        kid = "k" + hashlib.sha256(b"kid\x00" + s).hexdigest()[:10]
-        keys[kid] = hmac.new(s, _KDF_LABEL, hashlib.sha256).digest()
-    first = "k" + hashlib.sha256(b"kid\x00" + secrets_[0]).hexdigest()[:10]
-    return KeyRing(keys, first)
 
 
 def rule_from_config(rc: RateLimitRuleConfig, ban_duration: float) -> RateLimitRule:
@@ -357,15 +312,7 @@ class ShieldState:
         local = self._secret
         if self._fleet_secret_done or local is None or (self.config and self.config.shield.secret):
             return
-        fleet = await backend.get(FLEET_SECRET_KEY)
-        if fleet is None and await backend.consume_once(FLEET_SECRET_ELECTION, ELECTION_TTL):
-            await backend.set(FLEET_SECRET_KEY, local, FLEET_SECRET_TTL)
-            fleet = local
-        for _ in range(ELECTION_POLLS):
-            if fleet is not None:
-                break
-            await asyncio.sleep(0.05)  # another node was elected and is writing its secret
-            fleet = await backend.get(FLEET_SECRET_KEY)
+        fleet = await fetch_fleet_secret(backend, local)
         if fleet is None:
             log.warning("no fleet signing secret yet: cookies verify on this node only")
             return
