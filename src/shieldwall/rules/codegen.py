@@ -169,7 +169,18 @@ class _Gen:
             return f"(False if ({t} := {self.value(arg)}) is None else {fn}({t}))"
         star = find_star(arg, self.checked)
         source = self.value(star.target)
-        items = f"{t}.values()" if self.checked.ty(star.target).type.kind == "Map" else t
+        is_map = self.checked.ty(star.target).type.kind == "Map"
+        if (
+            fn == "any"
+            and not is_map
+            and isinstance(arg, ast.Compare)
+            and arg.op is CmpOp.EQ
+            and arg.left is star
+            and isinstance(arg.right, ast.Str | ast.Int)
+        ):
+            # any(x[*] eq "c") over an array: the C-level containment test, no generator
+            return f"(False if ({t} := {source}) is None else {self.const(arg.right.value)} in {t})"
+        items = f"{t}.values()" if is_map else t
         self.in_projection += 1
         each = self.cond(arg, e)
         self.in_projection -= 1

@@ -48,6 +48,13 @@ SET_MAX_MEM: Final = 64 << 20  # RE2 program memory for one field's trigger set
 ARGS_FIELDS: Final = frozenset({"shieldwall.waf.args", "shieldwall.waf.args_sql"})
 
 Matcher = Callable[[RequestContext], bool]
+_VIEWS: Final[dict[str, Callable[[WafState], bytes]]] = {
+    "shieldwall.waf.path": WafState.path,
+    "shieldwall.waf.args": WafState.args,
+    "shieldwall.waf.args_sql": WafState.args_sql,
+    "shieldwall.waf.cookies": WafState.cookies,
+    "shieldwall.waf.headers": WafState.headers,
+}
 Trigger = tuple[str, bytes]  # (field name, regex)
 
 
@@ -160,9 +167,12 @@ class WafEngine:
                 s.Add(pattern)
                 owners.append(i)
             s.Compile()
-            getter = FIELDS[name].make(env)
+            # a decoded view is read straight from the request's WafState (one call instead of
+            # field getter -> state() -> view method)
+            view = _VIEWS.get(name)
+            getter = FIELDS[name].make(env) if view is None else None
             # the C-level match of the wrapper (skips its per-call str/bytes dispatch)
-            scans.append((getter, s._set.Match, tuple(owners)))
+            scans.append((getter, view, s._set.Match, tuple(owners)))
         self._scans = tuple(scans)
 
     @property
@@ -172,8 +182,9 @@ class WafEngine:
     def candidates(self, ctx: RequestContext) -> set[int]:
         found = set(self._always)
         cap = MAX_MATCH_SUBJECT_BYTES
-        for getter, match, owners in self._scans:
-            value = getter(ctx)
+        st = state(ctx)
+        for getter, view, match, owners in self._scans:
+            value = view(st) if getter is None else getter(ctx)
             if not value:
                 continue
             hits = match(value if len(value) <= cap else value[:cap])
@@ -188,6 +199,14 @@ class WafEngine:
         values, skipping rules already matched). Returns ``ctx.waf``."""
         st = state(ctx)
         idx: Iterable[int] = sorted(self.candidates(ctx)) if prefilter else range(len(self._rules))
+        if not body:
+            for i in idx:
+                a = self._rules[i]
+                if a.matches(ctx):
+                    st.score += a.score
+                    st.rule_ids.append(a.rule.id)
+                    st.tags.add(a.rule.attack_class)
+            return st
         for i in idx:
             if body and i not in self.body_rules:
                 continue

@@ -109,6 +109,16 @@ class WafState:
         query = ctx.query
         if not query:
             return b""
+        if (
+            b"%" not in query
+            and b"+" not in query
+            and b"\x00" not in query
+            and len(query) <= MAX_VIEW_BYTES
+        ):
+            # nothing to decode (and no "&" inside a part): each part is just lower-cased,
+            # so lower once and cut "name=value" at its first "="
+            pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
+            return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
         parts: list[bytes] = []
         for i, pair in enumerate(query.split(b"&")):
             if i >= _MAX_QUERY_PARTS:

@@ -45,6 +45,7 @@ MAX_VIEW_BYTES: Final = 16 * 1024  # leading bytes of one normalised value that 
 _PCT = re.compile(rb"%(?:([0-9A-Fa-f]{2})|[uU]([0-9A-Fa-f]{4}))")
 _SQL_COMMENT = re.compile(rb"/\*!?\d*|\*/")
 _SQL_SPACE = re.compile(rb"[ \t\r\x0b\x0c\xa0]+")
+_OTHER_SPACE: Final = b"\t\r\x0b\x0c\xa0"  # the bytes of _SQL_SPACE except " "
 
 
 def _pct(m: re.Match[bytes]) -> bytes:
@@ -101,4 +102,6 @@ def sql_normalize(value: bytes) -> bytes:
     """Comments -> one space, whitespace runs -> one space (input already decoded)."""
     if b"/*" in value or b"*/" in value:
         value = _SQL_COMMENT.sub(b" ", value)
+    if b"  " not in value and len(value.translate(None, _OTHER_SPACE)) == len(value):
+        return value  # no run of spaces and no other space byte: nothing to replace
     return _SQL_SPACE.sub(b" ", value)
