@@ -179,7 +179,7 @@ class RuleIndex:
         found = set(self._always)
         for probe in self._probes:
             probe(ctx, found)
-        return sorted(found)
+        return sorted(found) if found else []
 
 
 def build_index(rules: Sequence[Checked], env: Environment) -> RuleIndex:

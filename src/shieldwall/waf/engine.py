@@ -23,7 +23,7 @@ at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes the compiled rule does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -170,9 +170,9 @@ class WafEngine:
             # a decoded view is read straight from the request's WafState (one call instead of
             # field getter -> state() -> view method)
             view = _VIEWS.get(name)
-            getter = FIELDS[name].make(env) if view is None else None
+            read: Callable[[Any], bytes] = FIELDS[name].make(env) if view is None else view
             # the C-level match of the wrapper (skips its per-call str/bytes dispatch)
-            scans.append((getter, view, s._set.Match, tuple(owners)))
+            scans.append((read, view is not None, s._set.Match, tuple(owners)))
         self._scans = tuple(scans)
 
     @property
@@ -180,17 +180,24 @@ class WafEngine:
         return tuple(a.rule.id for a in self._rules)
 
     def candidates(self, ctx: RequestContext) -> set[int]:
-        found = set(self._always)
+        return set(self.ordered_candidates(ctx))
+
+    def ordered_candidates(self, ctx: RequestContext) -> Sequence[int]:
+        """The rules to evaluate, ascending: the always-evaluated ones plus those a trigger
+        names (a benign request usually costs no set and no sort)."""
+        found: set[int] | None = None
         cap = MAX_MATCH_SUBJECT_BYTES
         st = state(ctx)
-        for getter, view, match, owners in self._scans:
-            value = view(st) if getter is None else getter(ctx)
+        for read, is_view, match, owners in self._scans:
+            value = read(st) if is_view else read(ctx)
             if not value:
                 continue
             hits = match(value if len(value) <= cap else value[:cap])
             if hits:
+                if found is None:
+                    found = set(self._always)
                 found.update(owners[h] for h in hits)
-        return found
+        return self._always if found is None else sorted(found)
 
     def evaluate(
         self, ctx: RequestContext, *, body: bool = False, prefilter: bool = True
@@ -198,7 +205,7 @@ class WafEngine:
         """Score the request (``body``: only the rules that read the arguments, on the body's
         values, skipping rules already matched). Returns ``ctx.waf``."""
         st = state(ctx)
-        idx: Iterable[int] = sorted(self.candidates(ctx)) if prefilter else range(len(self._rules))
+        idx: Iterable[int] = self.ordered_candidates(ctx) if prefilter else range(len(self._rules))
         if not body:
             for i in idx:
                 a = self._rules[i]
