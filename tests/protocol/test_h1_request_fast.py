@@ -147,3 +147,28 @@ def test_fields_name_special_lines_in_order() -> None:
     data = b"GET / HTTP/1.1\r\nHost: x\r\nVia: a\r\nX-A: b\r\nTE: trailers\r\n\r\n"
     h = parser().parse_fast(data)
     assert h is not None and h.fields == [b"host", b"via", b"te"]
+
+
+def test_repeated_head_is_a_fresh_equal_head() -> None:
+    p = parser()
+    data = b"GET /r HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n"
+    a = p.parse_fast(data)
+    b = p.parse_fast(bytes(bytearray(data)))
+    assert a is not None and b is not None and a is not b
+    assert (b.method, b.target, b.host, b.keep_alive) == (b"GET", b"/r", b"x", True)
+    assert a.headers == b.headers and a.headers is not b.headers
+    a.headers.append((b"x-injected", b"1"))  # a filter editing one request's list...
+    c = p.parse_fast(data)
+    assert c is not None and (b"x-injected", b"1") not in c.headers  # ...never reaches the next
+
+
+def test_no_repeat_across_general_path_or_closing_heads() -> None:
+    p = parser()
+    closing = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert p.parse_fast(closing) is not None
+    assert p._last is None  # a closing head is never repeated from memory
+    data = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    p = parser()
+    assert p.parse_fast(data) is not None and p._last is not None
+    p.feed(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert p._last is None

@@ -302,14 +302,18 @@ class ClientConnection(Exchange, asyncio.Protocol):
             return
         self.state = _IDLE
         self.ahead = 0
-        self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
-        if self.parser.events:
+        if self.paused:
+            self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
+        parser = self.parser
+        worker = self.worker
+        if parser.events:
             self.set_deadline(DL_HEAD, self.limits().header_timeout)
             self.process_events()
-        elif self.parser.in_head:
+        elif parser.in_head:
             self.set_deadline(DL_HEAD, self.limits().header_timeout)
         else:
-            self.set_deadline(DL_IDLE, self.limits().idle_timeout)
+            self.deadline_kind = DL_IDLE
+            self.deadline = worker.loop.time() + worker.holder.current.config.limits.idle_timeout
 
     def enter_tunnel(self) -> None:
         self.state = _TUNNEL

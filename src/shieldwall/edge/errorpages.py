@@ -12,7 +12,6 @@ restarts with overwhelming probability, and one string format per request to mak
 from __future__ import annotations
 
 import html
-import itertools
 import json
 import os
 from http import HTTPStatus
@@ -43,14 +42,16 @@ _MESSAGES: Final = {
 class RequestIds:
     """Cheap unique request ids: per-worker random prefix plus a counter."""
 
-    __slots__ = ("_counter", "prefix")
+    __slots__ = ("_dash", "_n", "prefix")
 
     def __init__(self) -> None:
         self.prefix = os.urandom(6).hex()
-        self._counter = itertools.count(1)
+        self._dash = self.prefix + "-"
+        self._n = 0
 
     def next(self) -> str:
-        return f"{self.prefix}-{next(self._counter):x}"
+        self._n += 1
+        return f"{self._dash}{self._n:x}"
 
 
 def reason_phrase(status: int) -> bytes:

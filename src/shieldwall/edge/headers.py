@@ -98,7 +98,8 @@ def forwarded_host(host: bytes) -> bytes:
     return b'"' + host.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
-_KEEP_TOKENS: Final = _DROP_UNTRUSTED | {b"close"}  # tokens whose lines are already handled
+_KEEP_TOKENS: Final = _DROP_UNTRUSTED | {b"close"}
+_JUST_HOST: Final = [b"host"]  # tokens whose lines are already handled
 
 
 def forwarding_tail(peer_ip: str, scheme: bytes, host: bytes, via: bytes) -> bytes:
@@ -132,12 +133,14 @@ def splice_request_head(
     assert raw is not None
     line_end = head.line_end
     cuts: list[tuple[int, int]] | None = None
-    names: list[bytes] = [
-        n for n in head.fields if n in _DROP_UNTRUSTED and (host_line is not None or n != b"host")
-    ]
-    for t in head.connection_tokens:
-        if t not in _KEEP_TOKENS:
-            names.append(t)
+    fields = head.fields
+    tokens = head.connection_tokens
+    names: list[bytes] | None = None
+    if host_line is not None or tokens or fields != _JUST_HOST:  # else: nothing to cut
+        names = [
+            n for n in fields if n in _DROP_UNTRUSTED and (host_line is not None or n != b"host")
+        ]
+        names += [t for t in tokens if t not in _KEEP_TOKENS]
     if names:
         low = raw.lower()
         cuts = []

@@ -77,7 +77,7 @@ class Worker:
         self.server_name = b""
         self.via = b""
         self.server_name_str = ""
-        self._extra_prefix = b""
+        self.extra_prefix = b""
         self.set_runtime(holder.current)
 
     def set_runtime(self, runtime: Runtime) -> None:
@@ -85,11 +85,12 @@ class Worker:
         self.server_name_str = name
         self.server_name = name.encode()
         self.via = b"1.1 " + self.server_name
-        self._extra_prefix = b"via: 1.1 " + self.server_name + b"\r\n" + REQUEST_ID_HEADER + b": "
+        # the fields we add to every relayed response head, up to the request id
+        self.extra_prefix = b"via: 1.1 " + self.server_name + b"\r\n" + REQUEST_ID_HEADER + b": "
 
     def response_extra(self, request_id: str) -> bytes:
         """Fields we add to every relayed response head (each line ends in CRLF)."""
-        return self._extra_prefix + request_id.encode() + b"\r\n"
+        return self.extra_prefix + request_id.encode() + b"\r\n"
 
     def admit(self, ip: str) -> bool:
         limits = self.holder.current.config.limits

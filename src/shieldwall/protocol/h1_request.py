@@ -120,6 +120,27 @@ class RequestHead:
         return f"RequestHead({self.method!r} {self.target!r} HTTP/{self.version.decode()})"
 
 
+def _repeat(last: RequestHead) -> RequestHead:
+    """A fresh head equal to ``last`` (its header list is built again on demand, so a filter
+    that edits one request's ``ctx.headers`` cannot reach the next)."""
+    head = _new_head(RequestHead)
+    head.method = last.method
+    head.target = last.target
+    head.version = last.version
+    head._headers = None
+    head.host = last.host
+    head.content_length = None
+    head.chunked = False
+    head.keep_alive = True
+    head.upgrade = None
+    head.expect_continue = False
+    head.connection_tokens = last.connection_tokens
+    head.raw = last.raw
+    head.line_end = last.line_end
+    head.fields = last.fields
+    return head
+
+
 def header_list(raw: bytes, line_end: int) -> list[tuple[bytes, bytes]]:
     """``(lower-cased name, value)`` of every field line of a validated head ``raw``."""
     out = []
@@ -175,6 +196,7 @@ class RequestParser:
         "_head_bytes",
         "_head_fed",
         "_in_body",
+        "_last",
         "_parser",
         "_url",
         "_validator",
@@ -205,6 +227,7 @@ class RequestParser:
         self._count = 0
         self._in_body = False
         self._validator: httptools.HttpRequestParser | None = None
+        self._last: RequestHead | None = None  # the previous fast-path head (keep-alive)
 
     # -- fast path ---------------------------------------------------------------------
     def parse_fast(self, data: bytes) -> RequestHead | None:
@@ -217,6 +240,9 @@ class RequestParser:
         """
         if self.in_head or self.events or self.failed or self.upgraded:
             return None
+        last = self._last
+        if last is not None and data == last.raw:
+            return _repeat(last)  # the very bytes llhttp accepted last time, in the same state
         n = len(data)
         if n > self.max_header_bytes or data.find(b"\r\n\r\n") != n - 4:
             return None
@@ -279,10 +305,12 @@ class RequestParser:
         head.raw = data
         head.line_end = line_end
         head.fields = fields
+        self._last = head if keep_alive else None
         return head
 
     # -- input -------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
+        self._last = None
         if self.failed:
             return
         if self.upgraded:

@@ -77,6 +77,7 @@ class ResponseHead:
     """
 
     __slots__ = (
+        "_base",
         "connection_tokens",
         "content_length",
         "cuts",
@@ -98,6 +99,7 @@ class ResponseHead:
         self.upgrade = False  # 101 Switching Protocols
         self.connection_tokens: tuple[bytes, ...] = ()
         self.cuts: list[tuple[int, int]] | None = None
+        self._base: bytes | None = None
 
     @property
     def low(self) -> bytes:
@@ -123,12 +125,18 @@ class ResponseHead:
     def splice(self, extra: bytes) -> bytes:
         """The head to send on: HTTP/1.1 status line, hop-by-hop lines cut, ``extra`` (lines
         ending in CRLF) added before the blank line."""
+        base = self._base
+        if base is None:
+            base = self._base = self._cut()
+        return b"".join((base, extra, b"\r\n"))
+
+    def _cut(self) -> bytes:
+        """``raw`` without its blank line and hop-by-hop lines, with an HTTP/1.1 status line
+        (computed once per head: a cached head is spliced for every response sharing it)."""
         raw = self.raw
         cuts = self.cuts
         if cuts is None:
-            if self.version == b"1.1":
-                return b"".join((raw[:-2], extra, b"\r\n"))
-            return b"".join((b"HTTP/1.1", raw[8:-2], extra, b"\r\n"))
+            return raw[:-2] if self.version == b"1.1" else b"HTTP/1.1" + raw[8:-2]
         parts = [b"HTTP/1.1"]
         pos = 8
         for i, j in cuts:
@@ -136,7 +144,7 @@ class ResponseHead:
                 continue  # the same line named twice (a token repeating a fixed name)
             parts.append(raw[pos:i])
             pos = j
-        parts += (raw[pos:-2], extra, b"\r\n")
+        parts.append(raw[pos:-2])
         return b"".join(parts)
 
 
@@ -202,6 +210,7 @@ def parse_response_head(raw: bytes, request_method: bytes, max_head_bytes: int) 
     head.content_length = None
     head.upgrade = False
     head.connection_tokens = ()
+    head._base = None
     cl: bytes | None = None
     te: list[bytes] | None = None
     cuts: list[tuple[int, int]] | None = None

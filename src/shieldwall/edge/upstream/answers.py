@@ -196,9 +196,10 @@ class ExchangeState:
         if ctx is None:
             return
         worker = self.worker
-        if self.lazy_headers and worker.logs_headers(ctx):
-            self.ensure_headers()
-        self.lazy_headers = False
+        if self.lazy_headers:
+            if worker.logs_headers(ctx):
+                self.ensure_headers()
+            self.lazy_headers = False
         self.ctx = None
         worker.log(ctx)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from shieldwall.config.model import OriginConfig, ZoneLimits
+from shieldwall.config.model import OriginConfig, ZoneConfig, ZoneLimits
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import Continue
 from shieldwall.edge.headers import (
@@ -78,8 +78,10 @@ class Exchange(ResponseRelay):
     _origin: OriginConfig | None = None
     _origin_addr = ""
     _origin_key: OriginKey = ("", 0, False)
-    _tail_key: tuple[bytes, bytes] | None = None
+    _tail_host: bytes | None = None
+    _tail_rt: Runtime | None = None
     _tail = b""
+    _spliced: tuple[bytes, bytes, ZoneConfig, bytes | None, bytes] | None = None
 
     def start_request(self, head: RequestHead) -> None:
         worker = self.worker
@@ -88,7 +90,19 @@ class Exchange(ResponseRelay):
         info.requests += 1
         target = head.target
         now = worker.loop.time()
-        lazy = not head.headers_parsed
+        host = head.host
+        assert host is not None
+        if host == self._host_raw and rt is self._host_rt:
+            host_str = self._host_str
+            zone = self._host_zone
+        else:
+            host_str = _strip_port(host).lower().rstrip(b".").decode("latin-1")
+            zone = rt.zone_for_host(host_str)
+            self._host_raw, self._host_rt = host, rt
+            self._host_str, self._host_zone = host_str, zone
+        q = target.find(b"?")
+        lazy = self.lazy_headers = not head.headers_parsed
+        # positional, in field order: conn .. keep_alive (cheaper than keywords + defaults)
         ctx = self.ctx = RequestContext(
             info,
             rt,
@@ -96,43 +110,26 @@ class Exchange(ResponseRelay):
             now,
             head.method,
             target,
-            target,
-            b"",
+            target if q < 0 else target[:q],
+            b"" if q < 0 else target[q + 1 :],
             head.version,
             [] if lazy else head.headers,
+            host_str,
+            info.client_ip,
+            zone,
+            head.content_length,
+            head.chunked,
+            head.upgrade is not None,
+            head.keep_alive,
         )
-        self.lazy_headers = lazy
-        q = target.find(b"?")
-        if q >= 0:
-            ctx.path = target[:q]
-            ctx.query = target[q + 1 :]
-        if head.content_length is not None:
-            ctx.content_length = head.content_length
-        if head.chunked:
-            ctx.chunked = True
-        if head.upgrade is not None:
-            ctx.upgrade = True
-        if not head.keep_alive:
-            ctx.keep_alive = False
         self.head = head
         self.request_done = not head.has_body
         self.body_started = 0.0
         self.response_started = False
         self.keep_alive = head.keep_alive
-        host = head.host
-        assert host is not None
-        if host == self._host_raw and rt is self._host_rt:
-            ctx.host = self._host_str
-            zone = self._host_zone
-        else:
-            ctx.host = _strip_port(host).lower().rstrip(b".").decode("latin-1")
-            zone = rt.zone_for_host(ctx.host)
-            self._host_raw, self._host_rt = host, rt
-            self._host_str, self._host_zone = ctx.host, zone
         if zone is None:
             self.respond_error(421, "unknown_host")
             return
-        ctx.zone = zone
         zc = zone.config
         if zc.https_redirect and info.scheme == "http":
             self.redirect_https(ctx, target)
@@ -143,8 +140,6 @@ class Exchange(ResponseRelay):
         trusted = self.trusted_peer
         if trusted and rt.config.trusted_proxies.use_x_forwarded_for:
             ctx.client_ip = client_ip(self.ensure_headers(), info.client_ip, rt.is_trusted_proxy)
-        else:
-            ctx.client_ip = info.client_ip
         zl = self.zlimits = zc.limits
         if head.content_length is not None and head.content_length > zl.max_body_bytes:
             self.respond_error(413, "body_too_large")
@@ -173,13 +168,24 @@ class Exchange(ResponseRelay):
             sent_host = origin.host.encode()
             host_line = b"\r\nhost: " + sent_host
         if head.raw is not None and not trusted:
-            key = (sent_host, worker.via)
-            if key != self._tail_key:
-                self._tail_key = key
+            if sent_host != self._tail_host or rt is not self._tail_rt:
+                self._tail_host, self._tail_rt = sent_host, rt
                 self._tail = forwarding_tail(
                     info.client_ip, _SCHEMES[info.scheme], sent_host, worker.via
                 )
-            raw = splice_request_head(head, host_line, self._tail, zc.allow_underscore_headers)
+            memo = self._spliced
+            hraw = head.raw
+            if (
+                memo is not None
+                and memo[0] is hraw
+                and memo[1] is self._tail
+                and memo[2] is zc
+                and memo[3] == host_line
+            ):
+                raw = memo[4]  # the same client bytes as last time: the same origin bytes
+            else:
+                raw = splice_request_head(head, host_line, self._tail, zc.allow_underscore_headers)
+                self._spliced = (hraw, self._tail, zc, host_line, raw)
         else:
             raw = upstream_request_head(
                 head.method,

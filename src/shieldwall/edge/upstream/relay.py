@@ -76,7 +76,7 @@ class ResponseRelay(ExchangeState):
                 self.drop_upstream()
                 self.respond_decision(decision)
                 return
-        extra = worker.response_extra(ctx.request_id)
+        extra = worker.extra_prefix + ctx.request_id.encode() + b"\r\n"  # Via, request id
         transport = self.transport
         assert transport is not None
         if head.upgrade:
