@@ -119,11 +119,6 @@ class Worker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def logs_headers(self, ctx: RequestContext) -> bool:
-        """Whether the end of ``ctx`` may read its headers (access log on, or log filters)."""
-        zone = ctx.zone
-        return self.access_log_on() or (zone is not None and bool(zone.chain.log))
-
     def access_log_on(self) -> bool:
         sink = self.access_log
         # the worker's switchable sink says when it is off (``current`` is None)

@@ -196,8 +196,8 @@ class ExchangeState:
         if ctx is None:
             return
         worker = self.worker
-        if self.lazy_headers:
-            if worker.logs_headers(ctx):
+        if self.lazy_headers:  # log filters got them at the start; the access log may want them
+            if worker.access_log_on():
                 self.ensure_headers()
             self.lazy_headers = False
         self.ctx = None
