@@ -101,3 +101,18 @@ async def test_log_filters_see_headers_when_the_access_log_is_off() -> None:
         assert (await read_response(r))[0] == 200
         await until(lambda: len(got) == 1, "logged")
         assert got == [[(b"host", b"example.com"), (b"x-a", b"b")]]
+
+
+async def test_end_of_request_readers_get_headers_without_the_list_being_built() -> None:
+    """No filters: the fast path leaves ``ctx.headers`` unbuilt, ``ctx.header()`` still answers
+    (the access log and metrics read the User-Agent that way)."""
+    async with Origin() as origin, running_edge(edge_config(origin.port)) as edge:
+        r, w = await edge.connect()
+        w.write(b"GET / HTTP/1.1\r\nHost: example.com\r\nUSER-Agent:  ua/2 \r\nX-A: 1\r\n\r\n")
+        assert (await read_response(r))[0] == 200
+        w.write(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        assert (await read_response(r))[0] == 200
+        first, second = edge.access_log.entries
+        assert first.headers == [] and first.raw_head is not None  # not built: nobody asked
+        assert first.header(b"user-agent") == b"ua/2" and first.header(b"x-a") == b"1"
+        assert first.header(b"accept") is None and second.header(b"user-agent") is None

@@ -3,7 +3,8 @@
 ``ConnectionInfo`` is created once at accept and shared by every request on the connection.
 ``RequestContext`` is created per request; filters share state through its named fields, never
 through a metadata dict. Header values are kept as the raw ``bytes`` the parser produced
-(names lower-cased); decode only what a filter actually needs.
+(names lower-cased); decode only what a filter actually needs. On the fast path ``headers`` is
+built only when the zone has filters; until then ``header(name)`` reads ``raw_head``.
 """
 
 from __future__ import annotations
@@ -73,10 +74,21 @@ class RequestContext:
     body_sample: bytes | None = None
     waf: WafState | None = None  # WAF per-request state: decoded views (lazy), score, rule ids
     extra: Any = None  # reserved for a typed extension object; never a free-form dict
+    # the validated request head bytes while ``headers`` is not built yet: the data path builds
+    # the list only for filters; ``header()`` reads this instead (access log, metrics)
+    raw_head: bytes | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """First value of header ``name`` (lower-case bytes), or None."""
         for k, v in self.headers:
             if k == name:
                 return v
-        return None
+        raw = self.raw_head
+        if raw is None or self.headers:
+            return None
+        key = b"\r\n" + name + b":"
+        i = raw.lower().find(key)
+        if i < 0:
+            return None
+        i += len(key)
+        return raw[i : raw.find(b"\r\n", i)].strip(b" \t")

@@ -119,11 +119,6 @@ class Worker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def access_log_on(self) -> bool:
-        sink = self.access_log
-        # the worker's switchable sink says when it is off (``current`` is None)
-        return sink is not None and getattr(sink, "current", sink) is not None
-
     def log(self, ctx: RequestContext) -> None:
         """Phase ``log``, once at the end of every request: the access-log sink, then the
         zone's log filters (they count after the response, e.g. cache misses only)."""

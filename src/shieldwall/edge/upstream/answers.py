@@ -195,13 +195,11 @@ class ExchangeState:
         ctx = self.ctx
         if ctx is None:
             return
-        worker = self.worker
-        if self.lazy_headers:  # log filters got them at the start; the access log may want them
-            if worker.access_log_on():
-                self.ensure_headers()
-            self.lazy_headers = False
+        # (end-of-request readers use ctx.header(), which reads raw_head while the list is
+        # unbuilt; log filters got the list at the start)
+        self.lazy_headers = False
         self.ctx = None
-        worker.log(ctx)
+        self.worker.log(ctx)
 
     def drop_upstream(self) -> None:
         self.pending = None

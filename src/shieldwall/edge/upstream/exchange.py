@@ -122,6 +122,8 @@ class Exchange(ResponseRelay):
             head.upgrade is not None,
             head.keep_alive,
         )
+        if lazy:
+            ctx.raw_head = head.raw  # header() works before (or without) the list
         self.head = head
         self.request_done = not head.has_body
         self.body_started = 0.0
