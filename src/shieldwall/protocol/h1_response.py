@@ -282,18 +282,18 @@ class ResponseHeadCache:
     never stored.
     """
 
-    __slots__ = ("_heads", "hits", "max_entries", "max_head")
+    __slots__ = ("heads", "hits", "max_entries", "max_head")
 
     def __init__(self, *, max_entries: int = 256, max_head: int = 2048) -> None:
         self.max_entries = max_entries
         self.max_head = max_head
-        self._heads: dict[bytes, ResponseHead] = {}
+        self.heads: dict[bytes, ResponseHead] = {}  # read it, never write it
         self.hits = 0
 
     def parse(self, raw: bytes, request_method: bytes, max_head_bytes: int) -> ResponseHead:
         if len(raw) > self.max_head or request_method == b"HEAD":
             return parse_response_head(raw, request_method, max_head_bytes)
-        heads = self._heads
+        heads = self.heads
         head = heads.get(raw)
         if head is not None:
             self.hits += 1
@@ -305,7 +305,7 @@ class ResponseHeadCache:
         return head
 
     def __len__(self) -> int:
-        return len(self._heads)
+        return len(self.heads)
 
 
 class ResponseParser:

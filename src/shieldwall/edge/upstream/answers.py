@@ -188,7 +188,11 @@ class ExchangeState:
             self.complete(not close)
 
     def complete(self, keep_alive: bool) -> None:
-        self.finish_log()
+        ctx = self.ctx
+        if ctx is not None:  # finish_log, inlined: once per request
+            self.lazy_headers = False
+            self.ctx = None
+            self.worker.log(ctx)
         self.request_finished(keep_alive)
 
     def finish_log(self) -> None:

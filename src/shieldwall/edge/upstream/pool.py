@@ -51,8 +51,7 @@ class UpstreamPool:
         return None
 
     def release(self, conn: UpstreamConnection, limits: ZoneLimits) -> None:
-        conn.detach()
-        if not conn.alive:
+        if not conn.detach():
             conn.close()
             return
         idle = self._idle.get(conn.key)

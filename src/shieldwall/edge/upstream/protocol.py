@@ -42,6 +42,7 @@ MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of response head before the origin
 
 # validated response heads of this worker, by their bytes (see ``ResponseHeadCache``)
 HEADS: Final = ResponseHeadCache()
+_HEAD_MAP: Final = HEADS.heads  # read-only view for the hit path
 BIG_BODY: Final = 16 * 1024  # body pieces at least this large are passed as views, not copied
 
 # states
@@ -108,11 +109,14 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.write(data)
 
-    def detach(self) -> None:
-        """The exchange is over (or abandoned); only a clean IDLE connection may be pooled."""
+    def detach(self) -> bool:
+        """The exchange is over (or abandoned); only a clean IDLE connection may be pooled.
+        Returns whether this one may (``alive``)."""
         self.sink = None
         if self._state != _IDLE:
             self.reusable = False
+            return False
+        return self.reusable and self.transport is not None
 
     def close(self) -> None:
         self.reusable = False
@@ -183,11 +187,13 @@ class UpstreamConnection(asyncio.Protocol):
         """``data[:end]`` is a complete response head; the rest is body (or the next head)."""
         n = len(data)
         raw = data[:end] if end < n else data
-        try:
-            head = HEADS.parse(raw, self._method, MAX_RESPONSE_HEAD)
-        except UpstreamError as err:
-            self._fail(err)
-            return
+        head = _HEAD_MAP.get(raw) if self._method != b"HEAD" else None
+        if head is None:
+            try:
+                head = HEADS.parse(raw, self._method, MAX_RESPONSE_HEAD)
+            except UpstreamError as err:
+                self._fail(err)
+                return
         if not head.keep_alive:
             self.reusable = False
         framing = head.framing
