@@ -22,6 +22,12 @@ Timers: no timer per connection. The worker's one periodic sweep calls ``check(n
 compares ``deadline`` (set at each transition: idle timeout, header deadline from the first byte
 of a head, upstream read timeout refreshed by origin activity) and the minimum request body rate.
 
+A client that half-closes (FIN) while a request is in flight still gets its response; then the
+connection is closed (``eof``), never parked half-open until the idle timeout. A client that
+stops reading is bounded by ``ServerLimits.client_send_timeout``: from ``pause_writing`` (our
+write buffer above its high-water mark) or from a close that still has bytes to flush, the
+sweep aborts it once the limit passes (``send_stalled_since``).
+
 Errors the client sees are branded pages (``errorpages``); framing errors close the connection.
 """
 

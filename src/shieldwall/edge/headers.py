@@ -14,6 +14,9 @@ fields (``upstream_request_head``):
   unless the peer that sent the HTTP bytes is a trusted proxy; a trusted proxy's
   ``X-Forwarded-Proto``/``-Host`` are kept as its word.
 
+A bodiless fast-path head from an untrusted peer takes ``splice_request_head`` instead: the
+client's bytes, the same lines cut by offset, ``forwarding_tail`` appended.
+
 Inbound response (origin -> client): ``response_head_out`` copies the origin's head through,
 splicing out only the hop-by-hop lines (and lines named in its ``Connection``) found by
 ``bytes.find`` on a lower-cased copy; the common clean head is copied with no per-field work.

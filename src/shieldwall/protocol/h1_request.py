@@ -33,6 +33,16 @@ header-name tokens, invalid chunk sizes):
 
 Every error closes the connection (``close=True``): after a framing error the position of the
 next request is unknowable.
+
+Fast path (``parse_fast``): between requests, a chunk that is exactly one whole bodiless head
+(the common GET) is validated by a second, callback-free llhttp parser and its few special
+fields are found in one ``findall`` over the lower-cased bytes; no per-field Python call, and
+the header list is built only when asked for. Anything unusual (a body, Upgrade, Expect, a
+limit, a version or Host problem, any llhttp error, pipelined bytes) is declined and goes
+through ``feed``, so every error has exactly one answer. A keep-alive connection that repeats
+its previous head byte for byte gets a copy of the head llhttp accepted last time (identical
+bytes in the identical parser state: identical result). ``tests/protocol`` checks the fast
+path against the general one with Hypothesis.
 """
 
 from __future__ import annotations
@@ -44,110 +54,9 @@ from typing import Final
 import httptools
 
 from shieldwall.errors import BadRequest, HeaderTooLarge, ProtocolError, URITooLong
+from shieldwall.protocol.h1_head import END, EndOfMessage, RequestHead, header_list, repeat_head
 
 __all__ = ["END", "EndOfMessage", "RequestEvent", "RequestHead", "RequestParser", "header_list"]
-
-
-class EndOfMessage:
-    """The end of one request message. Use the ``END`` singleton."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "END"
-
-
-END: Final = EndOfMessage()
-
-
-class RequestHead:
-    """A validated request head. Header names are lower-cased; values are raw bytes.
-
-    A head from ``parse_fast`` keeps the head bytes (``raw``, ending in CRLFCRLF) and the
-    names of the fields present that the proxy treats specially (``fields``); its ``headers``
-    list is built from ``raw`` only when something asks for it.
-    """
-
-    __slots__ = (
-        "_headers",
-        "chunked",
-        "connection_tokens",
-        "content_length",
-        "expect_continue",
-        "fields",
-        "host",
-        "keep_alive",
-        "line_end",
-        "method",
-        "raw",
-        "target",
-        "upgrade",
-        "version",
-    )
-
-    def __init__(self) -> None:
-        self.method: bytes = b""
-        self.target: bytes = b""
-        self.version: bytes = b"1.1"
-        self._headers: list[tuple[bytes, bytes]] | None = []
-        self.host: bytes | None = None
-        self.content_length: int | None = None
-        self.chunked = False
-        self.keep_alive = True
-        self.upgrade: bytes | None = None  # b"websocket" for an accepted WebSocket upgrade
-        self.expect_continue = False
-        self.connection_tokens: tuple[bytes, ...] = ()  # lower-cased tokens of Connection
-        self.raw: bytes | None = None  # the head bytes (fast path only)
-        self.line_end = 0  # index of the CRLF ending the request line in ``raw``
-        self.fields: list[bytes] = []  # special field names present, in order (fast path)
-
-    @property
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        h = self._headers
-        if h is None:
-            h = self._headers = header_list(self.raw or b"", self.line_end)
-        return h
-
-    @property
-    def headers_parsed(self) -> bool:
-        return self._headers is not None
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
-
-    def __repr__(self) -> str:
-        return f"RequestHead({self.method!r} {self.target!r} HTTP/{self.version.decode()})"
-
-
-def _repeat(last: RequestHead) -> RequestHead:
-    """A fresh head equal to ``last`` (its header list is built again on demand, so a filter
-    that edits one request's ``ctx.headers`` cannot reach the next)."""
-    head = _new_head(RequestHead)
-    head.method = last.method
-    head.target = last.target
-    head.version = last.version
-    head._headers = None
-    head.host = last.host
-    head.content_length = None
-    head.chunked = False
-    head.keep_alive = True
-    head.upgrade = None
-    head.expect_continue = False
-    head.connection_tokens = last.connection_tokens
-    head.raw = last.raw
-    head.line_end = last.line_end
-    head.fields = last.fields
-    return head
-
-
-def header_list(raw: bytes, line_end: int) -> list[tuple[bytes, bytes]]:
-    """``(lower-cased name, value)`` of every field line of a validated head ``raw``."""
-    out = []
-    for line in raw[line_end + 2 : -4].split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        out.append((name.lower(), value.strip(b" \t")))
-    return out
 
 
 RequestEvent = RequestHead | bytes | EndOfMessage | ProtocolError
@@ -242,7 +151,7 @@ class RequestParser:
             return None
         last = self._last
         if last is not None and data == last.raw:
-            return _repeat(last)  # the very bytes llhttp accepted last time, in the same state
+            return repeat_head(last)  # the very bytes llhttp accepted last time, in the same state
         n = len(data)
         if n > self.max_header_bytes or data.find(b"\r\n\r\n") != n - 4:
             return None

@@ -16,11 +16,13 @@ is the end of the head). ``ResponseParser.parse_head(head_bytes)`` then validate
 - ``UNTIL_CLOSE`` neither: the body ends when the origin closes (never reusable).
 
 Speed: llhttp validates the head with no Python callback at all (strict syntax, CL+TE, duplicate
-CL, obs-fold, status line); the few fields we need (Content-Length, Transfer-Encoding,
-Connection) are then found with ``bytes.find`` for ``CRLF name:`` on a lower-cased copy, which
-is exact because llhttp has already refused whitespace before a colon and CR/LF inside values.
-Chunked bodies go through a second llhttp parser (with callbacks), primed with a synthetic
-chunked head, only when the response is chunked.
+CL, obs-fold, status line); the fields we need (Content-Length, Transfer-Encoding, Connection and
+the other hop-by-hop lines, with their byte offsets for ``ResponseHead.splice``) are found in one
+case-insensitive regex pass, which is exact because llhttp has already refused whitespace before
+a colon and CR/LF inside values. ``ResponseHeadCache`` memoises the whole result by the head's
+bytes (origins repeat heads byte for byte; only Date moves, once a second), so a hot object's
+head is parsed and cut once. Chunked bodies go through a second llhttp parser (with callbacks),
+primed with a synthetic chunked head, only when the response is chunked.
 
 A parser serves exactly one response; a new one per response keeps "no reuse after a framing
 error" trivially true. Any violation raises ``UpstreamProtocolError`` (502) and the upstream

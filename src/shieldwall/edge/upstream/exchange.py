@@ -10,6 +10,12 @@ Order of work for a request head (phases, DESIGN.md):
    on a pool miss), send the origin-bound head as one ``bytes`` (exactly one framing), stream
    the body (``request_body``/``request_end``); the response comes back through ``relay.py``.
 
+Speed: a fast-path head from an untrusted peer is forwarded as the client's own bytes with the
+dropped lines cut by offset and our forwarding lines appended (``splice_request_head``); the
+per-connection memo remembers Host -> zone, the origin, the forwarding tail and the last spliced
+head, so a keep-alive connection repeating itself does almost no work. ``ctx.headers`` is built
+only when the zone has filters (``ctx.header()`` reads ``raw_head`` meanwhile).
+
 Trust: the peer whose X-Forwarded-* we may believe is the one that sent the HTTP bytes, i.e.
 ``ConnectionInfo.client_ip`` (after a PROXY header from a trusted load balancer, that is the
 client behind it, not the balancer). ``trusted_peer`` caches the answer per connection and

@@ -4,7 +4,8 @@
 connection. The response head is copied through as received, with only hop-by-hop lines
 spliced out (``headers.response_head_out``) and our own lines (``Via``, ``sw-request-id``, and
 ``connection: close`` / ``transfer-encoding: chunked`` when we change the framing) added.
-Bodies: ``Content-Length`` bytes are written as they arrive (no copy, no parsing);
+The head and the first body bytes go out in one write (one ``writev`` without copying a large
+body). Bodies: ``Content-Length`` bytes are written as they arrive (no copy, no parsing);
 de-chunked pieces are re-chunked; an until-close body becomes chunked for HTTP/1.1 clients.
 
 The zone's ``response`` filters run on the head before anything is written; a non-``Continue``
