@@ -38,6 +38,7 @@ from shieldwall.edge.filters.shield_state import ShieldState
 from shieldwall.edge.services import WorkerServices
 
 DEADLINE = 5.0  # seconds any cross-node propagation may take in these tests
+TEST_DEADLINE = 8.0  # start, body, stop of one fleet (pytest-timeout would say less)
 MONO_SKEW = 12_345.0  # difference between two nodes' monotonic clocks
 
 
@@ -102,17 +103,24 @@ class Node:
 
 @asynccontextmanager
 async def fleet(clock: FakeClock, *configs: Config) -> AsyncIterator[list[Node]]:
-    """One started node per config, in order (each start waits for its fleet link)."""
-    async with AsyncExitStack() as stack:
-        nodes = []
-        for i, config in enumerate(configs):
-            skew = i * MONO_SKEW
-            services = WorkerServices(
-                clock=lambda s=skew: clock.now() + s, wall_clock=clock.wall_now
-            )
-            edge = await stack.enter_async_context(shield_edge(config, services))
-            nodes.append(Node(edge, services))
-        yield nodes
+    """One started node per config, in order (each start waits for its fleet link). Start, body
+    and stop each run under a deadline, so a hang fails with the await it hung at."""
+    stack = AsyncExitStack()
+    try:
+        async with asyncio.timeout(TEST_DEADLINE):
+            nodes = []
+            for i, config in enumerate(configs):
+                skew = i * MONO_SKEW
+                services = WorkerServices(
+                    clock=lambda s=skew: clock.now() + s, wall_clock=clock.wall_now
+                )
+                edge = await stack.enter_async_context(shield_edge(config, services))
+                nodes.append(Node(edge, services))
+        async with asyncio.timeout(TEST_DEADLINE):
+            yield nodes
+    finally:
+        async with asyncio.timeout(TEST_DEADLINE):
+            await stack.aclose()
 
 
 def with_data_dir(config: Config, path: Path) -> Config:

@@ -14,13 +14,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tests.shield.conftest import FakeClock, request
-from tests.shield.test_challenge import API, UNDER_ATTACK, get_token, solve
+from tests.shield.test_challenge import API, BROWSER, UNDER_ATTACK, get_token, solve
 from tests.shield_redis.conftest import Node, eventually, fleet, redis_config, with_data_dir
 from tests.state.conftest import RedisServer
 from tests.support.origin import Origin
 
 from shieldwall.config.model import Config
+from shieldwall.config.security import SecurityConfig
 from shieldwall.edge.filters.shield_fleet import MAX_VERIFY_HOPS
+from shieldwall.edge.services import WorkerServices
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -136,3 +138,49 @@ async def test_redis_down_each_node_redeems_at_most_once(
         cookie_of(answer)
         assert hops  # the verifying round trip is back (more hops while the record is pending)
         assert refused_because((await redeem(a, url))[0]) == "replayed"
+
+
+async def test_timelock_goes_through_the_claim_and_returns_home(
+    origin: Origin, redis_server: RedisServer, clock: FakeClock, tmp_path: Path
+) -> None:
+    security = SecurityConfig(level="low", challenge_difficulty=8)
+    base = redis_config(origin, redis_server, security=security)
+    async with fleet(clock, base, base) as (a, b):
+        token = a.shield.pow.issue("test", 8, clock.wall_now() - 6)  # waited long enough
+        target = f"/.shieldwall/challenge?token={quote(token)}&timelock=1&r=/back%3Fx%3D1"
+        hops = 0
+        while True:
+            status, headers, _ = await request(a.edge, target, headers=BROWSER)
+            if status != 307:
+                break
+            hops += 1
+            target = headers["location"]
+            assert "timelock=1" in target and hops < MAX_VERIFY_HOPS
+        assert hops >= 1
+        assert status == 303 and headers["location"] == "/back?x=1"
+        assert headers["set-cookie"].startswith("__sw_clearance=")
+        status, headers, _ = await request(
+            b.edge, f"/.shieldwall/challenge?token={quote(token)}&timelock=1&r=/", headers=BROWSER
+        )
+        assert status == 307  # B opens its own claim, which loses: the token was redeemed
+        status, headers, _ = await request(b.edge, headers["location"], headers=BROWSER)
+        while status == 307:
+            status, headers, _ = await request(b.edge, headers["location"], headers=BROWSER)
+        assert status == 403 and headers["sw-challenge-result"] == "replayed"
+
+
+async def test_nodes_starting_together_elect_one_secret(
+    origin: Origin, redis_server: RedisServer, clock: FakeClock, tmp_path: Path
+) -> None:
+    config_a, config_b = configs(origin, redis_server, tmp_path)
+    services = [WorkerServices(clock=clock.now, wall_clock=clock.wall_now) for _ in range(2)]
+    for s, c in zip(services, (config_a, config_b), strict=True):
+        s.shield.provision(c)
+    assert services[0].shield.keys is not None and services[1].shield.keys is not None
+    assert services[0].shield.keys.active != services[1].shield.keys.active  # own secrets
+    try:
+        await asyncio.gather(*(s.start() for s in services))
+        assert services[0].shield.keys.active == services[1].shield.keys.active
+    finally:
+        for s in services:
+            await s.stop()

@@ -24,6 +24,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shieldwall.state.base import Ban, CounterDelta, bounded_key, normalise_target
 
@@ -68,6 +71,10 @@ class RedisBackend:
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             decode_responses=False,
+            # after Redis restarts, each pooled connection fails once ("closed by server") before
+            # the pool replaces it: retry once, at once, on a fresh connection, so a recovered
+            # backend is not reported down again by the next job that draws a stale connection
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         return cls(client, prefix)
 
