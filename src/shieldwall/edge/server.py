@@ -107,6 +107,10 @@ class Worker:
         self.per_ip[ip] = n + 1
         return True
 
+    def not_banned(self, ip: str) -> bool:
+        """Side-effect-free accept check for listeners that must decide before a handshake."""
+        return not self.services.is_banned(ip)
+
     def release(self, ip: str) -> None:
         n = self.per_ip.get(ip, 0) - 1
         if n > 0:
@@ -185,7 +189,17 @@ class EdgeServer:
                 except ImportError:
                     log.error("TLS listener on port %s skipped: edge.tls missing", listener.port)
                     continue
-                self._servers.append(await tls.serve_tls(loop, sock, factory, self.holder))
+                # refuse banned peers before any TLS work (the handshake is the costly part)
+                self._servers.append(
+                    await tls.serve_tls(
+                        loop,
+                        sock,
+                        factory,
+                        self.holder,
+                        proxy_protocol=listener.proxy_protocol,
+                        accept_filter=worker.not_banned,
+                    )
+                )
             else:
                 self._servers.append(await loop.create_server(factory, sock=sock, backlog=4096))
         self._schedule()
