@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.rules.conftest import LISTS, make_ctx
 
-from shieldwall.edge.decision import CONTINUE, Block, Challenge, Respond
+from shieldwall.edge.decision import CONTINUE, Challenge, Respond
 from shieldwall.edge.filters.firewall import FirewallRule, compile_firewall
 from shieldwall.errors import ConfigError
 

@@ -29,8 +29,8 @@ import json
 import secrets
 from functools import cache
 from importlib.resources import files
-from urllib.parse import quote
 from typing import Final
+from urllib.parse import quote
 
 from shieldwall.challenge.difficulty import SecurityLevel, noscript_mode
 from shieldwall.edge.decision import Respond
