@@ -102,8 +102,14 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def shieldwall_toml(*, port: int, origin_port: int, data_dir: Path, access_log: str) -> str:
-    """One worker, one listener, one zone for the loopback Host names, one origin."""
+def shieldwall_toml(
+    *, port: int, origin_port: int, data_dir: Path, access_log: str, cache: bool = True
+) -> str:
+    """One worker, one listener, one zone for the loopback Host names, one origin.
+
+    ``cache=False`` turns the zone's cache off: the pass-through comparison with nginx's
+    ``proxy_pass`` anchor (which caches nothing) must not be answered from shieldwall's cache.
+    """
     return (
         "workers = 1\n"
         f"data_dir = {_toml_str(str(data_dir))}\n"
@@ -118,7 +124,7 @@ def shieldwall_toml(*, port: int, origin_port: int, data_dir: Path, access_log: 
         'hosts = ["127.0.0.1", "localhost"]\n\n'
         "[[zones.origins]]\n"
         'host = "127.0.0.1"\n'
-        f"port = {origin_port}\n"
+        f"port = {origin_port}\n" + ("" if cache else "\n[zones.cache]\nenabled = false\n")
     )
 
 
@@ -137,7 +143,11 @@ def start_shieldwall(env: BenchEnv) -> Server:
     conf = env.tmp / "shieldwall.toml"
     conf.write_text(
         shieldwall_toml(
-            port=port, origin_port=env.origin_port, data_dir=data_dir, access_log=log_target
+            port=port,
+            origin_port=env.origin_port,
+            data_dir=data_dir,
+            access_log=log_target,
+            cache=False,
         )
     )
     server = env.procs.start(

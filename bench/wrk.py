@@ -94,10 +94,13 @@ def wrk_argv(
     threads: int = 1,
     headers: Sequence[str] = (),
     cpu: int | None = 0,
+    script: str | None = None,
 ) -> list[str]:
     argv = ["taskset", "-c", str(cpu)] if cpu is not None else []
     argv += ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s"]
     argv += ["--latency", "--timeout", "5s"]
+    if script is not None:
+        argv += ["-s", script]
     for h in headers:
         argv += ["-H", h]
     argv.append(url)
@@ -112,6 +115,7 @@ def run_wrk(
     threads: int = 1,
     headers: Sequence[str] = (),
     cpu: int | None = 0,
+    script: str | None = None,
 ) -> WrkResult:
     """Run wrk (bounded by ``duration + WRK_GRACE_S``) and parse its report."""
     argv = wrk_argv(
@@ -121,6 +125,7 @@ def run_wrk(
         threads=threads,
         headers=headers,
         cpu=cpu,
+        script=script,
     )
     done = subprocess.run(
         argv,
@@ -133,3 +138,24 @@ def run_wrk(
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[:500]}")
     return parse_wrk(done.stdout)
+
+
+VARY_MARK = "{n}"  # in a load's path: replaced by a per-request counter (varied request heads)
+
+
+def varying_path_script(path: str, directory: str) -> str:
+    """Write a wrk Lua script requesting ``path`` with ``{n}`` replaced by a counter, so no two
+    requests on a connection share a head (defeats any per-connection head cache). Returns its
+    file name."""
+    head, _, tail = path.partition(VARY_MARK)
+    lua = (
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        f"  return wrk.format(nil, {head!r} .. n .. {tail!r})\n"
+        "end\n"
+    ).replace("'", '"')
+    name = f"{directory}/vary.lua"
+    with open(name, "w", encoding="ascii") as f:
+        f.write(lua)
+    return name

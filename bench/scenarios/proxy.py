@@ -1,6 +1,7 @@
 """Pass-through proxy: nginx (anchor config) vs shieldwall (vs HAProxy) in front of one origin.
 
-Loads: ``1k`` and ``64k`` static files, and ``1k_browser`` (the 1 KB path with 11 browser-like
+Loads: ``1k`` and ``64k`` static files, ``1k_varied`` (a different query string on every
+request), and ``1k_browser`` (the 1 KB path with 11 browser-like
 request headers, ~600 B, where per-header cost shows). For each load the contenders are run
 interleaved, A B A B ..., each measured run preceded by a warm-up of the same server and path.
 Per run: rps, p50/p99, socket errors, non-2xx, and the server's CPU per completed request
@@ -23,7 +24,7 @@ from bench.contenders import CONTENDERS, FILES, BenchEnv, start_origin
 from bench.procs import ProcessSet, Server, busiest_pid
 from bench.profile import PYSPY_RATE, parse_collapsed, pyspy_available, start_pyspy
 from bench.report import emit_json, fmt_table, median, ratio
-from bench.wrk import WrkResult, run_wrk
+from bench.wrk import VARY_MARK, WrkResult, run_wrk, varying_path_script
 
 __all__ = ["BROWSER_HEADERS", "LOADS", "add_arguments", "main"]
 
@@ -47,6 +48,10 @@ LOADS: dict[str, tuple[str, tuple[str, ...]]] = {
     "1k": ("/1k.bin", ()),
     "64k": ("/64k.bin", ()),
     "1k_browser": ("/1k.bin", BROWSER_HEADERS),
+    # every request head differs (a query counter): what real, varied traffic costs, without
+    # the edge's per-connection "same head as last time" shortcut that wrk's identical
+    # requests otherwise enjoy
+    "1k_varied": ("/1k.bin?v=" + VARY_MARK, ()),
 }
 RPS_TARGETS = {"1k": 0.8, "64k": 0.9}  # min rps ratio vs nginx
 P99_TARGET = 2.0  # max p99 ratio vs nginx, every load
@@ -85,6 +90,7 @@ def _sanity_check(server: Server, path: str, headers: tuple[str, ...]) -> None:
     is serving.
     """
     hdrs = dict(h.split(": ", 1) for h in headers)
+    path = path.replace(VARY_MARK, "0")
     deadline = time.monotonic() + READY_HTTP_S
     while True:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=SANITY_TIMEOUT_S)
@@ -94,8 +100,8 @@ def _sanity_check(server: Server, path: str, headers: tuple[str, ...]) -> None:
             body = resp.read()
             problem = (
                 None
-                if resp.status == 200 and len(body) == FILES[path]
-                else f"answered {resp.status} with {len(body)} B (expected 200, {FILES[path]} B)"
+                if resp.status == 200 and len(body) == FILES[path.partition("?")[0]]
+                else f"answered {resp.status} with {len(body)} B (expected 200)"
             )
         except (OSError, http.client.HTTPException) as exc:
             problem = f"request failed: {exc!r}"
@@ -111,11 +117,26 @@ def _sanity_check(server: Server, path: str, headers: tuple[str, ...]) -> None:
 def _measure(
     server: Server, url: str, args: argparse.Namespace, headers: tuple[str, ...]
 ) -> dict[str, Any]:
+    script = None
+    if VARY_MARK in url:
+        base, _, _ = url.partition("/1k.bin")
+        script = varying_path_script(url[len(base) :], tempfile.gettempdir())
+        url = base + "/"
     if args.warmup > 0:
-        run_wrk(url, duration_s=args.warmup, connections=args.connections, headers=headers)
+        run_wrk(
+            url,
+            duration_s=args.warmup,
+            connections=args.connections,
+            headers=headers,
+            script=script,
+        )
     cpu0 = server.cpu_seconds()
     res: WrkResult = run_wrk(
-        url, duration_s=args.duration, connections=args.connections, headers=headers
+        url,
+        duration_s=args.duration,
+        connections=args.connections,
+        headers=headers,
+        script=script,
     )
     cpu = server.cpu_seconds() - cpu0
     if server.proc.poll() is not None:
