@@ -74,8 +74,10 @@ def error_response(
     reason: str = "",
     close: bool = False,
     head_only: bool = False,
+    extra: bytes = b"",
 ) -> bytes:
-    """A complete HTTP/1.1 response (head and body)."""
+    """A complete HTTP/1.1 response (head and body); ``extra``: more header lines (each
+    ending CRLF), e.g. ``Retry-After`` or the cache's status lines."""
     phrase = reason_phrase(status).decode()
     message = reason or _MESSAGES.get(status, phrase)
     if json_body:
@@ -101,6 +103,8 @@ def error_response(
         b"cache-control: no-store\r\n",
         REQUEST_ID_HEADER + b": " + request_id.encode() + b"\r\n",
     ]
+    if extra:
+        head.append(extra)
     if close:
         head.append(b"connection: close\r\n")
     head.append(b"\r\n")

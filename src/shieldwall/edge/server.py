@@ -140,6 +140,9 @@ class Worker:
         for conn in list(self.connections):
             conn.check(now)
         self.pool.sweep(now)
+        cache = self.services.cache
+        if cache.queued:
+            cache.expire(now)  # requests queued for a capped origin past their deadline
 
 
 def sweep_interval(runtime: Runtime) -> float:
@@ -149,6 +152,12 @@ def sweep_interval(runtime: Runtime) -> float:
         + [
             min(z.config.limits.read_timeout, z.config.limits.body_rate_grace)
             for z in runtime.zones
+        ]
+        + [  # queued requests of capped origin pools time out on the sweep too
+            z.config.load_balancing.queue_timeout
+            for z in runtime.zones
+            if z.config.load_balancing.max_requests_per_origin
+            and z.config.load_balancing.queue_timeout > 0
         ]
     )
     return max(MIN_SWEEP, min(MAX_SWEEP, shortest / 4))
@@ -177,6 +186,7 @@ class EdgeServer:
     async def start(self, sockets: Sequence[tuple[ListenerConfig, socket.socket]]) -> None:
         loop = asyncio.get_running_loop()
         worker = self._worker = Worker(self.holder, loop, self.access_log, self.services)
+        await worker.services.cache.start(self.holder.current)  # stores, health checks
         for listener, sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -216,6 +226,7 @@ class EdgeServer:
         self.holder.swap(runtime)
         if self._worker is not None:
             self._worker.set_runtime(runtime)
+            self._worker.services.cache.follow(runtime)  # health checks follow the config
 
     @property
     def active_connections(self) -> int:
@@ -246,3 +257,5 @@ class EdgeServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        if self.services is None:  # services we made ourselves: their cache work ends here
+            await worker.services.cache.stop()

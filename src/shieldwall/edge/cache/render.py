@@ -23,14 +23,19 @@ _MAX_FIELDS: Final = 256  # response header lines considered for caching
 _CLOSE: Final = b"connection: close\r\n"
 
 
-def facts_from(ctx: RequestContext, method: str | None = None) -> RequestFacts:
+def facts_from(
+    ctx: RequestContext,
+    method: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> RequestFacts:
+    """``headers``: the request's header list when ``ctx.headers`` is left unbuilt."""
     return RequestFacts(
         method=method or ctx.method.decode("latin-1"),
         scheme=ctx.conn.scheme,
         host=ctx.host,
         path=ctx.path.decode("latin-1"),
         query=ctx.query.decode("latin-1"),
-        headers=ctx.headers,
+        headers=ctx.headers if headers is None else headers,
     )
 
 

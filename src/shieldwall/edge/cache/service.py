@@ -213,6 +213,7 @@ class CacheService:
         self.origins = OriginStates()
         self.health = HealthChecker(self.origins)
         self.refreshing: set[str] = set()  # keys with a background refresh in flight
+        self.queued: set[Balancer] = set()  # balancers with queued requests (``expire``)
         self.background: set[Future[Any] | asyncio.Task[Any]] = set()
 
     # -- provisioning ------------------------------------------------------------------
@@ -239,9 +240,7 @@ class CacheService:
         """``zone``'s cache (None: caching off). The first call of a newer config version
         provisions the stores (once) and syncs health checks (needs a running loop)."""
         if rt.version > self._version:
-            self._version = rt.version
-            self.provision(rt.config)
-            self.reload(rt)
+            self.follow(rt)
         zc = self._zones.get(id(zone))
         if zc is not None and zc.zone is zone:
             return zc if zone.config.cache.enabled else None
@@ -268,6 +267,20 @@ class CacheService:
         keep = {(z.name, o.host, o.port, o.tls) for z in runtime.zones for o in z.origins}
         self.origins.retain(keep)
         self.health.sync(runtime)
+
+    def follow(self, runtime: Runtime) -> None:
+        """Provision for / sync health checks with ``runtime`` when it is a newer version."""
+        if runtime.version > self._version:
+            self._version = runtime.version
+            self.provision(runtime.config)
+            self.reload(runtime)
+
+    def expire(self, now: float) -> None:
+        """The worker's sweep: time out queued requests of capped origin pools."""
+        for b in list(self.queued):
+            b.expire(now)
+            if not b.waiters:
+                self.queued.discard(b)
 
     # -- purge (Python API; the control plane's purge endpoint calls it per worker) -----
     def _purgers(self) -> tuple[Purger, Purger | None]:
@@ -298,10 +311,8 @@ class CacheService:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, runtime: Runtime | None = None) -> None:
-        if runtime is not None and runtime.version > self._version:
-            self._version = runtime.version
-            self.provision(runtime.config)
-            self.reload(runtime)
+        if runtime is not None:
+            self.follow(runtime)
 
     async def stop(self) -> None:
         await self.health.stop()

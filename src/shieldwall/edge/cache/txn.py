@@ -78,6 +78,8 @@ _PASS_FIELDS: Final = frozenset(
     {b"range", b"if-range", b"if-none-match", b"if-modified-since", b"if-match",
      b"if-unmodified-since"}
 )  # fmt: skip
+# forwarding fields a trusted proxy sets for us (its chain, not a client's override)
+_TRUSTED_KEEP: Final = frozenset({b"forwarded", b"x-forwarded-host"})
 _MAX_FOLLOWER_ROUNDS: Final = 3  # leader failures a follower sits through before going direct
 
 Entry = tuple[CacheEntry, CacheStatus]  # what a leader shares with its followers
@@ -91,6 +93,7 @@ class CacheTxn:
         "_co",
         "_decision",
         "_fut",
+        "_keep",
         "_resp",
         "_rounds",
         "_timer",
@@ -122,7 +125,7 @@ class CacheTxn:
         self.served: Served | None = None
         self.key = ""
         self.method = ctx.method
-        self.headers: list[tuple[bytes, bytes]] = ctx.headers
+        self.headers: list[tuple[bytes, bytes]] = facts.headers  # type: ignore[assignment]
         self.head_only = False
         self.recording = False
         self.collapsed = False
@@ -134,22 +137,37 @@ class CacheTxn:
         self._callback: Callable[[CacheTxn], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._rounds = 0
-        self._body: list[bytes] = []
+        self._keep: frozenset[bytes] = frozenset()
+        self._body: list[bytes | memoryview] = []
         self._body_len = 0
         self._resp: ResponseFacts | None = None
         self._decision: StoreDecision | None = None
 
     # -- cache_lookup phase ------------------------------------------------------------
     @classmethod
-    def begin(cls, zc: ZoneCache, ctx: RequestContext, now: float) -> CacheTxn:
-        txn = cls(zc, ctx, facts_from(ctx))
+    def begin(
+        cls,
+        zc: ZoneCache,
+        ctx: RequestContext,
+        now: float,
+        *,
+        trusted: bool = False,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> CacheTxn:
+        """``trusted``: the peer is a trusted proxy, whose forwarding fields are kept;
+        ``headers``: the request's header list when ``ctx.headers`` is left unbuilt."""
+        txn = cls(zc, ctx, facts_from(ctx, headers=headers))
         txn.started = now
+        if trusted:
+            txn._keep = _TRUSTED_KEEP
         method = txn.facts.method
         if method not in ("GET", "HEAD"):
             txn._forward(CacheStatus.BYPASS, record=method in _UNSAFE, fwd="method")
             return txn
         look = zc.mem.lookup(txn.facts, now)
-        if look.entry is None and zc.disk is not None:
+        disk = zc.disk
+        # the disk index is in memory: a definite miss never costs an executor round trip
+        if look.entry is None and disk is not None and look.key in disk.backend:
             txn.kind = WAIT
             txn.status = CacheStatus.MISS
             zc.disk_lookup(txn.facts, now, txn._disk_done)
@@ -200,7 +218,7 @@ class CacheTxn:
         self.fwd = fwd
         self.recording = record
         self.ctx.cache_status = status.value
-        headers = strip_poison_headers(self.ctx.headers)
+        headers = strip_poison_headers(self.facts.headers, self._keep)
         if self.facts.method in ("GET", "HEAD"):
             ae = [v for k, v in headers if k == b"accept-encoding"]
             headers = [(k, v) for k, v in headers if k != b"accept-encoding"]
@@ -304,7 +322,7 @@ class CacheTxn:
         """Our status lines for a relayed response head."""
         return status_lines(self.status, fwd=self.fwd, collapsed=self.collapsed)
 
-    def on_body(self, data: bytes) -> None:
+    def on_body(self, data: bytes | memoryview) -> None:
         if not self.recording or self._decision is None:
             return
         self._body_len += len(data)

@@ -30,7 +30,9 @@ from shieldwall.errors import ProtocolError
 from shieldwall.protocol.h1 import RequestHead
 
 if TYPE_CHECKING:
+    from shieldwall.edge.cache import CacheTxn
     from shieldwall.edge.server import Worker
+    from shieldwall.edge.upstream.balancer import Balancer
 
 __all__ = ["DL_CONNECT", "DL_HEAD", "DL_IDLE", "DL_NONE", "DL_READ", "DL_SEND", "ExchangeState"]
 
@@ -41,6 +43,14 @@ PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not 
 
 class ExchangeState:
     """Request/response state of a client connection and the edge's own answers."""
+
+    # cache phase and origin choice (``choice.py``); class defaults, set per request only
+    # when used, cleared by ``end_exchange``
+    txn: CacheTxn | None = None  # the request's cache transaction
+    picked = -1  # balancer index of the origin whose in-flight slot we hold
+    bal: Balancer | None = None  # the balancer of ``picked``
+    tried: tuple[int, ...] = ()  # origins this request failed on (failover excludes them)
+    queued: Balancer | None = None  # waiting in this balancer's queue for a slot
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -70,6 +80,7 @@ class ExchangeState:
     def resume(self, reason: int) -> None: ...
     def request_finished(self, keep_alive: bool) -> None: ...
     def enter_tunnel(self) -> None: ...
+    def end_exchange(self) -> None: ...
 
     def limits(self) -> ServerLimits:
         return self.worker.holder.current.config.limits
@@ -113,12 +124,17 @@ class ExchangeState:
             self.finish_log()
             self.abort()
 
-    def respond_error(self, status: int, code: str, *, reason: str = "") -> None:
+    def respond_error(
+        self, status: int, code: str, *, reason: str = "", extra: bytes = b""
+    ) -> None:
         ctx = self.ctx
         assert ctx is not None
         ctx.error = code
         self.ensure_headers()
         close = self.closing or not self.request_done or not self.keep_alive
+        txn = self.txn
+        if txn is not None:
+            extra += txn.lines  # every answer of a caching zone says what the cache did
         data = error_response(
             status,
             ctx.request_id,
@@ -127,6 +143,7 @@ class ExchangeState:
             reason=reason if status in (403, 429) else "",
             close=close,
             head_only=ctx.method == b"HEAD",
+            extra=extra,
         )
         self.answer(status, data, close)
 
@@ -193,6 +210,8 @@ class ExchangeState:
             self.lazy_headers = False
             self.ctx = None
             self.worker.log(ctx)
+            if self.txn is not None or self.picked >= 0 or self.queued is not None or self.tried:
+                self.end_exchange()
         self.request_finished(keep_alive)
 
     def finish_log(self) -> None:
@@ -204,6 +223,8 @@ class ExchangeState:
         self.lazy_headers = False
         self.ctx = None
         self.worker.log(ctx)
+        if self.txn is not None or self.picked >= 0 or self.queued is not None or self.tried:
+            self.end_exchange()
 
     def drop_upstream(self) -> None:
         self.pending = None

@@ -5,10 +5,12 @@ Order of work for a request head (phases, DESIGN.md):
    (``ZoneConfig.https_redirect``: 308 to ``https://host/target``), effective client IP
    (trusted X-Forwarded-For only), per-zone body cap from Content-Length (413), then the
    zone's filters; a non-``Continue`` decision is answered here (``answers.py``);
-2. ``cache_lookup``: hook point (``cache_lookup`` below) for the cache issue;
-3. ``upstream``: take a pooled connection or open one (the only coroutine on the path, and only
-   on a pool miss), send the origin-bound head as one ``bytes`` (exactly one framing), stream
-   the body (``request_body``/``request_end``); the response comes back through ``relay.py``.
+2. ``cache_lookup``: the zone's cache answers, holds (coalescing, disk) or lets the request
+   through (``choice.py``);
+3. ``upstream``: the zone's balancer picks an origin (``choice.py``); take a pooled connection
+   or open one (the only coroutine on the path, and only on a pool miss), send the
+   origin-bound head as one ``bytes`` (exactly one framing), stream the body
+   (``request_body``/``request_end``); the response comes back through ``relay.py``.
 
 Speed: a fast-path head from an untrusted peer is forwarded as the client's own bytes with the
 dropped lines cut by offset and our forwarding lines appended (``splice_request_head``); the
@@ -38,8 +40,8 @@ from shieldwall.edge.headers import (
 from shieldwall.edge.pipeline import run_chain
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import DL_CONNECT, DL_READ, DL_SEND, PAUSE_UPSTREAM
+from shieldwall.edge.upstream.choice import OriginChoice
 from shieldwall.edge.upstream.pool import OriginKey, origin_key
-from shieldwall.edge.upstream.relay import ResponseRelay
 from shieldwall.errors import BodyTooLarge, ProtocolError, UpstreamError
 from shieldwall.protocol.h1 import LAST_CHUNK, RequestHead, encode_chunk
 
@@ -71,7 +73,7 @@ def _origin_form(target: bytes) -> bytes:
     return b"/"
 
 
-class Exchange(ResponseRelay):
+class Exchange(OriginChoice):
     """Request side of a client connection; see the module docstring."""
 
     trust_version = -1
@@ -160,22 +162,43 @@ class Exchange(ResponseRelay):
             if not isinstance(decision, Continue):
                 self.respond_decision(decision)
                 return
-        if self.cache_lookup(ctx):
+        if self.cache_phase(ctx, zone, rt):
             return
-        origins = zone.origins
-        origin = origins[info.requests % len(origins)] if len(origins) > 1 else origins[0]
+        self.forward()
+
+    def forward(self) -> None:
+        """Phase ``upstream``: send the request to the origin the balancer picks (again after
+        a failover or a queue wait; a buffered body is replayed)."""
+        origin = self.choose_origin()
+        if origin is None:
+            return  # queued for a slot, or answered
+        ctx = self.ctx
+        head = self.head
+        assert ctx is not None and head is not None
+        worker = self.worker
+        info = self.info
+        rt = ctx.runtime
+        zone = ctx.zone
+        assert zone is not None
+        zc = zone.config
+        zl = self.zlimits
+        now = worker.loop.time()
         if origin is not self._origin:
             self._origin = origin
             self._origin_addr = f"{origin.host}:{origin.port}"
             self._origin_key = origin_key(origin)
         ctx.upstream_addr = self._origin_addr
         if zc.preserve_host:
-            sent_host = host
+            sent_host = head.host
+            assert sent_host is not None
             host_line = None
         else:
             sent_host = origin.host.encode()
             host_line = b"\r\nhost: " + sent_host
-        if head.raw is not None and not trusted:
+        trusted = self.trusted_peer
+        txn = self.txn
+        method = head.method
+        if txn is None and head.raw is not None and not trusted:
             if sent_host != self._tail_host or rt is not self._tail_rt:
                 self._tail_host, self._tail_rt = sent_host, rt
                 self._tail = forwarding_tail(
@@ -195,10 +218,13 @@ class Exchange(ResponseRelay):
                 raw = splice_request_head(head, host_line, self._tail, zc.allow_underscore_headers)
                 self._spliced = (hraw, self._tail, zc, host_line, raw)
         else:
+            headers = head.headers
+            if txn is not None:  # the cache's view: poison stripped, conditionals, GET for HEAD
+                method, headers = txn.method, txn.headers
             raw = upstream_request_head(
-                head.method,
-                target,
-                head.headers,
+                method,
+                head.target,
+                headers,
                 connection_tokens=head.connection_tokens,
                 host=sent_host,
                 peer_ip=info.client_ip,
@@ -220,11 +246,19 @@ class Exchange(ResponseRelay):
             else:
                 self.deadline_kind = DL_SEND
                 self.deadline = now + zl.send_timeout
-            conn.start(self, head.method, raw)
+            conn.start(self, method, raw)
+            pending = self.pending
+            if pending is not None:  # body read while queued or before a failover
+                self.pending = None
+                for piece in pending:
+                    conn.send(piece)
+                self.resume(PAUSE_UPSTREAM)
         else:
-            self.pending = []
+            pending = self.pending
+            if pending is None:
+                pending = self.pending = []
             self.set_deadline(DL_CONNECT, zl.connect_timeout)
-            self.worker.spawn(self.connect_upstream(origin, zl, raw))
+            self.worker.spawn(self.connect_upstream(origin, zl, raw, method, pending))
 
     def redirect_https(self, ctx: RequestContext, target: bytes) -> None:
         host = ctx.host.encode("latin-1")
@@ -234,27 +268,29 @@ class Exchange(ResponseRelay):
         location = b"https://" + host + _origin_form(target)
         self.respond_plain(308, ((b"location", location),), b"")
 
-    def cache_lookup(self, ctx: RequestContext) -> bool:
-        """Hook for the cache_lookup phase: answer a fresh hit and return True."""
-        return False
-
-    async def connect_upstream(self, origin: OriginConfig, limits: ZoneLimits, head: bytes) -> None:
+    async def connect_upstream(
+        self,
+        origin: OriginConfig,
+        limits: ZoneLimits,
+        head: bytes,
+        method: bytes,
+        pending: list[bytes],
+    ) -> None:
+        """Open a connection for this attempt; ``pending`` (the attempt's body buffer) tells
+        whether the exchange still waits for it (a failover or an end replaces it)."""
         try:
             conn = await self.worker.pool.connect(origin, limits)
         except UpstreamError as err:
-            if self.ctx is not None and self.pending is not None:
-                self.pending = None
-                self.upstream_error(err)
+            if self.ctx is not None and self.pending is pending:
+                self.upstream_error(err)  # failover (the buffer is replayed) or an answer
             return
-        pending = self.pending
-        if pending is None or self.ctx is None:
-            conn.close()  # the client went away (or timed out) meanwhile
+        if self.pending is not pending or self.ctx is None:
+            conn.close()  # the client went away (or timed out, or failed over) meanwhile
             return
         self.pending = None
         self.upstream = conn
-        assert self.head is not None
         self.sending_progress()
-        conn.start(self, self.head.method, head)
+        conn.start(self, method, head)
         for piece in pending:
             conn.send(piece)
         self.resume(PAUSE_UPSTREAM)

@@ -18,14 +18,18 @@ the connection says it is ``reusable`` (clean message boundary, keep-alive, no e
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from shieldwall.edge.cache import REPLACE
 from shieldwall.edge.decision import Continue
 from shieldwall.edge.pipeline import run_chain
 from shieldwall.edge.upstream.answers import DL_READ, DL_SEND, PAUSE_UPSTREAM, ExchangeState
 from shieldwall.edge.upstream.protocol import BIG_BODY
 from shieldwall.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from shieldwall.protocol.h1 import LAST_CHUNK, Framing, ResponseHead, encode_chunk
+
+if TYPE_CHECKING:
+    from shieldwall.edge.cache import CacheTxn
 
 __all__ = ["ResponseRelay"]
 
@@ -35,6 +39,14 @@ _CHUNKED_LINE: Final = b"transfer-encoding: chunked\r\n"
 
 class ResponseRelay(ExchangeState):
     """``UpstreamSink`` of a client connection; see the module docstring."""
+
+    # provided by OriginChoice (choice.py)
+    def report_origin(self, ok: bool) -> None: ...
+    def retry(self, err: UpstreamError) -> bool:
+        raise NotImplementedError
+
+    def origin_failed(self, err: UpstreamError) -> None: ...
+    def cache_answer(self, txn: CacheTxn) -> None: ...
 
     def upstream_activity(self) -> None:
         self.set_deadline(DL_READ, self.zlimits.read_timeout)
@@ -59,7 +71,8 @@ class ResponseRelay(ExchangeState):
             self.set_deadline(DL_SEND, zl.send_timeout)
 
     def upstream_timed_out(self, what: str) -> None:
-        self.upstream_error(UpstreamTimeout(f"origin {what} timeout"))
+        # a connect that timed out never delivered the request: another origin may take it
+        self.upstream_error(UpstreamTimeout(f"origin {what} timeout", retry_safe=what == "connect"))
 
     def upstream_head(self, head: ResponseHead, body: bytes | memoryview) -> None:
         ctx = self.ctx
@@ -78,6 +91,18 @@ class ResponseRelay(ExchangeState):
                 self.respond_decision(decision)
                 return
         extra = worker.extra_prefix + ctx.request_id.encode() + b"\r\n"  # Via, request id
+        txn = self.txn
+        head_only = False
+        if txn is not None:  # the response phase of a caching zone
+            if txn.on_head(status, head.raw, txn.zc.service_now()) == REPLACE:
+                self.report_origin(status < 500)
+                self.let_go_upstream()
+                self.cache_answer(txn)  # 304 merged, or a stale copy for a 5xx
+                return
+            extra += txn.lines
+            head_only = txn.head_only
+            if body:
+                txn.on_body(body)
         transport = self.transport
         assert transport is not None
         if head.upgrade:
@@ -113,6 +138,9 @@ class ResponseRelay(ExchangeState):
         self.response_started = True
         self.deadline = now + self.zlimits.read_timeout  # the rest of the body, if any
         self.deadline_kind = DL_READ
+        if head_only:  # a HEAD miss fetched the GET: the client gets the head only
+            self.chunk_out = False
+            body = b""
         if body:
             if chunk_out:
                 body = encode_chunk(bytes(body))
@@ -130,6 +158,11 @@ class ResponseRelay(ExchangeState):
         if ctx is None or self.transport is None:
             return
         self.deadline = self.worker.loop.time() + self.zlimits.read_timeout
+        txn = self.txn
+        if txn is not None:
+            txn.on_body(data)
+            if txn.head_only:
+                return
         if self.chunk_out:
             if not data:
                 return
@@ -144,6 +177,11 @@ class ResponseRelay(ExchangeState):
         if self.chunk_out and self.transport is not None:
             self.transport.write(LAST_CHUNK)
             ctx.bytes_out += len(LAST_CHUNK)
+        txn = self.txn
+        if txn is not None:
+            txn.on_end(txn.zc.service_now())
+        if self.picked >= 0:
+            self.report_origin(ctx.upstream_status < 500)
         up = self.upstream
         self.upstream = None
         keep = self.keep_alive
@@ -157,8 +195,23 @@ class ResponseRelay(ExchangeState):
             self.closing = True
         self.complete(keep)
 
+    def let_go_upstream(self) -> None:
+        """The response was taken from the origin whole (or is not wanted): pool the
+        connection when it sits at a clean boundary, else close it."""
+        up = self.upstream
+        if up is not None:
+            self.upstream = None
+            if self.request_done:
+                self.worker.pool.release(up, self.zlimits)
+            else:
+                up.close()
+
     def upstream_error(self, err: UpstreamError) -> None:
         ctx = self.ctx
+        if ctx is not None and self.picked >= 0:
+            self.report_origin(False)
+            if self.retry(err):
+                return
         self.drop_upstream()
         if ctx is None:
             return
@@ -167,6 +220,9 @@ class ResponseRelay(ExchangeState):
             self.finish_log()
             self.abort()
             return
+        self.origin_failed(err)
+
+    def upstream_error_page(self, err: UpstreamError) -> None:
         code = "upstream_timeout" if isinstance(err, UpstreamTimeout) else "upstream_error"
         if not isinstance(err, UpstreamTimeout) and err.retry_safe:
             code = "upstream_refused"

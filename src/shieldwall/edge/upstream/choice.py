@@ -1,0 +1,223 @@
+"""The ``cache_lookup`` phase and the origin choice of an exchange (base of ``Exchange``).
+
+Cache phase (``cache_phase``, after the ``request_headers`` filters): a zone whose cache is
+off costs one identity check per request (the compiled ``ZoneCache`` is memoised per
+connection and zone). Otherwise one ``CacheTxn`` (``edge/cache/txn.py``) decides:
+
+- ANSWER: a stored response, rendered as one ``bytes`` and written with one
+  ``transport.write`` from the protocol callback (no task);
+- WAIT: a disk lookup or a coalesced miss; ``cache_ready`` resumes the exchange from the
+  callback that settles it (ANSWER or FORWARD);
+- FORWARD: go to an origin with the transaction's method and headers (poison headers
+  stripped, Accept-Encoding reduced, conditionals added, GET for a HEAD miss); the relay
+  feeds the response back to the transaction (``relay.py``).
+
+Origin choice (``choose_origin``, every zone): the zone's ``Balancer``
+(``upstream/balancer.py``: health, weights, per-origin cap) picks an origin and the exchange
+holds its in-flight slot until the request ends (``end_exchange``, from ``finish_log``).
+``FULL`` queues the exchange itself as the balancer's waiter (a callback, never a task):
+``slot_free`` forwards it, ``queue_timeout`` (the worker's sweep) answers a stale copy or
+503 with ``Retry-After``. Outcomes are reported for passive health: connect errors, timeouts
+and 5xx count as failures. A request that never reached an origin (``retry_safe``) and is
+idempotent is tried on up to ``retries`` other origins, its buffered body replayed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from shieldwall.config.model import OriginConfig
+from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.runtime import Runtime, ZoneRuntime
+from shieldwall.edge.upstream.balancer import FULL, Balancer
+from shieldwall.edge.upstream.relay import ResponseRelay
+from shieldwall.errors import UpstreamConnectError, UpstreamError
+
+__all__ = ["OriginChoice"]
+
+IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+
+class OriginChoice(ResponseRelay):
+    """Cache phase and origin selection of a client connection; see the module docstring."""
+
+    # per-connection memo of the zone's compiled cache and balancer (class defaults: no
+    # per-instance setup cost)
+    _cz_zone: ZoneRuntime | None = None
+    _cz: ZoneCache | None = None
+    _bz_zone: ZoneRuntime | None = None
+    _bz: Balancer | None = None
+    trusted_peer: bool  # set by Exchange (per connection and config version)
+
+    def forward(self) -> None: ...  # provided by Exchange: choose an origin and send
+
+    # -- cache_lookup phase -------------------------------------------------------------
+    def cache_phase(self, ctx: RequestContext, zone: ZoneRuntime, rt: Runtime) -> bool:
+        """True when the cache answered or holds the request (else forward it now)."""
+        if zone is self._cz_zone:
+            zc = self._cz
+        else:
+            zc = self._cz = self.worker.services.cache.zone(rt, zone)
+            self._cz_zone = zone
+        if zc is None:
+            return False
+        head = self.head
+        assert head is not None
+        txn = self.txn = CacheTxn.begin(
+            zc,
+            ctx,
+            zc.service_now(),
+            trusted=self.trusted_peer,
+            headers=None if ctx.headers else head.headers,  # ctx.headers stays unbuilt
+        )
+        kind = txn.kind
+        if kind is ANSWER:
+            self.cache_answer(txn)
+        elif kind is WAIT:
+            if not self.request_done and self.pending is None:
+                self.pending = []  # body bytes wait with the request
+            txn.wait(self.cache_ready)
+        else:
+            return False
+        return True
+
+    def cache_ready(self, txn: CacheTxn) -> None:
+        if txn is not self.txn or self.ctx is None:
+            return  # the exchange ended meanwhile (abort was called)
+        if txn.kind is ANSWER:
+            self.cache_answer(txn)
+        else:
+            self.forward()
+
+    def cache_answer(self, txn: CacheTxn) -> None:
+        """Answer from the cache: one write of head and body."""
+        ctx = self.ctx
+        served = txn.served
+        assert ctx is not None and served is not None
+        self.txn = None
+        close = self.closing or not self.request_done or not self.keep_alive
+        worker = self.worker
+        if worker.draining:
+            close = True
+        data = txn.answer(worker.extra_prefix + ctx.request_id.encode() + b"\r\n", close)
+        self.answer(served.status, data, close)
+
+    # -- origin choice ------------------------------------------------------------------
+    def choose_origin(self) -> OriginConfig | None:
+        """The origin for this attempt (its slot acquired), or None when the exchange was
+        queued or answered (saturated pool, nothing left to try)."""
+        ctx = self.ctx
+        assert ctx is not None
+        zone = ctx.zone
+        assert zone is not None
+        if zone is self._bz_zone:
+            bal = self._bz
+            assert bal is not None
+        else:
+            bal = self._bz = self.worker.services.cache.balancer(zone)
+            self._bz_zone = zone
+        now = self.worker.loop.time()
+        key = ""
+        lb = bal.config
+        if lb.method == "consistent_hash":
+            key = ctx.client_ip
+            if lb.hash_on != "client_ip":
+                key = ctx.host + ctx.target.decode("latin-1")
+        i = bal.pick(now, key, self.tried)
+        if i < 0:
+            if i == FULL:
+                if bal.enqueue(self, now):
+                    self.queued = bal
+                    if not self.request_done and self.pending is None:
+                        self.pending = []  # body bytes wait with the request
+                    self.worker.services.cache.queued.add(bal)
+                else:
+                    self.saturated(bal)
+            else:
+                self.origin_failed(UpstreamConnectError("no origin left to try"))
+            return None
+        bal.acquire(i)
+        self.picked = i
+        self.bal = bal
+        return bal.origins[i]
+
+    def slot_free(self) -> None:
+        """Balancer waiter: a slot was freed for us."""
+        self.queued = None
+        if self.ctx is not None and not self.response_started:
+            self.forward()
+
+    def queue_timeout(self) -> None:
+        """Balancer waiter: no slot in ``queue_timeout``."""
+        bal, self.queued = self.queued, None
+        if self.ctx is not None and not self.response_started and bal is not None:
+            self.saturated(bal)
+
+    def saturated(self, bal: Balancer) -> None:
+        """Every origin is at its cap: a stale copy, else 503 with Retry-After."""
+        txn = self.txn
+        if txn is not None and txn.on_error(txn.zc.service_now()):
+            self.cache_answer(txn)
+            return
+        self.respond_error(
+            503, "origin_saturated", extra=b"retry-after: %d\r\n" % bal.config.retry_after
+        )
+
+    def report_origin(self, ok: bool) -> None:
+        """Passive health of the origin of this attempt."""
+        if self.picked >= 0 and self.bal is not None:
+            self.bal.report(self.picked, ok, self.worker.loop.time())
+
+    def retry(self, err: UpstreamError) -> bool:
+        """Try another origin: only when the request never reached one and is idempotent."""
+        ctx = self.ctx
+        bal = self.bal
+        if (
+            ctx is None
+            or bal is None
+            or not err.retry_safe
+            or self.response_started
+            or ctx.method not in IDEMPOTENT
+            or len(self.tried) >= bal.config.retries
+            or len(bal.origins) < 2
+            or (self.pending is None and not self.request_done)
+        ):
+            return False
+        picked, self.picked = self.picked, -1
+        self.tried += (picked,)
+        up = self.upstream
+        if up is not None:
+            self.upstream = None
+            up.close()
+        replay = list(self.pending) if self.pending is not None else None
+        self.pending = replay
+        bal.release(picked)
+        self.forward()
+        return True
+
+    def origin_failed(self, err: UpstreamError) -> None:
+        """No origin answered (before any response byte): a stale copy or an error page."""
+        txn = self.txn
+        if txn is not None and txn.on_error(txn.zc.service_now()):
+            self.drop_upstream()
+            self.cache_answer(txn)
+            return
+        self.upstream_error_page(err)
+
+    def end_exchange(self) -> None:
+        """The request is over (``finish_log``): free the origin slot, leave the queue, end
+        the cache transaction (a no-op once it settled)."""
+        bal = self.bal
+        if self.picked >= 0 and bal is not None:
+            picked, self.picked = self.picked, -1
+            bal.release(picked)
+        queued = self.queued
+        if queued is not None:
+            self.queued = None
+            queued.cancel(self)
+        txn = self.txn
+        if txn is not None:
+            self.txn = None
+            txn.abort()
+        self.tried = ()

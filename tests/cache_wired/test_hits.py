@@ -1,0 +1,178 @@
+"""Hits, misses, expiry, revalidation, Vary, conditionals, HEAD and ranges on real sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cache_wired.conftest import Clock, cfg, services, wired
+from tests.support.origin import Origin, OriginResponse, ReceivedRequest
+
+from shieldwall.config.cache import CacheConfig
+
+BODY = b"0123456789" * 100
+
+
+def static(req: ReceivedRequest) -> OriginResponse:
+    return OriginResponse(
+        headers=[("Cache-Control", "max-age=60"), ("ETag", '"v1"'), ("Content-Type", "text/css")],
+        body=BODY,
+    )
+
+
+async def test_miss_then_hit_then_expired_then_revalidated(tmp_path: Path) -> None:
+    clock = Clock()
+    answers: list[int] = []
+
+    def origin_fn(req: ReceivedRequest) -> OriginResponse:
+        if req.headers.get("if-none-match") == '"v1"':
+            answers.append(304)
+            return OriginResponse(304, [("Cache-Control", "max-age=60"), ("ETag", '"v1"')], b"")
+        answers.append(200)
+        return static(req)
+
+    async with Origin(origin_fn) as origin, wired(cfg(tmp_path, origin.port), services(clock)) as e:
+        status, h, body = await e.fetch()
+        assert (status, body, h["sw-cache"]) == (200, BODY, "MISS")
+        assert (
+            h["cache-status"].startswith("shieldwall; fwd=uri-miss") or "miss" in h["cache-status"]
+        )
+        clock.now += 10
+        status, h, body = await e.fetch()
+        assert (status, body, h["sw-cache"], h["age"]) == (200, BODY, "HIT", "10")
+        assert "x-request-id" in h or "sw-request-id" in h or "via" in h
+        assert len(origin.requests) == 1
+        clock.now += 100  # past max-age: revalidate with the entry's validators
+        status, h, body = await e.fetch()
+        assert (status, body, h["sw-cache"]) == (200, BODY, "REVALIDATED")
+        assert answers == [200, 304]
+        assert origin.requests[1].headers["if-none-match"] == '"v1"'
+        clock.now += 5
+        status, h, _ = await e.fetch()
+        assert (h["sw-cache"], h["age"]) == ("HIT", "5")  # the 304 refreshed the entry
+        assert len(origin.requests) == 2
+
+
+async def test_expired_entry_replaced_by_new_200(tmp_path: Path) -> None:
+    clock = Clock()
+    version = [b"one"]
+
+    def origin_fn(req: ReceivedRequest) -> OriginResponse:
+        return OriginResponse(
+            headers=[("Cache-Control", "max-age=5"), ("Content-Type", "text/javascript")],
+            body=version[0],
+        )
+
+    async with Origin(origin_fn) as origin, wired(cfg(tmp_path, origin.port), services(clock)) as e:
+        assert (await e.fetch("/x.js"))[2] == b"one"
+        version[0] = b"two"
+        assert (await e.fetch("/x.js"))[2] == b"one"
+        clock.now += 6
+        _, h, body = await e.fetch("/x.js")
+        assert (body, h["sw-cache"]) == (b"two", "EXPIRED")
+        assert (await e.fetch("/x.js"))[1]["sw-cache"] == "HIT"
+
+
+async def test_vary_keeps_variants_apart(tmp_path: Path) -> None:
+    def origin_fn(req: ReceivedRequest) -> OriginResponse:
+        lang = req.headers.get("accept-language", "none")
+        return OriginResponse(
+            headers=[("Cache-Control", "max-age=60"), ("Vary", "Accept-Language")],
+            body=f"lang={lang}".encode(),
+        )
+
+    async with Origin(origin_fn) as origin, wired(cfg(tmp_path, origin.port)) as e:
+        assert (await e.fetch("/v", accept_language="en"))[2] == b"lang=en"
+        assert (await e.fetch("/v", accept_language="fr"))[2] == b"lang=fr"
+        _, h, body = await e.fetch("/v", accept_language="en")
+        assert (body, h["sw-cache"]) == (b"lang=en", "HIT")
+        _, h, body = await e.fetch("/v", accept_language="fr")
+        assert (body, h["sw-cache"]) == (b"lang=fr", "HIT")
+        assert len(origin.requests) == 2
+
+
+async def test_conditional_head_and_range_answered_from_cache(tmp_path: Path) -> None:
+    async with Origin(static) as origin, wired(cfg(tmp_path, origin.port)) as e:
+        status, h, _ = await e.fetch(method="HEAD")  # a HEAD miss fetches the GET
+        assert (status, h["content-length"], h["sw-cache"]) == (200, str(len(BODY)), "MISS")
+        assert origin.requests[0].method == "GET"
+        status, h, body = await e.fetch()
+        assert (status, body, h["sw-cache"]) == (200, BODY, "HIT")
+        status, h, _ = await e.fetch(if_none_match='"v1"')
+        assert (status, h["etag"], h["sw-cache"]) == (304, '"v1"', "HIT")
+        status, h, body = await e.fetch(range="bytes=10-19")
+        assert (status, body, h["content-range"]) == (206, BODY[10:20], f"bytes 10-19/{len(BODY)}")
+        status, h, body = await e.fetch(method="HEAD")
+        assert (status, body, h["content-length"]) == (200, b"", str(len(BODY)))
+        assert len(origin.requests) == 1
+
+
+async def test_keep_alive_connection_mixes_hits_and_misses(tmp_path: Path) -> None:
+    async with Origin(static) as origin, wired(cfg(tmp_path, origin.port)) as e:
+        reader, writer = await e.connect()
+        from tests.support.edge import read_response
+
+        for i in range(6):
+            path = f"/k{i % 2}.css"
+            writer.write(f"GET {path} HTTP/1.1\r\nhost: example.com\r\n\r\n".encode())
+            status, h, body = await read_response(reader)
+            assert (status, body) == (200, BODY)
+            assert h["sw-cache"] == ("MISS" if i < 2 else "HIT")
+        # pipelined: two requests in one write, answered in order
+        writer.write(b"GET /k0.css HTTP/1.1\r\nhost: example.com\r\n\r\n" * 2)
+        for _ in range(2):
+            assert (await read_response(reader))[1]["sw-cache"] == "HIT"
+        assert len(origin.requests) == 2
+
+
+async def test_dynamic_pages_are_marked_and_not_stored(tmp_path: Path) -> None:
+    async with Origin() as origin, wired(cfg(tmp_path, origin.port)) as e:
+        for _ in range(3):
+            status, h, body = await e.fetch("/page")
+            assert (status, body, h["sw-cache"]) == (200, b"ok", "DYNAMIC")
+            assert h["cache-status"].startswith("shieldwall;")
+        status, h, _ = await e.fetch("/form", method="POST", content_length="0")
+        assert (status, h["sw-cache"]) == (200, "BYPASS")
+        assert len(origin.requests) == 4
+
+
+async def test_cache_off_zone_has_no_cache_headers(tmp_path: Path) -> None:
+    from shieldwall.config.cache import ZoneCacheConfig
+
+    off = ZoneCacheConfig(enabled=False)
+    async with Origin(static) as origin, wired(cfg(tmp_path, origin.port, cache=off)) as e:
+        for _ in range(2):
+            status, h, body = await e.fetch()
+            assert (status, body) == (200, BODY)
+            assert "sw-cache" not in h and "cache-status" not in h
+        assert len(origin.requests) == 2
+
+
+async def test_unsafe_method_invalidates(tmp_path: Path) -> None:
+    async with Origin(static) as origin, wired(cfg(tmp_path, origin.port)) as e:
+        await e.fetch("/a.css")
+        assert (await e.fetch("/a.css"))[1]["sw-cache"] == "HIT"
+        status, _, _ = await e.fetch("/a.css", method="POST", content_length="0")
+        assert status == 200
+        assert (await e.fetch("/a.css"))[1]["sw-cache"] == "MISS"
+
+
+async def test_memory_budget_holds(tmp_path: Path) -> None:
+    big = b"x" * 200_000
+
+    def origin_fn(req: ReceivedRequest) -> OriginResponse:
+        return OriginResponse(headers=[("Cache-Control", "max-age=600")], body=big)
+
+    store = CacheConfig(memory_bytes=1 << 20, disk_bytes=0)
+    svc = services()
+    async with (
+        Origin(origin_fn) as origin,
+        wired(cfg(tmp_path, origin.port, store=store), svc) as e,
+    ):
+        for i in range(30):
+            status, _, body = await e.fetch(f"/blob{i}.bin")
+            assert (status, len(body)) == (200, len(big))
+        mem = svc.cache.memory
+        assert mem.bytes_used <= 1 << 20
+        assert 1 <= len(mem) < 30
+        # the most recent object is still served from memory
+        assert (await e.fetch("/blob29.bin"))[1]["sw-cache"] == "HIT"
