@@ -18,6 +18,7 @@ from typing import Any
 from bench.procs import ProcessSet, Server
 from bench.report import emit_json, fmt_table, median, ratio
 from bench.scenarios.shield_common import (
+    profile_during,
     start_logging_origin,
     start_nginx_with,
     start_shieldwall_with,
@@ -45,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--keep-tmp", action="store_true")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy the shieldwall worker during one more run"
+    )
 
 
 def _measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
@@ -69,6 +73,7 @@ def _measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
 def main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sw-bench-rl-"))
     rows: dict[str, list[dict[str, Any]]] = {"nginx": [], "shieldwall": []}
+    profile: dict[str, Any] | None = None
     try:
         with ProcessSet() as procs:
             origin, _ = start_logging_origin(procs, tmp)
@@ -88,6 +93,15 @@ def main(args: argparse.Namespace) -> int:
                         + ("" if row["clean"] else "  FLAGGED"),
                         flush=True,
                     )
+            if args.profile:
+                sw = servers["shieldwall"]
+                url = f"http://127.0.0.1:{sw.port}/1k.bin"
+                profile = profile_during(
+                    sw,
+                    args.duration,
+                    lambda: run_wrk(url, duration_s=args.duration, connections=args.connections),
+                    tmp / "pyspy-shieldwall.txt",
+                )
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -115,6 +129,7 @@ def main(args: argparse.Namespace) -> int:
             "cpu_ratio_nginx_over_shieldwall": cpu_ratio,
             "target": TARGET,
             "targets_met": rps_ratio is not None and rps_ratio >= TARGET,
+            "profile": profile,
         }
     )
     return 0

@@ -10,6 +10,16 @@ straight from the table's ``until`` column, without counting (Cloudflare's "miti
 With no timeout the limiter throttles: over-limit requests are refused and not counted, so the
 admitted rate settles at the limit.
 
+Hold cache (``held``, a small dict ``{key: until}``, checked before the table): every refusal
+records when the key may next be admitted (``now + reset``). Refused requests are never counted,
+so nothing changes that answer until then: for the sliding window the estimate only decays with
+time (fleet counts only grow, which makes the true wait longer: the hold is a lower bound), for
+GCRA a refusal leaves ``tat`` alone, and a mitigation timeout is a fixed ``until``. A held key is
+refused with one dict probe instead of a table probe and the window arithmetic; callers on a hot
+path (``edge/filters/shield_ratelimit.py``) read ``held`` themselves before calling ``hit``. The
+dict is bounded (``MAX_HELD_KEYS``, cleared when full: it is a cache, the table stays the truth)
+and its identity never changes, so callers may keep a reference.
+
 Fleet counting: a sliding-window limiter may be given a ``SharedCounter`` (implemented by
 ``state/sync.py``). Counts then come from the fleet-wide view (local deltas plus the last merged
 fleet totals), while the verdict cache stays local. The call is synchronous and never does I/O.
@@ -17,12 +27,21 @@ fleet totals), while the verdict cache stays local. The call is synchronous and 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from shieldwall.ratelimit.table import KeyTable
 from shieldwall.ratelimit.window import gcra_check, sliding_wait
 
-__all__ = ["GcraLimiter", "Limiter", "SharedCounter", "SlidingWindowLimiter", "Verdict"]
+__all__ = [
+    "MAX_HELD_KEYS",
+    "GcraLimiter",
+    "Limiter",
+    "SharedCounter",
+    "SlidingWindowLimiter",
+    "Verdict",
+]
+
+MAX_HELD_KEYS: Final = 16_384  # refused keys in a limiter's hold cache (~1.6 MB); cleared when full
 
 
 class SharedCounter(Protocol):
@@ -48,6 +67,7 @@ class Verdict(NamedTuple):
 class Limiter(Protocol):
     limit: int
     period: float
+    held: dict[str, float]
 
     def hit(self, key: str, now: float) -> Verdict: ...
 
@@ -59,7 +79,7 @@ class Limiter(Protocol):
 class SlidingWindowLimiter:
     """Two-window sliding estimate. Table columns: stamp=window, n1=curr, n2=prev."""
 
-    __slots__ = ("limit", "period", "shared", "table", "timeout", "ttl")
+    __slots__ = ("held", "limit", "period", "shared", "table", "timeout", "ttl")
 
     def __init__(
         self,
@@ -75,6 +95,7 @@ class SlidingWindowLimiter:
         self.table = KeyTable(budget)
         self.shared = shared
         self.ttl = 2 * period  # a window's count matters for two periods
+        self.held: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self.table)
@@ -105,10 +126,17 @@ class SlidingWindowLimiter:
         return Verdict(False, limit, 0, wait)
 
     def hit(self, key: str, now: float) -> Verdict:
+        held = self.held
+        until = held.get(key)
+        if until is not None:
+            if until > now:
+                return Verdict(False, self.limit, 0, until - now, cached=True)
+            del held[key]
         t = self.table
         i, fresh = t.slot(key, now)
         until = t.until[i]
         if until > now:
+            _hold(held, key, until)
             return Verdict(False, self.limit, 0, until - now, cached=True)
         period = self.period
         w = int(now // period)
@@ -123,6 +151,8 @@ class SlidingWindowLimiter:
             v = self._decide(i, sh.get(key, w - 1), sh.get(key, w), now, counting=True)
             if v.admitted:
                 sh.add(key, w, self.ttl)
+            else:
+                _hold(held, key, now + v.reset)
             return v
         prev = t.n2[i]
         curr = t.n1[i]
@@ -131,7 +161,10 @@ class SlidingWindowLimiter:
         if est <= limit:  # fast path: admitted
             t.n1[i] = curr + 1
             return Verdict(True, limit, int(limit - est), 0.0)
-        return self._decide(i, prev, curr, now, counting=True)
+        v = self._decide(i, prev, curr, now, counting=True)
+        if not v.admitted:
+            _hold(held, key, now + v.reset)
+        return v
 
     def peek(self, key: str, now: float) -> Verdict:
         t = self.table
@@ -156,13 +189,14 @@ class SlidingWindowLimiter:
 class GcraLimiter:
     """GCRA. Table columns: stamp = theoretical arrival time in integer microseconds."""
 
-    __slots__ = ("limit", "period", "table", "timeout")
+    __slots__ = ("held", "limit", "period", "table", "timeout")
 
     def __init__(self, limit: int, period: float, mitigation_timeout: float, budget: int) -> None:
         self.limit = limit
         self.period = period
         self.timeout = mitigation_timeout
         self.table = KeyTable(budget)
+        self.held: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self.table)
@@ -192,11 +226,26 @@ class GcraLimiter:
         return Verdict(False, self.limit, 0, wait)
 
     def hit(self, key: str, now: float) -> Verdict:
+        held = self.held
+        until = held.get(key)
+        if until is not None:
+            if until > now:
+                return Verdict(False, self.limit, 0, until - now, cached=True)
+            del held[key]
         i, _fresh = self.table.slot(key, now)
-        return self._step(i, now, counting=True)
+        v = self._step(i, now, counting=True)
+        if not v.admitted:
+            _hold(held, key, now + v.reset)
+        return v
 
     def peek(self, key: str, now: float) -> Verdict:
         i = self.table.find(key, now)
         if i < 0:
             return Verdict(True, self.limit, self.limit, 0.0)
         return self._step(i, now, counting=False)
+
+
+def _hold(held: dict[str, float], key: str, until: float) -> None:
+    if len(held) >= MAX_HELD_KEYS:
+        held.clear()
+    held[key] = until

@@ -16,10 +16,13 @@ Bans are only set on the socket peer: when the client address came from a truste
 ``X-Forwarded-For`` the connection belongs to the proxy, which must never be banned, so the
 request is answered ``429`` instead.
 
-Hot path: rules are evaluated here directly over the ``RateLimiter``'s limiters (kept in
-``ShieldState`` so counts survive reloads) instead of through ``RateLimiter.check``, so a
-refusal costs one limiter probe plus a cached header tuple: the ``RateLimit``/``Retry-After``
-values only change when their whole-second figures do (``_HeaderCache``).
+Hot path (a client over its limit, request after request): rules are evaluated here directly
+over the ``RateLimiter``'s limiters (kept in ``ShieldState`` so counts survive reloads) instead of
+through ``RateLimiter.check``. A refused key is answered from the limiter's hold cache
+(``Limiter.held``, one dict probe, read here before ``hit``) with a ready-made ``Respond`` per
+policy and whole second to reset (``shield_zone.TooManyAnswers``): no table probe, no window
+arithmetic, no allocation. Rules are still visited in order, so earlier rules (and the per-IP
+cap) count the request exactly as before.
 
 Skipped when an earlier allow (IP access rule, firewall ``skip``) put ``"ratelimit"`` in
 ``ctx.security_skip``. The limiters live in ``ShieldState`` so counts survive reloads.
@@ -33,37 +36,17 @@ from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
 from shieldwall.edge.filters.shield_state import rule_from_config
-from shieldwall.edge.filters.shield_zone import ZoneShield, too_many_headers, too_many_requests
+from shieldwall.edge.filters.shield_zone import TooManyAnswers, ZoneShield
 from shieldwall.edge.pipeline import Filter
 from shieldwall.edge.services import WorkerServices
 from shieldwall.ratelimit import Characteristic, RateLimitRule, derive_key
-from shieldwall.ratelimit.headers import ratelimit_headers
-from shieldwall.ratelimit.limiter import Limiter, Verdict
+from shieldwall.ratelimit.limiter import Limiter
 
 __all__ = ["PER_IP_POLICY", "build_ratelimit"]
 
 PER_IP_POLICY: Final = "edge-per-ip"
-MAX_CACHED_HEADERS: Final = 4096  # (rule, seconds) header tuples kept; cleared when full
 _DROP: Final = Block(status=0, reason="banned", rule_id=PER_IP_POLICY, close=True)
-Headers = tuple[tuple[bytes, bytes], ...]
-
-
-class _HeaderCache:
-    """429 header tuples per (policy, remaining, whole seconds to reset, api)."""
-
-    __slots__ = ("_d",)
-
-    def __init__(self) -> None:
-        self._d: dict[tuple[str, float, int, int, bool], Headers] = {}
-
-    def get(self, name: str, period: float, v: Verdict, api: bool) -> Headers:
-        k = (name, period, v.remaining, int(v.reset * 1000 + 999) // 1000, api)
-        h = self._d.get(k)
-        if h is None:
-            if len(self._d) >= MAX_CACHED_HEADERS:
-                self._d.clear()
-            h = self._d[k] = too_many_headers(ratelimit_headers(name, period, v), api)
-        return h
+_Rule = tuple[RateLimitRule, Limiter, bool, bool, float, "dict[str, float] | None", TooManyAnswers]
 
 
 def build_ratelimit(
@@ -81,13 +64,12 @@ def build_ratelimit(
     # zone rules counted fleet-wide number their windows by wall time, the one time base nodes
     # share (each node's monotonic clock has its own origin); local ones use monotonic time
     rule_clock = services.wall_clock if state.counters is not None else clock
-    cache = _HeaderCache()
     ban_for: dict[str, float] = {
         r.id: (r.mitigation_timeout or sh.ban_duration)
         for r in zone.security.rate_limits
         if r.action == "ban"
     }
-    rules: list[tuple[RateLimitRule, Limiter, bool, bool, float]] = []
+    rules: list[_Rule] = []
     if limiter is not None:
         for rc in zone.security.rate_limits:
             rule = rule_from_config(rc, sh.ban_duration)
@@ -95,64 +77,75 @@ def build_ratelimit(
             only_ip = len(parts) == 1 and parts[0].kind is Characteristic.IP
             scoped = bool(rule.methods or rule.path_prefix or rule.matcher)
             ban = ban_for.get(rule.id, -1.0)
-            rules.append((rule, limiter.limiter(rule.id), only_ip, scoped, ban))
+            lim = limiter.limiter(rule.id)
+            held = lim.held if rule.action == "block" else None  # challenge/log look further
+            answers = TooManyAnswers(rule.id, rule.requests_per_period, rule.period)
+            rules.append((rule, lim, only_ip, scoped, ban, held, answers))
     flood_ban = sh.per_ip_action == "ban"
-    flood_period = sh.per_ip_period
+    flood_held: dict[str, float] = {} if flood is None else flood.held
+    flood_answers = TooManyAnswers(PER_IP_POLICY, sh.per_ip_requests, sh.per_ip_period)
     ban_duration = sh.ban_duration
 
-    def ban_or_429(
-        ctx: RequestContext, seconds: float, name: str, period: float, v: Verdict
+    def refuse(
+        ctx: RequestContext,
+        rule_id: str,
+        ban: float,
+        answers: TooManyAnswers,
+        reset: float,
+        cached: bool,
     ) -> Decision:
-        ip = ctx.client_ip
-        if ip == ctx.conn.peer_ip:
-            if not v.cached:
-                state.ban(ip, seconds)
-            ctx.security_action, ctx.security_reason = "ban", "ratelimit"
-            return _DROP
-        api = is_api(ctx)
-        return too_many_requests(ctx, cache.get(name, period, v, api), api)
+        """A refusal by a ``block`` rule (or the per-IP cap): drop and ban, or ``429``."""
+        ctx.security_rule = rule_id
+        if ban >= 0:
+            ip = ctx.client_ip
+            if ip == ctx.conn.peer_ip:
+                if not cached:
+                    state.ban(ip, ban)
+                ctx.security_action, ctx.security_reason = "ban", "ratelimit"
+                return _DROP
+        ctx.security_action = "block"
+        return answers.get(reset, is_api(ctx))
+
+    flood_ban_for = ban_duration if flood_ban else -1.0
 
     def rate_limit(ctx: RequestContext) -> Decision:
         if ctx.security_skip and "ratelimit" in ctx.security_skip:
             return CONTINUE
+        ip = ctx.client_ip
         if flood is not None:
-            v = flood.hit(ctx.client_ip, clock())
+            now = clock()
+            until = flood_held.get(ip)
+            if until is not None and until > now:
+                return refuse(ctx, PER_IP_POLICY, flood_ban_for, flood_answers, until - now, True)
+            v = flood.hit(ip, now)
             if not v.admitted:
-                ctx.security_rule = PER_IP_POLICY
-                if flood_ban:
-                    return ban_or_429(ctx, ban_duration, PER_IP_POLICY, flood_period, v)
-                ctx.security_action = "block"
-                api = is_api(ctx)
-                return too_many_requests(ctx, cache.get(PER_IP_POLICY, flood_period, v, api), api)
+                return refuse(ctx, PER_IP_POLICY, flood_ban_for, flood_answers, v.reset, v.cached)
+        if not rules:
+            return CONTINUE
         now = rule_clock()
-        for rule, lim, only_ip, scoped, ban in rules:
+        for rule, lim, only_ip, scoped, ban, held, answers in rules:
             if scoped and not rule.applies(ctx):
                 continue
-            v = lim.hit(ctx.client_ip if only_ip else derive_key(rule.characteristics, ctx), now)
+            key = ip if only_ip else derive_key(rule.characteristics, ctx)
+            if held is not None:
+                until = held.get(key)
+                if until is not None and until > now:
+                    return refuse(ctx, rule.id, ban, answers, until - now, True)
+            v = lim.hit(key, now)
             if v.admitted:
                 continue
-            d = _refuse(ctx, rule, v, ban)
-            if d is None:
-                continue
-            if d is _DROP:
-                return ban_or_429(ctx, ban, rule.id, rule.period, v)
-            if d is _BLOCK:
-                ctx.security_action, ctx.security_rule = "block", rule.id
-                api = is_api(ctx)
-                return too_many_requests(ctx, cache.get(rule.id, rule.period, v, api), api)
-            return d
+            if held is not None:
+                return refuse(ctx, rule.id, ban, answers, v.reset, v.cached)
+            d = _other(ctx, rule)
+            if d is not None:
+                return d
         return CONTINUE
 
     return (rate_limit,)
 
 
-_BLOCK: Final = Block(status=429, reason="ratelimit")
-
-
-def _refuse(ctx: RequestContext, rule: RateLimitRule, v: Verdict, ban: float) -> Decision | None:
-    """What the rule's action says for a refused verdict (None: go on to the next rule)."""
-    if rule.action == "block":
-        return _DROP if ban >= 0 else _BLOCK
+def _other(ctx: RequestContext, rule: RateLimitRule) -> Decision | None:
+    """A refused verdict of a ``challenge`` or ``log`` rule (None: go on to the next rule)."""
     if rule.action == "challenge":
         if ctx.clearance_id:
             return None

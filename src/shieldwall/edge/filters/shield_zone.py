@@ -5,10 +5,10 @@
 (User-Agent needle, networks). Filters close over it; nothing is decoded per request.
 
 Answers: who gets JSON instead of HTML is decided by ``is_api`` (the request's ``Accept`` names
-JSON without HTML, or its path is under one of the zone's ``api_paths``). A 429 answer is built
-from pre-rendered halves around the request id (the flood path: no templating per request) and
-carries the ``Retry-After`` / ``RateLimit`` / ``RateLimit-Policy`` fields of the verdict. Other
-refusals use ``challenge.render_block_page``.
+JSON without HTML, or its path is under one of the zone's ``api_paths``). 429 answers are whole
+``Respond`` values built once per policy and whole second to reset (``TooManyAnswers``: the flood
+path allocates nothing) carrying the ``Retry-After`` / ``RateLimit`` / ``RateLimit-Policy``
+fields. Other refusals use ``challenge.render_block_page``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from shieldwall.challenge.pages import wants_json
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import Respond
+from shieldwall.ratelimit.headers import ratelimit_headers
+from shieldwall.ratelimit.limiter import Verdict
 
-__all__ = ["ZoneShield", "refused", "too_many_headers", "too_many_requests"]
+__all__ = ["MAX_CACHED_ANSWERS", "TooManyAnswers", "ZoneShield", "refused", "too_many_headers"]
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 _JSON: Final = b"application/json"
@@ -104,19 +106,54 @@ def _nets(cidrs: tuple[str, ...]) -> list[_Net]:
     return [ipaddress.ip_network(c, strict=False) for c in cidrs]
 
 
-_HTML_HEAD: Final = (
+_HTML_BODY: Final = (
     b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
     b'<meta name="robots" content="noindex"><title>Too many requests</title>'
     b"<style>body{font:16px/1.5 system-ui,sans-serif;margin:12vh auto;max-width:34em;"
     b"color:#1b1b1b}</style></head><body><h1>Too many requests</h1><p>Too many requests came "
     b"from your network. Wait a moment, then retry.</p><p><small>Reason <code>ratelimit</code>"
-    b" &middot; request <code>"
+    b" &middot; the request id is in the <code>X-Request-Id</code> response header</small></p>"
+    b"</body></html>\n"
 )
-_HTML_TAIL: Final = b"</code></small></p></body></html>\n"
-_JSON_HEAD: Final = b'{"error":"rate_limited","reason":"ratelimit","request_id":"'
-_JSON_TAIL: Final = b'"}'
+_JSON_BODY: Final = b'{"error":"rate_limited","reason":"ratelimit"}'
 _H_HTML: Final = ((b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"))
 _H_JSON: Final = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
+MAX_CACHED_ANSWERS: Final = 4096  # 429 answers kept per policy; cleared when full
+
+
+class TooManyAnswers:
+    """Ready-made ``429`` answers of one rate-limit policy, one per whole second to reset.
+
+    A refusal only differs from the next one by its ``Retry-After`` / ``RateLimit`` ``t``
+    figure (whole seconds, RFC 9110 section 10.2.3) and by HTML vs JSON, so the whole
+    ``Respond`` (status, header tuple, body) is built once per (seconds, api) and shared: the
+    refusal path allocates nothing. The body names no request id; the data path puts it in the
+    ``X-Request-Id`` header of every answer.
+    """
+
+    __slots__ = ("_html", "_json", "limit", "name", "period")
+
+    def __init__(self, name: str, limit: int, period: float) -> None:
+        self.name, self.limit, self.period = name, limit, period
+        self._html: dict[int, Respond] = {}
+        self._json: dict[int, Respond] = {}
+
+    def get(self, reset: float, api: bool) -> Respond:
+        """The answer for a refusal with ``reset`` seconds to go (``> 0``)."""
+        secs = int(reset - 1e-9) + 1  # ceil, and at least 1 (delay-seconds)
+        d = self._json if api else self._html
+        r = d.get(secs)
+        if r is None:
+            r = self._build(d, secs, api)
+        return r
+
+    def _build(self, d: dict[int, Respond], secs: int, api: bool) -> Respond:
+        if len(d) >= MAX_CACHED_ANSWERS:
+            d.clear()
+        v = Verdict(False, self.limit, 0, float(secs))
+        headers = too_many_headers(ratelimit_headers(self.name, self.period, v), api)
+        r = d[secs] = Respond(429, headers, _JSON_BODY if api else _HTML_BODY)
+        return r
 
 
 def too_many_headers(
@@ -124,16 +161,6 @@ def too_many_headers(
 ) -> tuple[tuple[bytes, bytes], ...]:
     """The whole header tuple of a 429 (content type first, then the rate-limit fields)."""
     return (_H_JSON if api else _H_HTML) + ratelimit
-
-
-def too_many_requests(
-    ctx: RequestContext, headers: tuple[tuple[bytes, bytes], ...], api: bool
-) -> Respond:
-    """429 with ``headers`` (from ``too_many_headers``) and a small page or JSON body."""
-    rid = ctx.request_id.encode("ascii", "replace")
-    if api:
-        return Respond(429, headers, _JSON_HEAD + rid + _JSON_TAIL)
-    return Respond(429, headers, _HTML_HEAD + rid + _HTML_TAIL)
 
 
 def refused(ctx: RequestContext, zs: ZoneShield, reason: str, status: int = 403) -> Respond:
