@@ -176,3 +176,33 @@ async def test_memory_budget_holds(tmp_path: Path) -> None:
         assert 1 <= len(mem) < 30
         # the most recent object is still served from memory
         assert (await e.fetch("/blob29.bin"))[1]["sw-cache"] == "HIT"
+
+
+async def test_hot_hits_keep_age_ttl_and_purges_right(tmp_path: Path) -> None:
+    """Repeated plain hits take the pre-rendered path; Age/ttl follow the clock, special
+    requests and purges still get the right answer."""
+    clock = Clock()
+    svc = services(clock)
+    async with Origin(static) as origin, wired(cfg(tmp_path, origin.port), svc) as e:
+        await e.fetch()
+        ages = []
+        for _ in range(4):
+            clock.now += 1.5
+            status, h, body = await e.fetch()
+            assert (status, body, h["sw-cache"]) == (200, BODY, "HIT")
+            ages.append(int(h["age"]))
+            ttl = int(h["cache-status"].split("ttl=")[1].split(";")[0])
+            assert 0 <= 60 - ages[-1] - ttl <= 1
+        assert ages == [1, 3, 4, 6]
+        zc = next(iter(svc.cache._zones.values()))
+        assert zc.hot  # the fast path is in use
+        status, h, _ = await e.fetch(method="HEAD")
+        assert (status, h["content-length"]) == (200, str(len(BODY)))
+        assert (await e.fetch(range="bytes=0-1"))[2] == b"01"
+        assert (await e.fetch(if_none_match='"v1"'))[0] == 304
+        assert (await e.fetch(cache_control="no-cache"))[1]["sw-cache"] == "HIT"
+        assert await svc.cache.purge_url("http://example.com/a.css") == 1
+        assert (await e.fetch())[1]["sw-cache"] == "MISS"
+        clock.now += 100  # past freshness: the hot record does not answer
+        assert (await e.fetch())[1]["sw-cache"] == "EXPIRED"
+        assert len(origin.requests) == 3

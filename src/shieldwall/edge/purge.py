@@ -105,14 +105,19 @@ def host_forms(
 
 
 def _url_forms(url: str, listeners: Sequence[ListenerConfig]) -> list[str]:
-    """A URL (or prefix) as given, plus listener-port forms when it names no port."""
+    """A URL (or prefix) as given, plus listener-port forms when it names no port; a URL
+    naming one of our listener ports also covers the bare host (a request that reached that
+    listener with a port-less Host is stored under the bare host)."""
     parts = urlsplit(url)
     scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
     if not scheme or not netloc:
         return [url]
     rest = url[len(parts.scheme) + 3 + len(parts.netloc) :]
     if parts.port is not None:
-        return [f"{scheme}://{netloc}{rest}"]
+        forms = [f"{scheme}://{netloc}{rest}"]
+        if parts.port in _ports(listeners, scheme) and parts.hostname:
+            forms.append(f"{scheme}://{parts.hostname}{rest}")
+        return forms
     return [f"{scheme}://{h}{rest}" for h in host_forms(netloc, listeners, scheme)]
 
 
@@ -157,11 +162,12 @@ async def execute(cache: CacheService, order: PurgeOrder, config: Config) -> dic
                 count += await cache.purge_host(form)
         else:
             tags = [t.lower() for t in order.values]
-            count += _delete_tagged(cache.memory, tags, forms)
+            n = _delete_tagged(cache.memory, tags, forms)
             disk = cache.disk
-            if disk is not None:
+            if disk is not None:  # an object in both tiers counts once
                 done = cache.submit(lambda: _delete_tagged(disk, tags, forms))
-                count += int(await asyncio.wrap_future(done))
+                n = max(n, int(await asyncio.wrap_future(done)))
+            count += n
         if wild:
             result["skipped"] = wild
     result["count"] = count

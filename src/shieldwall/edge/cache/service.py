@@ -43,6 +43,7 @@ from shieldwall.edge.upstream.health import HealthChecker
 
 if TYPE_CHECKING:
     from shieldwall.cache import CacheStatus, RequestFacts, ResponseFacts, StoreDecision
+    from shieldwall.edge.cache.hot import Hot, HotKey
     from shieldwall.edge.runtime import Runtime, ZoneRuntime
 
 __all__ = ["CacheService", "ZoneCache", "policies"]
@@ -76,7 +77,17 @@ def policies(zc: ZoneCacheConfig) -> tuple[CachePolicy, KeyPolicy]:
 class ZoneCache:
     """One zone's cache for one config version (policy objects over the shared tiers)."""
 
-    __slots__ = ("balancer", "config", "disk", "mem", "service", "zone")
+    __slots__ = (
+        "balancer",
+        "config",
+        "disk",
+        "hot",
+        "hot_ok",
+        "ignore_query",
+        "mem",
+        "service",
+        "zone",
+    )
 
     def __init__(self, service: CacheService, zone: ZoneRuntime, balancer: Balancer) -> None:
         self.service = service
@@ -86,6 +97,10 @@ class ZoneCache:
         policy, keys = policies(self.config)
         self.mem = HttpCache(service.memory, policy, keys)
         self.disk = HttpCache(service.disk, policy, keys) if service.disk is not None else None
+        # the hit fast path (``hot.py``): only where the key reads no request field
+        self.hot: dict[HotKey, Hot] = {}
+        self.hot_ok = not keys.headers and not keys.cookies
+        self.ignore_query = keys.ignore_query
 
     def disk_lookup(self, req: RequestFacts, now: float, done: Callable[[Lookup], None]) -> None:
         """Look ``req`` up on disk (executor); promote a hit; call ``done`` on the loop."""
@@ -287,11 +302,12 @@ class CacheService:
         return Purger(self.memory), Purger(self.disk) if self.disk is not None else None
 
     async def _purge(self, op: Callable[[Purger], int]) -> int:
+        """Objects removed: an object in both tiers counts once (the larger tier count)."""
         mem, disk = self._purgers()
         n = op(mem)
         self.coalescer = Coalescer()  # hit-for-miss marks may name purged keys
         if disk is not None:
-            n += await asyncio.wrap_future(self.submit(lambda: op(disk)))
+            n = max(n, await asyncio.wrap_future(self.submit(lambda: op(disk))))
         return n
 
     async def purge_url(self, url: str) -> int:

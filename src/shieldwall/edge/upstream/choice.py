@@ -26,16 +26,20 @@ from __future__ import annotations
 
 from typing import Final
 
+from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
 from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
+from shieldwall.edge.cache.hot import Hot, hot_key, plain_request, remember
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.balancer import FULL, Balancer
+from shieldwall.edge.upstream.protocol import BIG_BODY
 from shieldwall.edge.upstream.relay import ResponseRelay
 from shieldwall.errors import UpstreamConnectError, UpstreamError
 
 __all__ = ["OriginChoice"]
 
+_CLOSE: Final = b"connection: close\r\n"
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
@@ -64,10 +68,21 @@ class OriginChoice(ResponseRelay):
             return False
         head = self.head
         assert head is not None
+        now = zc.service.clock()
+        if zc.hot:  # the hit fast path: a pre-rendered answer (hot.py)
+            hot = zc.hot.get(hot_key(ctx, zc.ignore_query))
+            if (
+                hot is not None
+                and now < hot.until
+                and plain_request(ctx.headers, head.raw)
+                and zc.mem.backend.get(hot.key) is hot.entry
+            ):
+                self.hot_answer(ctx, zc, hot, now)
+                return True
         txn = self.txn = CacheTxn.begin(
             zc,
             ctx,
-            zc.service_now(),
+            now,
             trusted=self.trusted_peer,
             headers=None if ctx.headers else head.headers,  # ctx.headers stays unbuilt
         )
@@ -90,12 +105,44 @@ class OriginChoice(ResponseRelay):
         else:
             self.forward()
 
+    def hot_answer(self, ctx: RequestContext, zc: ZoneCache, hot: Hot, now: float) -> None:
+        """A fresh hit from its pre-rendered head: one write (a large body: one writev)."""
+        if int(now) != hot.second:
+            hot.render(zc, "HEAD" if ctx.method == b"HEAD" else "GET", now)
+        ctx.cache_status = "HIT"
+        close = self.closing or not self.request_done or not self.keep_alive
+        worker = self.worker
+        if worker.draining:
+            close = True
+        head = b"%s%s%s\r\n%s\r\n" % (
+            hot.head,
+            worker.extra_prefix,
+            ctx.request_id.encode(),
+            _CLOSE if close else b"",
+        )
+        body = hot.body
+        ctx.status = hot.status
+        ctx.bytes_out += len(head) + len(body)
+        self.response_started = True
+        transport = self.transport
+        if transport is not None:
+            if len(body) < BIG_BODY:
+                transport.write(head + body)
+            else:
+                transport.writelines((head, body))
+        if close:
+            self.closing = True
+        if self.request_done or close:
+            self.complete(not close)
+
     def cache_answer(self, txn: CacheTxn) -> None:
         """Answer from the cache: one write of head and body."""
         ctx = self.ctx
         served = txn.served
         assert ctx is not None and served is not None
         self.txn = None
+        if txn.status is CacheStatus.HIT:
+            remember(txn.zc, txn, txn.zc.service_now())
         close = self.closing or not self.request_done or not self.keep_alive
         worker = self.worker
         if worker.draining:

@@ -1,0 +1,109 @@
+"""The hit fast path: a pre-rendered answer per hot object, checked in a few dict probes.
+
+A fresh hit for a plain request (no Range, no conditionals, no request Cache-Control or
+Pragma) always gets the same bytes but for ``Age``, the ``ttl`` of ``Cache-Status`` (both
+whole seconds) and our per-request lines (Via, request id, ``connection: close``). So a
+``Hot`` record keeps the response head rendered for one second of the cache clock, without
+its per-request lines and final CRLF, and the body; ``answer_parts`` splices the request's
+lines in. The slow path (``CacheTxn``) answers first and ``remember`` records the object.
+
+Validity, checked on every use (anything else falls back to the slow path, which is always
+correct):
+
+- the record is keyed by (method, scheme, host, path or target): with ``ignore_query`` the
+  query is not part of the key (a cache-busting flood hits one record), with other query
+  options the raw target is (conservative: more records, never a wrong one);
+- zones keying on request headers or cookies, and entries with ``Vary``, never get records
+  (their key depends on fields this check does not read);
+- the record serves only until the entry's freshness ends (then EXPIRED/UPDATING/STALE is the
+  slow path's business) and only while the store still holds this very entry (a purge, an
+  eviction or a newer copy ends it: one identity check per hit, which also counts the hit
+  for the store's eviction policy).
+
+Bounds: at most ``MAX_HOT`` records per zone and config version (the table is cleared when
+full; the slow path refills it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+from shieldwall.cache import CacheEntry, CacheStatus
+from shieldwall.cache.serve import serve
+from shieldwall.edge.cache.render import status_lines
+from shieldwall.edge.context import RequestContext
+from shieldwall.edge.errorpages import reason_phrase
+
+if TYPE_CHECKING:
+    from shieldwall.edge.cache.service import ZoneCache
+    from shieldwall.edge.cache.txn import CacheTxn
+
+__all__ = ["MAX_HOT", "Hot", "HotKey", "hot_key", "plain_request", "remember"]
+
+MAX_HOT: Final = 4096  # hot records per zone (cleared when full)
+# request fields that change a hit's answer (conditionals, ranges, request directives)
+_SPECIAL: Final = frozenset(
+    {b"range", b"if-range", b"if-none-match", b"if-modified-since", b"if-match",
+     b"if-unmodified-since", b"cache-control", b"pragma"}
+)  # fmt: skip
+_SPECIAL_RAW: Final = re.compile(rb"\r\n(?:range|if-[a-z-]+|cache-control|pragma)\s*:", re.I)
+
+HotKey = tuple[bytes, str, str, bytes]
+
+
+class Hot:
+    __slots__ = ("body", "entry", "head", "key", "second", "status", "until")
+
+    def __init__(self, entry: CacheEntry, key: str, until: float) -> None:
+        self.entry = entry
+        self.key = key  # the store key of ``entry``
+        self.until = until  # cache-clock time its freshness ends
+        self.second = -1  # the whole second ``head`` was rendered for
+        self.head = b""
+        self.body: bytes = b""
+        self.status = entry.status
+
+    def render(self, zc: ZoneCache, method: str, now: float) -> None:
+        served = serve(self.entry, method, (), now)
+        lines = status_lines(CacheStatus.HIT, ttl=zc.mem.ttl(self.entry, now))
+        parts = [b"HTTP/1.1 %d %s\r\n" % (served.status, reason_phrase(served.status))]
+        for k, v in served.headers:
+            parts += (k, b": ", v, b"\r\n")
+        parts.append(lines)
+        self.head = b"".join(parts)
+        self.body = served.body.tobytes() if method == "GET" else b""
+        self.status = served.status
+        self.second = int(now)
+
+
+def hot_key(ctx: RequestContext, ignore_query: bool) -> HotKey:
+    return (ctx.method, ctx.conn.scheme, ctx.host, ctx.path if ignore_query else ctx.target)
+
+
+def plain_request(headers: list[tuple[bytes, bytes]], raw: bytes | None) -> bool:
+    """No field that changes a hit's answer (read from the raw head while the list is
+    unbuilt)."""
+    if headers:
+        return _SPECIAL.isdisjoint([k for k, _ in headers])
+    return raw is not None and _SPECIAL_RAW.search(raw) is None
+
+
+def remember(zc: ZoneCache, txn: CacheTxn, now: float) -> None:
+    """After a slow-path HIT for a plain request: record the object for the fast path."""
+    entry = txn.entry
+    if (
+        entry is None
+        or entry.vary_names
+        or txn.collapsed
+        or not zc.hot_ok
+        or not plain_request(list(txn.facts.headers), None)
+    ):
+        return
+    ttl = zc.mem.ttl(entry, now)
+    if ttl <= 0:
+        return
+    hot = zc.hot
+    if len(hot) >= MAX_HOT:
+        hot.clear()
+    hot[hot_key(txn.ctx, zc.ignore_query)] = Hot(entry, entry.key, now + ttl)
