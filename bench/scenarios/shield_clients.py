@@ -89,6 +89,7 @@ async def attack_run(args: argparse.Namespace) -> dict[str, Any]:
     req = REQ % path
     flood = {"requests": 0, "responses": 0, "connects": 0, "drops": 0}
     latencies: list[float] = []
+    samples: list[tuple[float, float]] = []  # (seconds since start, latency) per visit
     visits = {"sent": 0, "ok": 0, "failed": 0}
 
     async def flooder(source: str) -> None:
@@ -135,6 +136,7 @@ async def attack_run(args: argparse.Namespace) -> dict[str, Any]:
                     conn[1].transport.abort()
                 conn = None
             latencies.append(time.monotonic() - t0)
+            samples.append((t0 - start, latencies[-1]))
             visits["ok" if ok else "failed"] += 1
         if conn is not None:
             conn[1].transport.abort()
@@ -142,13 +144,24 @@ async def attack_run(args: argparse.Namespace) -> dict[str, Any]:
     sources = [f"127.{10 + i // 250}.{i % 250}.{1 + i // 62500}" for i in range(args.flood_ips)]
     tasks = [flooder(s) for s in sources]
     tasks += [visitor(f"127.250.0.{i + 1}") for i in range(args.visitors)]
-    t0 = time.monotonic()
+    start = time.monotonic()
     await asyncio.gather(*tasks)
-    elapsed = time.monotonic() - t0
+    elapsed = time.monotonic() - start
     latencies.sort()
 
     def p(q: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 2)
+
+    def phase(lo: float, hi: float) -> dict[str, Any]:
+        xs = sorted(lat for t, lat in samples if lo <= t < hi)
+        if not xs:
+            return {"n": 0}
+        return {
+            "n": len(xs),
+            "p50_ms": round(xs[len(xs) // 2] * 1e3, 2),
+            "p99_ms": round(xs[min(len(xs) - 1, int(0.99 * len(xs)))] * 1e3, 2),
+            "max_ms": round(xs[-1] * 1e3, 2),
+        }
 
     return {
         "elapsed_s": round(elapsed, 3),
@@ -158,6 +171,12 @@ async def attack_run(args: argparse.Namespace) -> dict[str, Any]:
             "success_rate": round(visits["ok"] / visits["sent"], 4) if visits["sent"] else None,
             "p50_ms": p(0.5) if latencies else None,
             "p99_ms": p(0.99) if latencies else None,
+            # the flood's first burst (before bans) vs after; per whole second of the run
+            "first_2s": phase(0.0, 2.0),
+            "after_2s": phase(2.0, elapsed + 1.0),
+            "per_second_max_ms": [
+                phase(float(i), i + 1.0).get("max_ms") for i in range(int(elapsed) + 1)
+            ],
         },
     }
 

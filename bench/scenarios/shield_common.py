@@ -25,6 +25,7 @@ from bench.report import fmt_table
 __all__ = [
     "profile_during",
     "run_client",
+    "run_clients",
     "start_logging_origin",
     "start_nginx_with",
     "start_shieldwall_with",
@@ -60,13 +61,17 @@ PROXY_LOCATION = (
 )
 
 
-def start_shieldwall_with(procs: ProcessSet, tmp: Path, origin_port: int, extra: str) -> Server:
+def start_shieldwall_with(
+    procs: ProcessSet, tmp: Path, origin_port: int, extra: str, *, cache: bool = True
+) -> Server:
     port = free_port()
     data_dir = tmp / "shieldwall-data"
     data_dir.mkdir(exist_ok=True)
     conf = tmp / "shieldwall.toml"
     conf.write_text(
-        shieldwall_toml(port=port, origin_port=origin_port, data_dir=data_dir, access_log="")
+        shieldwall_toml(
+            port=port, origin_port=origin_port, data_dir=data_dir, access_log="", cache=cache
+        )
         + extra
     )
     return procs.start(
@@ -109,18 +114,44 @@ def count_lines(path: Path) -> int:
         return 0
 
 
-def run_client(mode: str, port: int, duration: float, *extra: str) -> dict[str, Any]:
+def _client_argv(mode: str, port: int, duration: float, *extra: str) -> list[str]:
     argv = ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "bench.scenarios.shield_clients"]
-    argv += [mode, "--port", str(port), "--duration", str(duration), *extra]
+    return [*argv, mode, "--port", str(port), "--duration", str(duration), *extra]
+
+
+def run_client(mode: str, port: int, duration: float, *extra: str) -> dict[str, Any]:
+    return run_clients([(mode, port, duration, extra)])[0]
+
+
+def run_clients(
+    specs: list[tuple[str, int, float, tuple[str, ...]]],
+) -> list[dict[str, Any]]:
+    """Run one ``shield_clients`` process per ``(mode, port, duration, extra)`` at the same
+    time (all pinned to the load CPU); return their JSON results in order."""
     repo = str(Path(__file__).resolve().parents[2])
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=duration + CLIENT_GRACE_S, check=False,
-        cwd=repo,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"client failed: {done.stderr[-2000:]}")
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return out
+    procs = [
+        subprocess.Popen(
+            _client_argv(mode, port, duration, *extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=repo,
+        )
+        for mode, port, duration, extra in specs
+    ]
+    outs: list[dict[str, Any]] = []
+    try:
+        for proc, (_, _, duration, _) in zip(procs, specs, strict=True):
+            out, err = proc.communicate(timeout=duration + CLIENT_GRACE_S)
+            if proc.returncode != 0:
+                raise RuntimeError(f"client failed: {err[-2000:]}")
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return outs
 
 
 def profile_during(
