@@ -90,7 +90,8 @@ def main() -> None:
     if a.number * a.repeat > MAX_CALLS:
         raise SystemExit(f"--number x --repeat is capped at {MAX_CALLS:,}")
     out = {}
-    for name, toml in (("ratelimit_429", RATELIMIT), ("attack_ban", ATTACK)):
+    attack = ATTACK.format(requests=10, period="2s")
+    for name, toml in (("ratelimit_429", RATELIMIT), ("attack_ban", attack)):
         us, outcome = time_refusal(toml, a.number, a.repeat)
         out[name] = {"us": round(us, 2), "outcome": outcome}
         print(f"{name:16} {us:7.2f} µs/request   {outcome}")
