@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,6 +79,13 @@ def cfg(
         cache=store or CacheConfig(disk_bytes=0),
         limits=ServerLimits(max_connections_per_ip=2000),  # hundreds of concurrent clients
     )
+
+
+async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``cond`` (a readiness signal) until true; fail after ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.005)
 
 
 def services(clock: Clock | None = None, data_dir: str = "") -> WorkerServices:

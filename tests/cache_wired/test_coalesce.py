@@ -7,7 +7,7 @@ import asyncio
 import random
 from pathlib import Path
 
-from tests.cache_wired.conftest import cfg, wired
+from tests.cache_wired.conftest import cfg, until, wired
 from tests.support.edge import read_response
 from tests.support.origin import Origin, OriginResponse, ReceivedRequest
 
@@ -30,9 +30,9 @@ async def test_hundreds_of_concurrent_misses_fetch_once(tmp_path: Path) -> None:
         conns = [await e.connect() for _ in range(N)]
         for _, w in conns:
             w.write(b"GET /hot.js HTTP/1.1\r\nhost: example.com\r\n\r\n")
-        while len(origin.requests) < 1:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)  # every request has reached the edge by now
+        await until(lambda: len(origin.requests) == 1)
+        await until(lambda: len(e.server.worker.connections) == N)
+        await asyncio.sleep(0.1)  # their heads are read right after the accept
         gate.set()
         results = await asyncio.gather(*(read_response(r) for r, _ in conns))
         assert all(s == 200 and b == b"shared" * 100 for s, _, b in results)

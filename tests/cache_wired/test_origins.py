@@ -7,7 +7,7 @@ import asyncio
 import socket
 from pathlib import Path
 
-from tests.cache_wired.conftest import Clock, cfg, services, wired
+from tests.cache_wired.conftest import Clock, cfg, services, until, wired
 from tests.support.origin import Origin, OriginResponse, ReceivedRequest
 
 from shieldwall.config.cache import HealthCheckConfig, LoadBalancingConfig, ZoneCacheConfig
@@ -143,15 +143,14 @@ async def test_per_origin_cap_queues_then_503_with_retry_after(tmp_path: Path) -
     )
     async with Origin(slow) as origin, wired(cfg(tmp_path, origin.port, lb=lb)) as e:
         tasks = [asyncio.create_task(e.fetch(f"/p{i}")) for i in range(6)]
-        await asyncio.sleep(0.1)
+        # two forwarded, two queued (0.3 s), two refused at once (the queue is full)
+        await until(lambda: len(origin.requests) == 2 and sum(t.done() for t in tasks) >= 2)
         assert len(origin.requests) == 2  # the cap holds
-        # two queued, two refused at once (the queue is full)
         done = [t for t in tasks if t.done()]
-        assert len(done) == 2
         for t in done:
             status, h, _ = t.result()
             assert (status, h["retry-after"]) == (503, "7")
-        await asyncio.sleep(0.4)  # the queued ones time out too
+        await until(lambda: sum(t.done() for t in tasks) == 4)  # the queued ones time out too
         gate.set()
         results = [await t for t in tasks]
         assert sorted(s for s, _, _ in results) == [200, 200, 503, 503, 503, 503]
@@ -168,7 +167,8 @@ async def test_queued_request_gets_the_freed_slot(tmp_path: Path) -> None:
     lb = LoadBalancingConfig(max_requests_per_origin=1, queue_timeout=5.0)
     async with Origin(slow) as origin, wired(cfg(tmp_path, origin.port, lb=lb)) as e:
         tasks = [asyncio.create_task(e.fetch(f"/q{i}")) for i in range(3)]
-        await asyncio.sleep(0.1)
+        await until(lambda: len(e.server.worker.connections) == 3)
+        await asyncio.sleep(0.05)
         assert len(origin.requests) == 1
         gate.set()
         results = [await t for t in tasks]
