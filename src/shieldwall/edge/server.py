@@ -23,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, Protocol
 
 from shieldwall.config.model import ListenerConfig
 from shieldwall.edge.connection import ClientConnection
 from shieldwall.edge.context import RequestContext
+from shieldwall.edge.decision import Challenge, Respond
 from shieldwall.edge.errorpages import REQUEST_ID_HEADER, RequestIds
+from shieldwall.edge.filters.shield import challenge_renderer
 from shieldwall.edge.pipeline import run_chain
 from shieldwall.edge.runtime import Runtime, RuntimeHolder
 from shieldwall.edge.services import WorkerServices
@@ -73,6 +75,10 @@ class Worker:
         self.draining = False
         self.tasks: set[asyncio.Task[Any]] = set()
         self.refused = 0  # connections refused at accept (caps)
+        # the shield's rendering of ``Challenge`` decisions (answers.respond_decision)
+        self.render_challenge: Callable[[RequestContext, Challenge], Respond | None] | None = (
+            challenge_renderer(self.services)
+        )
         self._server_name = ""
         self.server_name = b""
         self.via = b""

@@ -11,18 +11,20 @@ challenges. ``edge/filters/chain.py`` lists the builders in the documented order
 
 ``ShieldChain`` wraps a zone's whole ``request_headers`` tuple: it runs the filters in order
 (first non-``Continue`` wins, as ``run_chain``) and turns a ``Challenge`` decision, from any
-filter (IP access rules, firewall, rate limits, security level), into the challenge page. The
-data path only knows how to answer ``Challenge`` with a plain 403; the page needs the zone's
-keys and level, which live here.
+filter (IP access rules, firewall, rate limits, security level), into the challenge page.
+``challenge_renderer`` is the same rendering as a hook the data path calls for a ``Challenge``
+from any phase (``Worker.render_challenge``): the page needs the zone's keys and level, which
+live here. The chain wrapper stays (it answers within the phase, as before).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Final
 
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.decision import CONTINUE, Challenge, Continue, Decision
+from shieldwall.edge.decision import CONTINUE, Challenge, Continue, Decision, Respond
 from shieldwall.edge.filters.challenge import (
     ChallengeRenderer,
     challenge_endpoint,
@@ -32,7 +34,16 @@ from shieldwall.edge.filters.shield_zone import ZoneShield
 from shieldwall.edge.pipeline import Filter
 from shieldwall.edge.services import WorkerServices
 
-__all__ = ["ShieldChain", "build_challenge_endpoint", "build_security_level", "provision"]
+__all__ = [
+    "MAX_RENDERERS",
+    "ShieldChain",
+    "build_challenge_endpoint",
+    "build_security_level",
+    "challenge_renderer",
+    "provision",
+]
+
+MAX_RENDERERS: Final = 1024  # zone renderers kept by ``challenge_renderer``; cleared when full
 
 
 def provision(config: Config, services: WorkerServices) -> None:
@@ -79,3 +90,29 @@ def wrap_request_headers(
         return ()
     render = ChallengeRenderer(services.shield, ZoneShield.of(zone, config))
     return (ShieldChain(filters, render),)
+
+
+def challenge_renderer(
+    services: WorkerServices,
+) -> Callable[[RequestContext, Challenge], Respond | None]:
+    """The data path's hook: ``Challenge`` -> the zone's challenge page (None without a zone).
+
+    One ``ChallengeRenderer`` per zone config object, built on the zone's first challenge
+    (a config reload brings new zone objects; the identity check keeps a reused id honest).
+    """
+    renderers: dict[int, tuple[ZoneConfig, ChallengeRenderer]] = {}
+
+    def render(ctx: RequestContext, d: Challenge) -> Respond | None:
+        zone = ctx.zone
+        if zone is None:
+            return None
+        zc = zone.config
+        hit = renderers.get(id(zc))
+        if hit is None or hit[0] is not zc:
+            if len(renderers) >= MAX_RENDERERS:
+                renderers.clear()
+            r = ChallengeRenderer(services.shield, ZoneShield.of(zc, ctx.runtime.config))
+            hit = renderers[id(zc)] = (zc, r)
+        return hit[1](ctx, d)
+
+    return render

@@ -3,7 +3,9 @@
 ``ExchangeState`` holds what one request/response exchange on a client connection knows
 (context, request head, upstream connection, flags) and the answers that do not involve an
 origin: branded error pages (``respond_error``), filter decisions (``respond_decision``:
-``Respond``, ``Block``, ``Challenge``), redirects, and the reaction to a client protocol error.
+``Respond``; ``Block``, with its own ``headers`` on the branded page or its own ``body``
+instead of it; ``Challenge``, rendered by ``Worker.render_challenge``, the shield's hook, or a
+plain 403 without one), redirects, and the reaction to a client protocol error.
 
 Invariant: exactly one ``_answer``/relayed response per request; ``finish_log`` runs once per
 request (it clears ``ctx``), and after an answer that must close (``close=True``) the connection
@@ -164,11 +166,22 @@ class ExchangeState:
                 return
             if d.close:
                 self.closing = True
-            self.respond_error(d.status, "blocked", reason=d.reason)
-        elif isinstance(d, Challenge):  # the challenge page is a later issue: 403 for now
+            if d.body is not None:  # the filter's own page
+                ctx.error = "blocked"
+                self.respond_plain(d.status, d.headers, d.body, close=d.close)
+                return
+            extra = b"".join(k + b": " + v + b"\r\n" for k, v in d.headers)
+            self.respond_error(d.status, "blocked", reason=d.reason, extra=extra)
+        elif isinstance(d, Challenge):
             ctx.security_action = "challenge"
             ctx.security_rule, ctx.security_reason = d.rule_id, d.reason
-            self.respond_error(403, "challenge", reason=d.reason or "challenge required")
+            render = self.worker.render_challenge
+            page = render(ctx, d) if render is not None else None
+            if page is None:  # no shield to render the page: a plain 403
+                self.respond_error(403, "challenge", reason=d.reason or "challenge required")
+                return
+            ctx.error = ctx.error or "challenge"
+            self.respond_plain(page.status, page.headers, page.body, close=page.close)
 
     def respond_plain(
         self,
