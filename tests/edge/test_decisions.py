@@ -58,3 +58,28 @@ async def test_block_headers_body_and_rendered_challenge() -> None:
         actions = [(e.status, e.security_action) for e in edge.access_log.entries]
         assert actions[:3] == [(451, "block"), (403, "block"), (403, "challenge")]
         assert [q.target for q in origin.requests] == ["/fine"]
+
+
+def add_line(ctx: RequestContext) -> Decision:
+    ctx.response_headers_extra = [(b"x-added", b"1"), (b"set-cookie", b"a=b; Path=/")]
+    return Block(status=403, reason="no") if ctx.path == b"/refused" else CONTINUE
+
+
+async def test_response_headers_extra_on_relayed_and_edge_answers() -> None:
+    async def handler(req: ReceivedRequest) -> OriginResponse:
+        return OriginResponse(body=b"origin")
+
+    def chain(zone: ZoneConfig, config: Config) -> PhaseChain:
+        return PhaseChain(request_headers=(add_line,))
+
+    async with (
+        Origin(handler) as origin,
+        running_edge(edge_config(origin.port), chain_builder=chain) as edge,
+    ):
+        r, w = await edge.connect()
+        for path, want in ((b"/ok", 200), (b"/refused", 403), (b"/ok", 200)):
+            w.write(b"GET " + path + b" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            status, headers, body = await read_response(r)
+            assert status == want
+            assert (headers["x-added"], headers["set-cookie"]) == ("1", "a=b; Path=/")
+        assert body == b"origin"

@@ -15,9 +15,9 @@
   synchronous filter needs this and what it guarantees.
 - Otherwise a ``__sw_clearance`` cookie, if present, is verified; a valid one sets
   ``ctx.clearance_id`` (read by rate limits, firewall rules and the level check). Past half its
-  life it is renewed: the data path cannot add a header to a relayed response, so a browser
-  navigation (GET, HTML wanted) is answered ``307`` to the same target with the fresh cookie —
-  once per half-lifetime, invisible to the visitor.
+  life it is renewed: the fresh cookie goes out as a ``Set-Cookie`` line on whatever answers
+  the request (``ctx.response_headers_extra``: the relayed origin response or the edge's own
+  answer; a cache hit answers without it, and the next miss renews). Any method, HTML or API.
 
 Filter #6, ``security_level``, challenges a request without clearance when the zone's level says
 so for its ``threat_score`` (``under_attack``: always), except feeds and verified bots.
@@ -98,18 +98,14 @@ def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
         if not c.ok:
             return CONTINUE
         ctx.clearance_id = c.clearance_id
-        if ctx.method == b"GET" and not zs.is_api(ctx) and now >= c.expires - half:
+        if now >= c.expires - half:
             fresh = state.clearance.maybe_renew(cookie, zs.name, ctx.client_ip, ua, now)
-            if fresh is not None:
-                secure = ctx.conn.scheme == "https"
-                return Respond(
-                    307,
-                    (
-                        (b"location", ctx.target if ctx.target.startswith(b"/") else b"/"),
-                        (b"set-cookie", set_cookie_value(fresh, state.clearance.ttl, secure)),
-                        (b"cache-control", b"no-store"),
-                    ),
-                )
+            if fresh is not None:  # the answer, whatever it is, carries the fresh cookie
+                line = (b"set-cookie", set_cookie_value(fresh, state.clearance.ttl, _secure(ctx)))
+                if ctx.response_headers_extra is None:
+                    ctx.response_headers_extra = [line]
+                else:
+                    ctx.response_headers_extra.append(line)
         return CONTINUE
 
     return endpoint

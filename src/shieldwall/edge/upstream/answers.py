@@ -21,6 +21,7 @@ refreshed by every origin read).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from shieldwall.config.model import ServerLimits, ZoneLimits
@@ -36,11 +37,25 @@ if TYPE_CHECKING:
     from shieldwall.edge.server import Worker
     from shieldwall.edge.upstream.balancer import Balancer
 
-__all__ = ["DL_CONNECT", "DL_HEAD", "DL_IDLE", "DL_NONE", "DL_READ", "DL_SEND", "ExchangeState"]
+__all__ = [
+    "DL_CONNECT",
+    "DL_HEAD",
+    "DL_IDLE",
+    "DL_NONE",
+    "DL_READ",
+    "DL_SEND",
+    "ExchangeState",
+    "header_lines",
+]
 
 # deadline kinds
 DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
 PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
+
+
+def header_lines(headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """``name: value\r\n`` lines of a head (names and values as the filter gave them)."""
+    return b"".join(k + b": " + v + b"\r\n" for k, v in headers)
 
 
 class ExchangeState:
@@ -137,6 +152,8 @@ class ExchangeState:
         txn = self.txn
         if txn is not None:
             extra += txn.lines  # every answer of a caching zone says what the cache did
+        if ctx.response_headers_extra is not None:
+            extra += header_lines(ctx.response_headers_extra)
         data = error_response(
             status,
             ctx.request_id,
@@ -170,8 +187,7 @@ class ExchangeState:
                 ctx.error = "blocked"
                 self.respond_plain(d.status, d.headers, d.body, close=d.close)
                 return
-            extra = b"".join(k + b": " + v + b"\r\n" for k, v in d.headers)
-            self.respond_error(d.status, "blocked", reason=d.reason, extra=extra)
+            self.respond_error(d.status, "blocked", reason=d.reason, extra=header_lines(d.headers))
         elif isinstance(d, Challenge):
             ctx.security_action = "challenge"
             ctx.security_rule, ctx.security_reason = d.rule_id, d.reason
@@ -197,6 +213,8 @@ class ExchangeState:
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
         for k, v in headers:
             parts += (k, b": ", v, b"\r\n")
+        if ctx.response_headers_extra is not None:
+            parts.append(header_lines(ctx.response_headers_extra))
         parts.append(b"content-length: %d\r\n" % len(body))
         parts += (REQUEST_ID_HEADER, b": ", ctx.request_id.encode(), b"\r\n")
         parts.append(b"connection: close\r\n\r\n" if close else b"\r\n")

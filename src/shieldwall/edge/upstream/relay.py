@@ -3,7 +3,8 @@
 ``ResponseRelay`` implements ``UpstreamSink`` (``edge/upstream/protocol.py``) for the client
 connection. The response head is copied through as received, with only hop-by-hop lines
 spliced out (``headers.response_head_out``) and our own lines (``Via``, ``sw-request-id``, and
-``connection: close`` / ``transfer-encoding: chunked`` when we change the framing) added.
+``connection: close`` / ``transfer-encoding: chunked`` when we change the framing, and the
+filters' ``ctx.response_headers_extra`` when set) added.
 The head and the first body bytes go out in one write (one ``writev`` without copying a large
 body). Bodies: ``Content-Length`` bytes are written as they arrive (no copy, no parsing);
 de-chunked pieces are re-chunked; an until-close body becomes chunked for HTTP/1.1 clients.
@@ -23,7 +24,13 @@ from typing import TYPE_CHECKING, Final
 from shieldwall.edge.cache import REPLACE
 from shieldwall.edge.decision import Continue
 from shieldwall.edge.pipeline import run_chain
-from shieldwall.edge.upstream.answers import DL_READ, DL_SEND, PAUSE_UPSTREAM, ExchangeState
+from shieldwall.edge.upstream.answers import (
+    DL_READ,
+    DL_SEND,
+    PAUSE_UPSTREAM,
+    ExchangeState,
+    header_lines,
+)
 from shieldwall.edge.upstream.protocol import BIG_BODY
 from shieldwall.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from shieldwall.protocol.h1 import LAST_CHUNK, Framing, ResponseHead, encode_chunk
@@ -91,6 +98,9 @@ class ResponseRelay(ExchangeState):
                 self.respond_decision(decision)
                 return
         extra = worker.extra_prefix + ctx.request_id.encode() + b"\r\n"  # Via, request id
+        more = ctx.response_headers_extra
+        if more is not None:  # filters' own lines (Set-Cookie of a renewed clearance, ...)
+            extra += header_lines(more)
         txn = self.txn
         head_only = False
         if txn is not None:  # the response phase of a caching zone
