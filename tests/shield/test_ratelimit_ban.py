@@ -54,6 +54,7 @@ async def test_429_with_headers_then_allowed_after_period(
         assert headers["ratelimit-policy"] == '"per-ip";q=3;w=10'
         assert headers["ratelimit"].startswith('"per-ip";r=0;t=')
         assert b"Too many requests" in body and headers["content-type"].startswith("text/html")
+        assert headers["sw-request-id"]  # the ready-made page names no id: the header does
         # an API client gets JSON with the same fields
         status, headers, body = await request(edge, headers={"Accept": "application/json"})
         assert status == 429 and json.loads(body)["error"] == "rate_limited"

@@ -112,7 +112,7 @@ _HTML_BODY: Final = (
     b"<style>body{font:16px/1.5 system-ui,sans-serif;margin:12vh auto;max-width:34em;"
     b"color:#1b1b1b}</style></head><body><h1>Too many requests</h1><p>Too many requests came "
     b"from your network. Wait a moment, then retry.</p><p><small>Reason <code>ratelimit</code>"
-    b" &middot; the request id is in the <code>X-Request-Id</code> response header</small></p>"
+    b" &middot; the request id is in the <code>sw-request-id</code> response header</small></p>"
     b"</body></html>\n"
 )
 _JSON_BODY: Final = b'{"error":"rate_limited","reason":"ratelimit"}'
@@ -128,7 +128,7 @@ class TooManyAnswers:
     figure (whole seconds, RFC 9110 section 10.2.3) and by HTML vs JSON, so the whole
     ``Respond`` (status, header tuple, body) is built once per (seconds, api) and shared: the
     refusal path allocates nothing. The body names no request id; the data path puts it in the
-    ``X-Request-Id`` header of every answer.
+    ``sw-request-id`` header of every answer (``errorpages.REQUEST_ID_HEADER``).
     """
 
     __slots__ = ("_html", "_json", "limit", "name", "period")
