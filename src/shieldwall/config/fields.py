@@ -179,6 +179,7 @@ FIELD_RULES: Final[dict[tuple[type, str], Rule]] = {
     (model.ServerLimits, "shutdown_grace"): _duration(0.0, 3600.0),
     # [zones.limits]
     (model.ZoneLimits, "max_body_bytes"): _size(0, 1 * _TiB),
+    (model.ZoneLimits, "inspect_body_bytes"): _size(0, 64 * _MiB),
     (model.ZoneLimits, "min_body_rate"): _count(0, 1_000_000_000, " bytes/s"),
     (model.ZoneLimits, "body_rate_grace"): _duration(0.0, 3600.0),
     (model.ZoneLimits, "connect_timeout"): _duration(0.0, 300.0, positive=True),

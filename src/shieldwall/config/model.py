@@ -55,6 +55,8 @@ class ZoneLimits:
     """Limits a zone may tighten or loosen."""
 
     max_body_bytes: int = 100 * 1024 * 1024  # request body; more -> 413
+    # larger bodies stream through to the origin uninspected
+    inspect_body_bytes: int = 64 * 1024  # request body buffered for body filters (WAF)
     min_body_rate: int = 512  # bytes/s a request body must sustain after the grace period
     body_rate_grace: float = 10.0  # seconds before min_body_rate applies
     connect_timeout: float = 5.0  # upstream TCP (and TLS) connect

@@ -5,6 +5,12 @@ Order of work for a request head (phases, DESIGN.md):
    (``ZoneConfig.https_redirect``: 308 to ``https://host/target``), effective client IP
    (trusted X-Forwarded-For only), per-zone body cap from Content-Length (413), then the
    zone's filters; a non-``Continue`` decision is answered here (``answers.py``);
+1b. ``request_body`` (zones with body filters, e.g. the WAF): a body of at most
+   ``ZoneLimits.inspect_body_bytes`` (Content-Length, or chunked while it stays under) is held
+   back until its end, set as ``ctx.body_sample`` and judged by the filters (a non-``Continue``
+   is answered instead of forwarding), then forwarded from the buffer. Larger bodies stream
+   through uninspected (a chunked body that outgrows the cap goes on with what was held).
+   Zones without body filters never buffer;
 2. ``cache_lookup``: the zone's cache answers, holds (coalescing, disk) or lets the request
    through (``choice.py``);
 3. ``upstream``: the zone's balancer picks an origin (``choice.py``); take a pooled connection
@@ -90,6 +96,9 @@ class Exchange(OriginChoice):
     _tail_rt: Runtime | None = None
     _tail = b""
     _spliced: tuple[bytes, bytes, ZoneConfig, bytes | None, bytes] | None = None
+    # phase ``request_body``: the body pieces held back for inspection (None: not inspecting)
+    inspecting: list[bytes] | None = None
+    inspected = 0  # bytes in ``inspecting``
 
     def start_request(self, head: RequestHead) -> None:
         worker = self.worker
@@ -162,7 +171,39 @@ class Exchange(OriginChoice):
             if not isinstance(decision, Continue):
                 self.respond_decision(decision)
                 return
+        if self.inspecting is not None:
+            self.inspecting = None  # (a request that never finished its body)
+        if (
+            chain.request_body
+            and not self.request_done
+            and (head.content_length is None or head.content_length <= zl.inspect_body_bytes)
+        ):
+            self.inspecting = []  # phase request_body: hold the body back until its end
+            self.inspected = 0
+            self.body_started = now  # the minimum body rate guards the wait for it
+            return
         if self.cache_phase(ctx, zone, rt):
+            return
+        self.forward()
+
+    def end_inspection(self, ctx: RequestContext, complete: bool) -> None:
+        """The held body is complete (``request_body`` filters judge ``ctx.body_sample``), or
+        a chunked body outgrew ``inspect_body_bytes`` (it streams on uninspected); then the
+        request goes on with the held bytes queued in front of the rest."""
+        buf, self.inspecting = self.inspecting, None
+        head, zone = self.head, ctx.zone
+        assert buf is not None and head is not None and zone is not None
+        body = b"".join(buf)
+        if complete:
+            ctx.body_sample = body
+            decision = run_chain(zone.chain.request_body, ctx)
+            if not isinstance(decision, Continue):
+                self.respond_decision(decision)
+                return
+        if head.chunked:
+            body = (encode_chunk(body) if body else b"") + (LAST_CHUNK if complete else b"")
+        self.pending = [body] if body else []
+        if self.cache_phase(ctx, zone, ctx.runtime):
             return
         self.forward()
 
@@ -317,6 +358,13 @@ class Exchange(OriginChoice):
             return
         if ctx.zone is None or self.response_started:
             return  # answered already; the body is read and dropped
+        held = self.inspecting
+        if held is not None:
+            held.append(data)
+            self.inspected += len(data)
+            if self.inspected > self.zlimits.inspect_body_bytes:
+                self.end_inspection(ctx, False)
+            return
         self._send_body(encode_chunk(data) if self.head.chunked else data)
 
     def request_end(self) -> None:
@@ -324,6 +372,9 @@ class Exchange(OriginChoice):
         assert self.head is not None
         ctx = self.ctx
         if ctx is None or ctx.zone is None or self.response_started:
+            return
+        if self.inspecting is not None:
+            self.end_inspection(ctx, True)
             return
         if self.head.chunked:
             self._send_body(LAST_CHUNK)
