@@ -45,10 +45,11 @@ from shieldwall.edge.ipc import FrameDecoder, encode_json
 from shieldwall.edge.purge import execute, parse_order
 from shieldwall.edge.runtime import Runtime, RuntimeHolder, build_runtime
 from shieldwall.edge.services import WorkerServices
+from shieldwall.edge.upstream.balancer import OriginStates
 from shieldwall.errors import ConfigError
 from shieldwall.observability.accesslog import AccessLog, open_access_log
 from shieldwall.observability.logging import get_logger, setup_logging
-from shieldwall.observability.metrics import MetricsRegistry, RequestMetrics
+from shieldwall.observability.metrics import Family, MetricsRegistry, RequestMetrics
 from shieldwall.observability.snapshot import SHIP_INTERVAL, encode_delta
 
 __all__ = ["AccessLogSwitch", "ServerFactory", "Worker", "WorkerSpec", "worker_main"]
@@ -156,6 +157,8 @@ class Worker:
         self._decoder = FrameDecoder(allow_pickle=True)
         self._out = bytearray()  # frames to the supervisor not yet written (non-blocking)
         self.metrics: RequestMetrics | None = None  # with a supervisor: shipped every second
+        self._upstream_up: Family | None = None  # origin health gauges (upstream_up, ...)
+        self._upstream_inflight: Family | None = None
         self._ship_timer: asyncio.TimerHandle | None = None
         self.services = WorkerServices()  # outlives config versions (counters, bans, keys)
         self._chains = chain_builder(self.services)
@@ -349,6 +352,12 @@ class Worker:
         registry.gauge_fn(
             "active_connections", "Open client connections.", lambda: server.active_connections
         )
+        self._upstream_up = registry.gauge(
+            "upstream_up", "1 if the origin is eligible (healthy, not ejected).", UPSTREAM_LABELS
+        )
+        self._upstream_inflight = registry.gauge(
+            "upstream_inflight", "Requests in flight to the origin.", UPSTREAM_LABELS
+        )
         self.metrics = RequestMetrics(
             clock=loop.time,
             wall_clock=self.services.wall_clock,
@@ -366,9 +375,27 @@ class Worker:
         if self.metrics is None or self._loop is None:
             return
         if not self._out:
+            cache = getattr(self.services, "cache", None)
+            if cache is not None and self._upstream_up is not None:
+                export_upstreams(
+                    cache.origins, self._upstream_up, self._upstream_inflight, self._loop.time()
+                )
             self._send(encode_delta(self.metrics.take_delta(self.spec.index)))
         if not final:
             self._ship_timer = self._loop.call_later(SHIP_INTERVAL, self._ship)
+
+
+UPSTREAM_LABELS = ("zone", "origin")
+MAX_EXPORTED_UPSTREAMS = 256  # origins exported per worker (a metrics frame stays small)
+
+
+def export_upstreams(states: OriginStates, up: Family, inflight: Family | None, now: float) -> None:
+    """Set the upstream gauges from the worker's origin states (health + passive ejection)."""
+    for (zone, host, port, tls), st in states.items()[:MAX_EXPORTED_UPSTREAMS]:
+        labels = (zone, f"{'https' if tls else 'http'}://{host}:{port}")
+        up.set(labels, 1.0 if st.healthy and st.down_until <= now else 0.0)
+        if inflight is not None:
+            inflight.set(labels, float(st.inflight))
 
 
 def worker_main(spec: WorkerSpec, *, server_factory: ServerFactory = _edge_server) -> int:

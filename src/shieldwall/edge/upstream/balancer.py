@@ -106,6 +106,10 @@ class OriginStates:
     def __len__(self) -> int:
         return len(self._states)
 
+    def items(self) -> list[tuple[tuple[str, str, int, bool], OriginState]]:
+        """A snapshot of ``(zone, host, port, tls) -> state`` (for metrics)."""
+        return list(self._states.items())
+
 
 class Waiter(Protocol):
     """A request queued for a capped origin pool."""
