@@ -70,3 +70,21 @@ async def test_waf_judges_json_bodies_and_big_uploads_stream() -> None:
         got = [(q.target, q.body) for q in origin.requests]
         assert got[:2] == [("/api/users", BENIGN)] * 2
         assert got[2:] == [("/upload", big)] * 2
+
+
+async def test_expect_continue_is_answered_while_the_body_is_held() -> None:
+    async def handler(req: ReceivedRequest) -> OriginResponse:
+        return OriginResponse(body=req.body)
+
+    async with Origin(handler) as origin:
+        config = edge_config(origin.port, waf=WafConfig(enabled=True))
+        async with running_edge(config, chain_builder=chain_builder(WorkerServices())) as edge:
+            r, w = await edge.connect()
+            w.write(
+                b"POST /api HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\n"
+                b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(BENIGN)
+            )
+            assert await r.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+            w.write(BENIGN)
+            status, _, body = await read_response(r)
+            assert (status, body) == (200, BENIGN)

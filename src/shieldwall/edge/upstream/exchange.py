@@ -55,6 +55,7 @@ __all__ = ["Exchange"]
 
 _HOST_BYTES: Final = b"abcdefghijklmnopqrstuvwxyz0123456789.-"
 _SCHEMES: Final = {"http": b"http", "https": b"https"}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"  # RFC 9110 section 10.1.1
 
 
 def _strip_port(host: bytes) -> bytes:
@@ -181,6 +182,9 @@ class Exchange(OriginChoice):
             self.inspecting = []  # phase request_body: hold the body back until its end
             self.inspected = 0
             self.body_started = now  # the minimum body rate guards the wait for it
+            expect = ctx.header(b"expect")
+            if expect is not None and expect.lower() == b"100-continue" and self.transport:
+                self.transport.write(_CONTINUE)  # the client waits for it before its body
             return
         if self.cache_phase(ctx, zone, rt):
             return
