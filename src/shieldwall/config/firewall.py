@@ -99,8 +99,8 @@ class WafOverrideConfig:
 class WafConfig:
     """Per-zone managed WAF: anomaly scoring over the shipped rule set.
 
-    Body inspection (JSON and form bodies) becomes active once the data path buffers a body
-    sample (``RequestContext.body_sample``); until then only the request head is inspected.
+    JSON and form bodies up to ``limits.inspect_body_bytes`` are held back and inspected
+    before they are forwarded; larger bodies stream through with only the head inspected.
     """
 
     enabled: bool = False  # run the managed rules for this zone
