@@ -17,6 +17,11 @@ Before the builders run, the worker's shield state is provisioned for the config
 (``shield.provision``: keys, state backend, compiled IP access rules). After them, the zone's
 ``request_headers`` filters are wrapped in one ``shield.ShieldChain``, which renders a
 ``Challenge`` decision of any filter as the challenge page (``edge/filters/shield.py``).
+
+Builders in ``LIST_FREE_BUILDERS`` make filters that read the head only through
+``ctx.header()``/``ctx.path`` (both work on the raw head). When only they contributed, the
+chain says ``needs_headers = False`` and the data path does not build ``ctx.headers`` for it;
+any other builder's filter (legal, access, firewall, rate limits, WAF) keeps the list built.
 """
 
 from __future__ import annotations
@@ -38,7 +43,13 @@ from shieldwall.edge.filters.waf import build_waf, build_waf_body
 from shieldwall.edge.pipeline import Filter, PhaseChain
 from shieldwall.edge.services import WorkerServices
 
-__all__ = ["REQUEST_HEADER_BUILDERS", "RESPONSE_BUILDERS", "build_chain", "chain_builder"]
+__all__ = [
+    "LIST_FREE_BUILDERS",
+    "REQUEST_HEADER_BUILDERS",
+    "RESPONSE_BUILDERS",
+    "build_chain",
+    "chain_builder",
+]
 
 FilterBuilder = Callable[[ZoneConfig, Config, WorkerServices], tuple[Filter, ...]]
 
@@ -51,6 +62,10 @@ REQUEST_HEADER_BUILDERS: tuple[FilterBuilder, ...] = (
     build_ratelimit,  # 5. per-IP cap + zone rate limits (shield)
     build_security_level,  # 6. security level (shield)
     build_waf,  # 7. managed WAF on the head (waf)
+)
+# builders whose filters never read ``ctx.headers`` (only ``ctx.header()`` / ``ctx.path``)
+LIST_FREE_BUILDERS: frozenset[FilterBuilder] = frozenset(
+    {build_challenge_endpoint, build_security_level}
 )
 REQUEST_BODY_BUILDERS: tuple[FilterBuilder, ...] = (build_waf_body,)  # WAF on body_sample
 RESPONSE_BUILDERS: tuple[FilterBuilder, ...] = ()
@@ -65,10 +80,14 @@ def build_chain(zone: ZoneConfig, config: Config, services: WorkerServices) -> P
         return tuple(out)
 
     provision(config, services)
+    headers: list[Filter] = []
+    needs_headers = False
+    for build in REQUEST_HEADER_BUILDERS:
+        got = build(zone, config, services)
+        headers.extend(got)
+        needs_headers = needs_headers or (bool(got) and build not in LIST_FREE_BUILDERS)
     return PhaseChain(
-        request_headers=wrap_request_headers(
-            collect(REQUEST_HEADER_BUILDERS), zone, config, services
-        ),
+        request_headers=wrap_request_headers(tuple(headers), zone, config, services, needs_headers),
         request_body=collect(REQUEST_BODY_BUILDERS),
         response=collect(RESPONSE_BUILDERS),
         log=collect(LOG_BUILDERS),

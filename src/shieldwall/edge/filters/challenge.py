@@ -62,9 +62,25 @@ _LEVEL_CHALLENGE: Final = Challenge("js", reason="security_level", rule_id="secu
 _OK_HEADERS: Final = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
+def _cookie_lines(ctx: RequestContext) -> list[bytes]:
+    """Every ``Cookie`` field value, from the header list or, before it is built, the raw head
+    (the same lines the list would hold: one per ``cookie:`` field, OWS trimmed)."""
+    raw = ctx.raw_head
+    if ctx.headers or raw is None:
+        return [v for k, v in ctx.headers if k == b"cookie"]
+    if _COOKIE_PREFIX not in raw:  # the common case: no clearance cookie at all
+        return []
+    low, out, i = raw.lower(), [], 0
+    while (i := low.find(b"\r\ncookie:", i)) >= 0:
+        i += len(b"\r\ncookie:")
+        j = raw.find(b"\r\n", i)
+        out.append(raw[i : len(raw) if j < 0 else j].strip(b" \t"))
+    return out
+
+
 def _clearance_cookie(ctx: RequestContext) -> str | None:
-    for k, v in ctx.headers:
-        if k != b"cookie" or _COOKIE_PREFIX not in v:
+    for v in _cookie_lines(ctx):
+        if _COOKIE_PREFIX not in v:
             continue
         for part in v.split(b";"):
             name, eq, value = part.strip().partition(b"=")

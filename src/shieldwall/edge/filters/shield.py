@@ -66,11 +66,16 @@ def build_security_level(
 class ShieldChain:
     """A ``Filter`` running ``filters`` in order, rendering ``Challenge`` decisions."""
 
-    __slots__ = ("filters", "render")
+    __slots__ = ("filters", "needs_headers", "render")
 
-    def __init__(self, filters: Sequence[Filter], render: ChallengeRenderer) -> None:
+    def __init__(
+        self, filters: Sequence[Filter], render: ChallengeRenderer, needs_headers: bool = True
+    ) -> None:
         self.filters = tuple(filters)
         self.render = render
+        # False when every filter reads the head only through ``ctx.header()``/``ctx.path``
+        # (which work on the raw head): the data path then skips building ``ctx.headers``
+        self.needs_headers = needs_headers
 
     def __call__(self, ctx: RequestContext) -> Decision:
         for f in self.filters:
@@ -84,12 +89,16 @@ class ShieldChain:
 
 
 def wrap_request_headers(
-    filters: tuple[Filter, ...], zone: ZoneConfig, config: Config, services: WorkerServices
+    filters: tuple[Filter, ...],
+    zone: ZoneConfig,
+    config: Config,
+    services: WorkerServices,
+    needs_headers: bool = True,
 ) -> tuple[Filter, ...]:
     if not filters:
         return ()
     render = ChallengeRenderer(services.shield, ZoneShield.of(zone, config))
-    return (ShieldChain(filters, render),)
+    return (ShieldChain(filters, render, needs_headers),)
 
 
 def challenge_renderer(

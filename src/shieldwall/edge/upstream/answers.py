@@ -50,6 +50,7 @@ __all__ = [
 
 # deadline kinds
 DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
+_PHRASES: Final[dict[int, bytes]] = {}  # status -> reason phrase (HTTPStatus() is slow)
 PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
 
 
@@ -210,7 +211,12 @@ class ExchangeState:
         ctx = self.ctx
         assert ctx is not None
         close = close or self.closing or not self.request_done or not self.keep_alive
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        phrase = _PHRASES.get(status)
+        if phrase is None:
+            phrase = reason_phrase(status)
+            if 100 <= status <= 999:  # bounded cache: at most 900 entries
+                _PHRASES[status] = phrase
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
         for k, v in headers:
             parts += (k, b": ", v, b"\r\n")
         if ctx.response_headers_extra is not None:

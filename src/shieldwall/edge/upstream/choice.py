@@ -164,17 +164,19 @@ class OriginChoice(ResponseRelay):
         else:
             bal = self._bz = self.worker.services.cache.balancer(zone)
             self._bz_zone = zone
-        now = self.worker.loop.time()
         key = ""
-        lb = bal.config
-        if lb.method == "consistent_hash":
-            key = ctx.client_ip
-            if lb.hash_on != "client_ip":
-                key = ctx.host + ctx.target.decode("latin-1")
-        i = bal.pick(now, key, self.tried)
+        if len(bal.origins) == 1 and not self.tried:  # pick() needs neither time nor key
+            i = bal.pick(0.0, key, self.tried)
+        else:
+            lb = bal.config
+            if lb.method == "consistent_hash":
+                key = ctx.client_ip
+                if lb.hash_on != "client_ip":
+                    key = ctx.host + ctx.target.decode("latin-1")
+            i = bal.pick(self.worker.loop.time(), key, self.tried)
         if i < 0:
             if i == FULL:
-                if bal.enqueue(self, now):
+                if bal.enqueue(self, self.worker.loop.time()):
                     self.queued = bal
                     if not self.request_done and self.pending is None:
                         self.pending = []  # body bytes wait with the request

@@ -43,7 +43,7 @@ from shieldwall.edge.headers import (
     splice_request_head,
     upstream_request_head,
 )
-from shieldwall.edge.pipeline import run_chain
+from shieldwall.edge.pipeline import Filter, run_chain
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import DL_CONNECT, DL_READ, DL_SEND, PAUSE_UPSTREAM
 from shieldwall.edge.upstream.choice import OriginChoice
@@ -56,6 +56,12 @@ __all__ = ["Exchange"]
 _HOST_BYTES: Final = b"abcdefghijklmnopqrstuvwxyz0123456789.-"
 _SCHEMES: Final = {"http": b"http", "https": b"https"}
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"  # RFC 9110 section 10.1.1
+
+
+def _needs_list(filters: tuple[Filter, ...]) -> bool:
+    """Whether a ``request_headers`` filter reads ``ctx.headers`` (default: yes); a filter
+    that only uses ``ctx.header()``/``ctx.path`` (raw head) says ``needs_headers = False``."""
+    return any(getattr(f, "needs_headers", True) for f in filters)
 
 
 def _strip_port(host: bytes) -> bytes:
@@ -165,7 +171,7 @@ class Exchange(OriginChoice):
             self.respond_error(413, "body_too_large")
             return
         chain = zone.chain
-        if lazy and (chain.request_headers or chain.response or chain.log):
+        if lazy and (_needs_list(chain.request_headers) or chain.response or chain.log):
             self.ensure_headers()  # filters read ctx.headers
         if chain.request_headers:
             decision = run_chain(chain.request_headers, ctx)
