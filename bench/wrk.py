@@ -12,6 +12,7 @@ import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 __all__ = ["WrkResult", "parse_wrk", "run_wrk"]
 
@@ -159,3 +160,41 @@ def varying_path_script(path: str, directory: str) -> str:
     with open(name, "w", encoding="ascii") as f:
         f.write(lua)
     return name
+
+
+class Measured(Protocol):
+    """What ``measure`` needs of a server: its process tree's CPU seconds so far."""
+
+    def cpu_seconds(self) -> float: ...
+
+
+def measure(
+    server: Measured,
+    url: str,
+    *,
+    duration_s: float,
+    warmup_s: float,
+    connections: int,
+    headers: Sequence[str] = (),
+    script: str | None = None,
+) -> dict[str, Any]:
+    """One measured wrk run after a warm-up: rps, latency, failures and the server's own CPU
+    per completed request (the most stable figure on shared cores)."""
+    if warmup_s > 0:
+        run_wrk(url, duration_s=warmup_s, connections=connections, headers=headers, script=script)
+    cpu0 = server.cpu_seconds()
+    res = run_wrk(
+        url, duration_s=duration_s, connections=connections, headers=headers, script=script
+    )
+    cpu = server.cpu_seconds() - cpu0
+    return {
+        "rps": res.rps,
+        "p50_us": res.p50_us,
+        "p99_us": res.p99_us,
+        "requests": res.requests,
+        "errors": res.errors,
+        "non2xx": res.non2xx,
+        "cpu_s": round(cpu, 3),
+        "cpu_us_per_req": round(cpu * 1e6 / res.requests, 2) if res.requests else None,
+        "clean": res.clean,
+    }

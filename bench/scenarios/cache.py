@@ -31,7 +31,7 @@ from bench.nginx import _main_block
 from bench.procs import ProcessSet, Server, free_port
 from bench.report import emit_json, fmt_table, median, ratio
 from bench.scenarios.shield_common import count_lines, start_nginx_with, start_shieldwall_with
-from bench.wrk import run_wrk
+from bench.wrk import measure
 
 __all__ = ["add_arguments", "main"]
 
@@ -114,19 +114,13 @@ def _warm(server: Server, path: str, size: int) -> None:
 
 
 def _measure(server: Server, path: str, args: argparse.Namespace) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{server.port}{path}"
-    if args.warmup > 0:
-        run_wrk(url, duration_s=args.warmup, connections=args.connections)
-    cpu0 = server.cpu_seconds()
-    res = run_wrk(url, duration_s=args.duration, connections=args.connections)
-    cpu = server.cpu_seconds() - cpu0
-    return {
-        "rps": res.rps,
-        "p99_us": res.p99_us,
-        "requests": res.requests,
-        "cpu_us_per_req": round(cpu * 1e6 / res.requests, 2) if res.requests else None,
-        "clean": res.clean,
-    }
+    return measure(
+        server,
+        f"http://127.0.0.1:{server.port}{path}",
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        connections=args.connections,
+    )
 
 
 def _flood(server: Server, log: Path, n: int) -> dict[str, Any]:
@@ -194,7 +188,7 @@ def _report(rows: dict[str, dict[str, list[dict[str, Any]]]], flood: dict[str, A
     table = []
     met = flood is None or bool(flood["ok"])
     for load, by_server in rows.items():
-        m = {
+        m: dict[str, Any] = {
             n: {
                 "rps": median([r["rps"] for r in rs if r["clean"]]),
                 "cpu_us_per_req": median([r["cpu_us_per_req"] for r in rs if r["clean"]]),

@@ -24,7 +24,7 @@ from bench.contenders import CONTENDERS, FILES, BenchEnv, start_origin
 from bench.procs import ProcessSet, Server, busiest_pid
 from bench.profile import PYSPY_RATE, parse_collapsed, pyspy_available, start_pyspy
 from bench.report import emit_json, fmt_table, median, ratio
-from bench.wrk import VARY_MARK, WrkResult, run_wrk, varying_path_script
+from bench.wrk import VARY_MARK, measure, run_wrk, varying_path_script
 
 __all__ = ["BROWSER_HEADERS", "LOADS", "add_arguments", "main"]
 
@@ -122,36 +122,17 @@ def _measure(
         base, _, _ = url.partition("/1k.bin")
         script = varying_path_script(url[len(base) :], tempfile.gettempdir())
         url = base + "/"
-    if args.warmup > 0:
-        run_wrk(
-            url,
-            duration_s=args.warmup,
-            connections=args.connections,
-            headers=headers,
-            script=script,
-        )
-    cpu0 = server.cpu_seconds()
-    res: WrkResult = run_wrk(
+    row = measure(
+        server,
         url,
         duration_s=args.duration,
+        warmup_s=args.warmup,
         connections=args.connections,
         headers=headers,
         script=script,
     )
-    cpu = server.cpu_seconds() - cpu0
     if server.proc.poll() is not None:
         raise RuntimeError(f"{server.name} died during the run\n{server.log_tail()}")
-    row: dict[str, Any] = {
-        "rps": res.rps,
-        "p50_us": res.p50_us,
-        "p99_us": res.p99_us,
-        "requests": res.requests,
-        "errors": res.errors,
-        "non2xx": res.non2xx,
-        "cpu_s": round(cpu, 3),
-        "cpu_us_per_req": round(cpu * 1e6 / res.requests, 2) if res.requests else None,
-        "clean": res.clean,
-    }
     return row
 
 

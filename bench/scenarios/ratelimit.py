@@ -23,7 +23,7 @@ from bench.scenarios.shield_common import (
     start_nginx_with,
     start_shieldwall_with,
 )
-from bench.wrk import run_wrk
+from bench.wrk import measure, run_wrk
 
 __all__ = ["add_arguments", "main"]
 
@@ -52,22 +52,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{server.port}/1k.bin"
-    if args.warmup > 0:
-        run_wrk(url, duration_s=args.warmup, connections=args.connections)
-    cpu0 = server.cpu_seconds()
-    res = run_wrk(url, duration_s=args.duration, connections=args.connections)
-    cpu = server.cpu_seconds() - cpu0
-    return {
-        "rps": res.rps,
-        "p99_us": res.p99_us,
-        "requests": res.requests,
-        "non2xx": res.non2xx,
-        "errors": res.errors,
-        "cpu_us_per_req": round(cpu * 1e6 / res.requests, 2) if res.requests else None,
-        # every request must be refused, none may fail
-        "clean": res.errors == 0 and res.requests > 0 and res.non2xx >= res.requests - 1,
-    }
+    row = measure(
+        server,
+        f"http://127.0.0.1:{server.port}/1k.bin",
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        connections=args.connections,
+    )
+    # every request must be refused, none may fail
+    row["clean"] = (
+        row["errors"] == 0 and row["requests"] > 0 and (row["non2xx"] >= row["requests"] - 1)
+    )
+    return row
 
 
 def main(args: argparse.Namespace) -> int:
