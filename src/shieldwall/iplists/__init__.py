@@ -1,4 +1,4 @@
-"""IP access rules, GeoIP lookups, the accept-time ban set and named lists.
+"""IP access rules, GeoIP lookups and the accept-time ban set.
 
 Pure: values and ``now`` in, values out; the only I/O is reading a GeoIP database at config
 time (``geo``, ``mmdb``). Addresses are integers in one 128-bit space with IPv4 mapped into
@@ -7,7 +7,9 @@ time (``geo``, ``mmdb``). Addresses are integers in one 128-bit space with IPv4 
 - ``access``: allow / block / challenge rules by ip, cidr, asn, country; allow always wins.
 - ``banset``: bounded bans with expiry, checked at accept.
 - ``geo`` / ``mmdb``: ``GeoLookup`` implementations (geoip2fast, MaxMind DB, null).
-- ``lists``: named lists (``$office``) and their membership structures.
+
+Named lists (``$office``) live in ``shieldwall.rules.lists``: the rules language is their only
+user, and ``[rules.lists]`` is decoded straight into them.
 """
 
 from shieldwall.iplists.access import (
@@ -20,7 +22,6 @@ from shieldwall.iplists.access import (
 )
 from shieldwall.iplists.banset import BanSet
 from shieldwall.iplists.geo import GeoIP2FastLookup, GeoLookup, GeoRecord, NullGeoLookup
-from shieldwall.iplists.lists import NamedList, lists_from_config, membership
 from shieldwall.iplists.lru import BoundedLRU
 from shieldwall.iplists.mmdb import MmdbError, MmdbGeoLookup, MmdbReader
 from shieldwall.iplists.prefixes import PrefixMap, PrefixSet
@@ -38,12 +39,9 @@ __all__ = [
     "MmdbError",
     "MmdbGeoLookup",
     "MmdbReader",
-    "NamedList",
     "NullGeoLookup",
     "PrefixMap",
     "PrefixSet",
     "access_filter",
-    "lists_from_config",
-    "membership",
     "rules_from_config",
 ]
