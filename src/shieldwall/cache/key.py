@@ -67,15 +67,19 @@ POISON_HEADERS: frozenset[bytes] = frozenset(
 )
 
 _ESCAPE = re.compile(r"[\x00-\x20\x7f|%]")
+_ESCAPE_PATH = re.compile(r"[\x00-\x20\x7f|]")  # '%' kept: a path arrives percent-encoded
+
+
+def _hex(m: re.Match[str]) -> str:
+    return f"%{ord(m.group()):02X}"
 
 
 def _esc(text: str) -> str:
-    return _ESCAPE.sub(lambda m: f"%{ord(m.group()):02X}", text) if _ESCAPE.search(text) else text
+    return _ESCAPE.sub(_hex, text) if _ESCAPE.search(text) else text
 
 
 def _esc_path(text: str) -> str:
-    # '%' is kept: the path is already percent-encoded as received.
-    return re.sub(r"[\x00-\x20\x7f|]", lambda m: f"%{ord(m.group()):02X}", text)
+    return _ESCAPE_PATH.sub(_hex, text) if _ESCAPE_PATH.search(text) else text
 
 
 @dataclass(frozen=True, slots=True)
