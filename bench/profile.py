@@ -16,10 +16,12 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Profile", "parse_collapsed", "pyspy_available", "start_pyspy"]
+__all__ = ["Profile", "parse_collapsed", "profile_server", "pyspy_available", "start_pyspy"]
 
 PYSPY_RATE = 250  # samples per second
+PYSPY_GRACE_S = 30.0  # py-spy may take a while to attach and write its output
 _FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 
 
@@ -107,3 +109,57 @@ def start_pyspy(pid: int, duration_s: float, out: Path) -> subprocess.Popen[byte
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+
+
+def profile_server(
+    server: Any,
+    label: str,
+    url: str,
+    headers: list[str],
+    duration_s: float,
+    connections: int,
+    tmp: Path,
+) -> dict[str, Any]:
+    """py-spy ``server``'s busiest process during one wrk run of ``url``; print and return the
+    top functions (self, inclusive) and source lines (self)."""
+    from bench.procs import busiest_pid
+    from bench.report import fmt_table
+    from bench.wrk import run_wrk
+
+    if not pyspy_available():
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    pid = busiest_pid(server.pid)
+    out = tmp / f"pyspy-{server.name}-{label}.txt"
+    spy = start_pyspy(pid, duration_s, out)
+    try:
+        res = run_wrk(url, duration_s=duration_s, connections=connections, headers=headers)
+        _, err = spy.communicate(timeout=duration_s + PYSPY_GRACE_S)
+    finally:
+        if spy.poll() is None:
+            spy.kill()
+            spy.wait()
+    if spy.returncode != 0 or not out.exists():
+        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    prof = parse_collapsed(out.read_text())
+    busy = prof.samples / (PYSPY_RATE * duration_s)
+    print(
+        f"\npy-spy on {server.name} pid {pid}, load {label}, {res.rps:,.0f} rps "
+        f"under profiling, {prof.samples} samples (~{busy:.0%} busy)"
+    )
+    top_self, top_incl = prof.top(15), prof.top(15, inclusive=True)
+    top_lines = prof.top(15, lines=True)
+    print(fmt_table(["self %", "function (file)"], [[t["pct"], t["function"]] for t in top_self]))
+    print()
+    print(fmt_table(["incl %", "function (file)"], [[t["pct"], t["function"]] for t in top_incl]))
+    print()
+    print(fmt_table(["self %", "line"], [[t["pct"], t["function"]] for t in top_lines]))
+    return {
+        "server": server.name,
+        "pid": pid,
+        "load": label,
+        "samples": prof.samples,
+        "busy_fraction": round(busy, 2),
+        "top_self": top_self,
+        "top_inclusive": top_incl,
+        "top_self_lines": top_lines,
+    }

@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.nginx import _main_block
 from bench.procs import ProcessSet, Server, free_port
+from bench.profile import profile_server
 from bench.report import emit_json, fmt_table, median, ratio
 from bench.scenarios.shield_common import count_lines, start_nginx_with, start_shieldwall_with
 from bench.wrk import measure
@@ -63,6 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loads", default="1k,64k")
     p.add_argument("--flood", type=int, default=5000, help="cache-busting requests (0: skip)")
     p.add_argument("--keep-tmp", action="store_true")
+    p.add_argument("--profile", choices=sorted(FILES), help="py-spy shieldwall on this load")
 
 
 def _start_origin(procs: ProcessSet, tmp: Path) -> tuple[Server, Path]:
@@ -150,6 +152,7 @@ def main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sw-bench-cache-"))
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
     flood: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
     try:
         with ProcessSet() as procs:
             origin, log = _start_origin(procs, tmp)
@@ -174,16 +177,26 @@ def main(args: argparse.Namespace) -> int:
                             + ("" if row["clean"] else "  FLAGGED"),
                             flush=True,
                         )
+            if args.profile:
+                sw = servers["shieldwall"]
+                url = f"http://127.0.0.1:{sw.port}{FILES[args.profile][0]}"
+                profile = profile_server(
+                    sw, args.profile, url, [], args.duration, args.connections, tmp
+                )
             if args.flood:
                 flood = _flood(servers["shieldwall"], log, args.flood)
                 print(f"flood: {flood}", flush=True)
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    return _report(rows, flood)
+    return _report(rows, flood, profile)
 
 
-def _report(rows: dict[str, dict[str, list[dict[str, Any]]]], flood: dict[str, Any] | None) -> int:
+def _report(
+    rows: dict[str, dict[str, list[dict[str, Any]]]],
+    flood: dict[str, Any] | None,
+    profile: dict[str, Any] | None = None,
+) -> int:
     med: dict[str, dict[str, Any]] = {}
     table = []
     met = flood is None or bool(flood["ok"])
@@ -205,5 +218,5 @@ def _report(rows: dict[str, dict[str, list[dict[str, Any]]]], flood: dict[str, A
         table.append([load, "ratio", r, ""])
     print(fmt_table(["load", "server", "rps (median)", "cpu us/req"], table))
     emit_json({"scenario": "cache", "runs": rows, "medians": med, "flood": flood,
-               "targets_met": met})  # fmt: skip
+               "profile": profile, "targets_met": met})  # fmt: skip
     return 0

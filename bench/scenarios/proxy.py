@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.contenders import CONTENDERS, FILES, BenchEnv, start_origin
-from bench.procs import ProcessSet, Server, busiest_pid
-from bench.profile import PYSPY_RATE, parse_collapsed, pyspy_available, start_pyspy
+from bench.procs import ProcessSet, Server
+from bench.profile import profile_server
 from bench.report import emit_json, fmt_table, median, ratio
-from bench.wrk import VARY_MARK, measure, run_wrk, varying_path_script
+from bench.wrk import VARY_MARK, measure, varying_path_script
 
 __all__ = ["BROWSER_HEADERS", "LOADS", "add_arguments", "main"]
 
@@ -57,7 +57,6 @@ RPS_TARGETS = {"1k": 0.8, "64k": 0.9}  # min rps ratio vs nginx
 P99_TARGET = 2.0  # max p99 ratio vs nginx, every load
 SANITY_TIMEOUT_S = 5.0
 READY_HTTP_S = 20.0  # until the first proxied request must succeed
-PYSPY_GRACE_S = 30.0  # py-spy may take a while to attach and write its output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -147,49 +146,9 @@ def _run_line(load: str, i: int, n: int, name: str, row: dict[str, Any]) -> str:
 def _profile(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     if args.profile not in LOADS:
         raise SystemExit(f"--profile: unknown load {args.profile!r}")
-    if not pyspy_available():
-        raise SystemExit("--profile needs py-spy (pip install py-spy)")
     path, headers = LOADS[args.profile]
-    pid = busiest_pid(server.pid)
-    out = tmp / f"pyspy-{server.name}-{args.profile}.txt"
-    spy = start_pyspy(pid, args.duration, out)
-    try:
-        res = run_wrk(
-            f"http://127.0.0.1:{server.port}{path}",
-            duration_s=args.duration,
-            connections=args.connections,
-            headers=headers,
-        )
-        _, err = spy.communicate(timeout=args.duration + PYSPY_GRACE_S)
-    finally:
-        if spy.poll() is None:
-            spy.kill()
-            spy.wait()
-    if spy.returncode != 0 or not out.exists():
-        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-    prof = parse_collapsed(out.read_text())
-    busy = prof.samples / (PYSPY_RATE * args.duration)
-    print(
-        f"\npy-spy on {server.name} pid {pid}, load {args.profile}, {res.rps:,.0f} rps "
-        f"under profiling, {prof.samples} samples (~{busy:.0%} busy)"
-    )
-    top_self, top_incl = prof.top(15), prof.top(15, inclusive=True)
-    top_lines = prof.top(15, lines=True)
-    print(fmt_table(["self %", "function (file)"], [[t["pct"], t["function"]] for t in top_self]))
-    print()
-    print(fmt_table(["incl %", "function (file)"], [[t["pct"], t["function"]] for t in top_incl]))
-    print()
-    print(fmt_table(["self %", "line"], [[t["pct"], t["function"]] for t in top_lines]))
-    return {
-        "server": server.name,
-        "pid": pid,
-        "load": args.profile,
-        "samples": prof.samples,
-        "busy_fraction": round(busy, 2),
-        "top_self": top_self,
-        "top_inclusive": top_incl,
-        "top_self_lines": top_lines,
-    }
+    url = f"http://127.0.0.1:{server.port}{path}"
+    return profile_server(server, args.profile, url, headers, args.duration, args.connections, tmp)
 
 
 def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from shieldwall.config.model import Config, OriginConfig, ZoneConfig
-from shieldwall.edge.pipeline import PhaseChain
+from shieldwall.edge.pipeline import Filter, PhaseChain, run_chain
 
 __all__ = ["Runtime", "RuntimeHolder", "ZoneRuntime", "build_runtime"]
 
@@ -25,6 +26,23 @@ class ZoneRuntime:
     config: ZoneConfig
     chain: PhaseChain
     origins: tuple[OriginConfig, ...]
+    # derived once here, not per request: the ``request_headers`` phase as one callable (the
+    # single filter itself, or ``run_chain`` over several; None without filters) and whether
+    # the data path must build ``ctx.headers`` before it (see ``Exchange.start_request``)
+    request_filter: Filter | None = field(init=False, default=None)
+    needs_list: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        chain = self.chain
+        filters = chain.request_headers
+        one: Filter | None = None
+        if len(filters) == 1:
+            one = filters[0]
+        elif filters:
+            one = partial(run_chain, filters)
+        object.__setattr__(self, "request_filter", one)
+        needs = any(getattr(f, "needs_headers", True) for f in filters)
+        object.__setattr__(self, "needs_list", bool(needs or chain.response or chain.log))
 
     @property
     def name(self) -> str:

@@ -126,8 +126,10 @@ class Balancer:
     __slots__ = (
         "_ring",
         "_ring_points",
+        "cap",
         "config",
         "origins",
+        "single",
         "states",
         "waiters",
         "weights",
@@ -144,6 +146,8 @@ class Balancer:
         self.origins = tuple(origins)
         self.config = config
         self.states = tuple(states)
+        self.single = len(self.states) == 1  # pick() is trivial: see OriginChoice.choose_origin
+        self.cap = config.max_requests_per_origin
         self.weights = tuple(max(1, o.weight) for o in origins)
         self.waiters: deque[tuple[float, Waiter]] = deque()
         ring: list[tuple[int, int]] = []

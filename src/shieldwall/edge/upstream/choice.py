@@ -165,8 +165,16 @@ class OriginChoice(ResponseRelay):
             bal = self._bz = self.worker.services.cache.balancer(zone)
             self._bz_zone = zone
         key = ""
-        if len(bal.origins) == 1 and not self.tried:  # pick() needs neither time nor key
-            i = bal.pick(0.0, key, self.tried)
+        if bal.single and not self.tried:  # pick() and acquire() inlined: one origin
+            st = bal.states[0]
+            cap = bal.cap
+            if not cap or st.inflight < cap:
+                st.inflight += 1
+                st.requests += 1
+                self.picked = 0
+                self.bal = bal
+                return bal.origins[0]
+            i = FULL
         else:
             lb = bal.config
             if lb.method == "consistent_hash":
@@ -214,9 +222,13 @@ class OriginChoice(ResponseRelay):
         )
 
     def report_origin(self, ok: bool) -> None:
-        """Passive health of the origin of this attempt."""
-        if self.picked >= 0 and self.bal is not None:
-            self.bal.report(self.picked, ok, self.worker.loop.time())
+        """Passive health of the origin of this attempt (a success after a success, the
+        common case, changes nothing: no call)."""
+        bal = self.bal
+        if self.picked >= 0 and bal is not None:
+            if ok and not bal.states[self.picked].failures:
+                return
+            bal.report(self.picked, ok, self.worker.loop.time())
 
     def retry(self, err: UpstreamError) -> bool:
         """Try another origin: only when the request never reached one and is idempotent."""

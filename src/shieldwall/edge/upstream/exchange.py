@@ -36,14 +36,14 @@ from typing import Final
 
 from shieldwall.config.model import OriginConfig, ZoneConfig, ZoneLimits
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.decision import Continue
+from shieldwall.edge.decision import CONTINUE, Continue
 from shieldwall.edge.headers import (
     client_ip,
     forwarding_tail,
     splice_request_head,
     upstream_request_head,
 )
-from shieldwall.edge.pipeline import Filter, run_chain
+from shieldwall.edge.pipeline import run_chain
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import DL_CONNECT, DL_READ, DL_SEND, PAUSE_UPSTREAM
 from shieldwall.edge.upstream.choice import OriginChoice
@@ -56,12 +56,6 @@ __all__ = ["Exchange"]
 _HOST_BYTES: Final = b"abcdefghijklmnopqrstuvwxyz0123456789.-"
 _SCHEMES: Final = {"http": b"http", "https": b"https"}
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"  # RFC 9110 section 10.1.1
-
-
-def _needs_list(filters: tuple[Filter, ...]) -> bool:
-    """Whether a ``request_headers`` filter reads ``ctx.headers`` (default: yes); a filter
-    that only uses ``ctx.header()``/``ctx.path`` (raw head) says ``needs_headers = False``."""
-    return any(getattr(f, "needs_headers", True) for f in filters)
 
 
 def _strip_port(host: bytes) -> bytes:
@@ -125,7 +119,7 @@ class Exchange(OriginChoice):
             self._host_raw, self._host_rt = host, rt
             self._host_str, self._host_zone = host_str, zone
         q = target.find(b"?")
-        lazy = self.lazy_headers = not head.headers_parsed
+        lazy = self.lazy_headers = head._headers is None
         # positional, in field order: conn .. keep_alive (cheaper than keywords + defaults)
         ctx = self.ctx = RequestContext(
             info,
@@ -170,16 +164,17 @@ class Exchange(OriginChoice):
         if head.content_length is not None and head.content_length > zl.max_body_bytes:
             self.respond_error(413, "body_too_large")
             return
-        chain = zone.chain
-        if lazy and (_needs_list(chain.request_headers) or chain.response or chain.log):
-            self.ensure_headers()  # filters read ctx.headers
-        if chain.request_headers:
-            decision = run_chain(chain.request_headers, ctx)
-            if not isinstance(decision, Continue):
+        if lazy and zone.needs_list:
+            self.ensure_headers()  # filters read ctx.headers (ZoneRuntime.needs_list)
+        phase = zone.request_filter  # the request_headers phase (one callable)
+        if phase is not None:
+            decision = phase(ctx)
+            if decision is not CONTINUE and not isinstance(decision, Continue):
                 self.respond_decision(decision)
                 return
         if self.inspecting is not None:
             self.inspecting = None  # (a request that never finished its body)
+        chain = zone.chain
         if (
             chain.request_body
             and not self.request_done

@@ -190,8 +190,12 @@ class ResponseRelay(ExchangeState):
         txn = self.txn
         if txn is not None:
             txn.on_end(txn.zc.service_now())
-        if self.picked >= 0:
-            self.report_origin(ctx.upstream_status < 500)
+        picked = self.picked
+        if picked >= 0:
+            bal = self.bal
+            ok = ctx.upstream_status < 500
+            if not ok or (bal is not None and bal.states[picked].failures):
+                self.report_origin(ok)
         up = self.upstream
         self.upstream = None
         keep = self.keep_alive
