@@ -23,8 +23,8 @@ import pstats
 import statistics
 import tempfile
 import time
-from email.utils import formatdate
 from collections.abc import Callable
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ __all__ = ["main"]
 ORIGIN_PORT = 9  # never connected: the pool always holds the fake origin connection
 BODY = (b"shieldwall-bench" * 64)[:1024]
 RESPONSE = (  # Date is now: the cache scenario stores it fresh
-    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: %s\r\n" % formatdate(usegmt=True).encode()
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: %s\r\n"
+    % formatdate(usegmt=True).encode()
     + b"Content-Type: application/octet-stream\r\nContent-Length: 1024\r\n"
     b"Last-Modified: Sat, 21 Nov 2026 09:00:00 GMT\r\nConnection: keep-alive\r\n"
     b'ETag: "6720c2e0-400"\r\nCache-Control: max-age=600\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
@@ -121,7 +122,11 @@ def _config(cache: bool, data_dir: Path) -> str:
         '[[listeners]]\naddress = "127.0.0.1"\nport = 8080\n\n'
         '[[zones]]\nname = "bench"\nhosts = ["127.0.0.1", "localhost"]\n\n'
         f'[[zones.origins]]\nhost = "127.0.0.1"\nport = {ORIGIN_PORT}\n\n'
-        + ("[zones.cache.key]\nignore_query = true\n" if cache else "[zones.cache]\nenabled = false\n")
+        + (
+            "[zones.cache.key]\nignore_query = true\n"
+            if cache
+            else "[zones.cache]\nenabled = false\n"
+        )
     )
 
 
@@ -217,7 +222,11 @@ async def _measure(rig: Rig, heads: list[bytes], rounds: int, profile: bool) -> 
                 f"{tt / n * 1e6:7.3f} us self {ct / n * 1e6:7.3f} us incl {nc / n:5.2f}/req  "
                 f"{fn} ({Path(file).name}:{line})"
             )
-    return {"us_per_req": round(statistics.median(per_req), 3), "rounds": per_req, "profile": prof_top}
+    return {
+        "us_per_req": round(statistics.median(per_req), 3),
+        "rounds": per_req,
+        "profile": prof_top,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
