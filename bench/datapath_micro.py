@@ -154,15 +154,17 @@ class Rig:
         self.conn.connection_made(self.client)  # type: ignore[arg-type]
         zone = runtime.zones[0]
         origin = zone.config.origins[0]
-        self.up = UpstreamConnection(origin_key(origin))
+        self.up = UpstreamConnection(origin_key(origin), self.worker.pool.reads)
         self.up_transport = CountingTransport(("127.0.0.1", ORIGIN_PORT))
         self.up.connection_made(self.up_transport)  # type: ignore[arg-type]
         self.worker.pool.release(self.up, zone.config.limits)
 
     def request(self, head: bytes) -> None:
         self.conn.data_received(head)
-        if self.conn.upstream is not None:  # went to the origin: answer it
-            self.up.data_received(RESPONSE)
+        if self.conn.upstream is not None:  # went to the origin: answer it (as uvloop does)
+            up = self.up
+            up.get_buffer(-1)[: len(RESPONSE)] = RESPONSE
+            up.buffer_updated(len(RESPONSE))
 
 
 class _Sink:

@@ -173,3 +173,49 @@ async def test_chunked_20mb_response_streams() -> None:
         status, headers, got = await read_response(r)
         assert status == 200 and headers["transfer-encoding"] == "chunked"
         assert len(got) == BIG and got == piece * n
+
+
+def _noise(seed: bytes, size: int) -> bytes:
+    """Non-periodic bytes: a corrupted or shifted piece can never compare equal."""
+    out = bytearray()
+    block = seed
+    while len(out) < size:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:size])
+
+
+async def test_views_of_the_shared_read_buffer_survive_slow_clients() -> None:
+    """Origin bodies reach clients as views of one shared read buffer; a client that does
+    not take its bytes keeps a view queued, so the buffer is retired, never overwritten."""
+    size = 6 * 1024 * 1024
+    bodies = {"/a": _noise(b"a", size), "/b": _noise(b"b", size)}
+    async with (
+        Origin(lambda q: OriginResponse(body=bodies[q.target])) as origin,
+        running_edge(edge_config(origin.port)) as edge,
+    ):
+        loop = asyncio.get_running_loop()
+        conns = []
+        for path in ("/a", "/b"):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", edge.port))
+            r, w = await asyncio.open_connection(sock=sock, limit=1 << 16)
+            edge.writers.append(w)
+            w.write(b"GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path.encode())
+            conns.append((path, r))
+        reads = edge.server.worker.pool.reads
+        await until(lambda: reads.retired > 0, "a view kept by a client transport")
+
+        async def slow_read(path: str, r: asyncio.StreamReader) -> None:
+            head = await r.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+            got = bytearray()
+            while len(got) < size:
+                got += await r.read(256 * 1024)
+                await asyncio.sleep(0.001)  # both clients stay slower than the origin
+            assert bytes(got) == bodies[path]
+
+        await asyncio.wait_for(asyncio.gather(*(slow_read(p, r) for p, r in conns)), 60)
+        assert reads.retired > 0

@@ -20,7 +20,7 @@ import ssl
 from typing import Final
 
 from shieldwall.config.model import OriginConfig, ZoneLimits
-from shieldwall.edge.upstream.protocol import UpstreamConnection
+from shieldwall.edge.upstream.protocol import ReadBuffer, UpstreamConnection
 from shieldwall.errors import UpstreamConnectError, UpstreamTimeout
 
 __all__ = ["OriginKey", "UpstreamPool", "origin_key"]
@@ -40,6 +40,7 @@ class UpstreamPool:
         self._idle: dict[OriginKey, list[UpstreamConnection]] = {}
         self._ssl: dict[bool, ssl.SSLContext] = {}
         self.connects = 0  # connections opened so far (tests and metrics)
+        self.reads = ReadBuffer()  # shared by this worker's origin connections (protocol.py)
 
     def acquire(self, key: OriginKey) -> UpstreamConnection | None:
         idle = self._idle.get(key)
@@ -101,7 +102,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(limits.connect_timeout):
                 _, proto = await self._loop.create_connection(
-                    lambda: UpstreamConnection(key),
+                    lambda: UpstreamConnection(key, self.reads),
                     origin.host,
                     origin.port,
                     ssl=ctx,

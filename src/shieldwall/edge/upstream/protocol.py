@@ -20,6 +20,16 @@ interim error) sets ``reusable = False`` and the connection is closed.
 Flow control: ``pause_writing``/``resume_writing`` of this transport are forwarded to the sink
 (which pauses reading the client); the sink pauses this transport's reading when the client's
 write buffer is full.
+
+Reading (``asyncio.BufferedProtocol``): uvloop reads straight into the worker's ``ReadBuffer``,
+shared by all its origin connections (each read is handled before the next one happens). A
+response head is copied out (it is parsed and cached by its bytes); a ``LENGTH`` body goes to
+the sink as a view of the buffer, so a 64 KB body is never copied in Python. A view outlives
+the read only when the client's transport keeps it (a partial write): the connection checks
+``sink.transport.get_write_buffer_size()`` after handing one over and then retires the buffer
+(later reads get a fresh one; the old one lives on in the view). Everything else (a head split
+across reads, chunked, until-close, tunnel) is copied to ``bytes`` and takes ``data_received``.
+The sink copies a view it keeps (the cache's recording).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of response head before the origin
 HEADS: Final = ResponseHeadCache()
 _HEAD_MAP: Final = HEADS.heads  # read-only view for the hit path
 BIG_BODY: Final = 16 * 1024  # body pieces at least this large are passed as views, not copied
+READ_BYTES: Final = 256 * 1024  # one read from an origin at most (uvloop's own read size)
 
 # states
 _IDLE, _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _TUNNEL, _CLOSED = range(7)
@@ -58,11 +69,31 @@ def _tail(data: bytes, start: int, end: int) -> bytes | memoryview:
     return data[start:end]
 
 
+class ReadBuffer:
+    """The receive buffer of one worker's origin connections (see the module docstring)."""
+
+    __slots__ = ("buf", "retired", "view")
+
+    def __init__(self) -> None:
+        self.retired = 0  # buffers given up to a client transport holding a view (tests)
+        self.buf = bytearray(READ_BYTES)
+        self.view = memoryview(self.buf)
+
+    def retire(self) -> None:
+        """A view of the buffer is still queued for sending: read into a new one from now."""
+        self.retired += 1
+        self.buf = bytearray(READ_BYTES)
+        self.view = memoryview(self.buf)
+
+
 class UpstreamSink(Protocol):
-    """What the client side implements to receive an origin's response."""
+    """What the client side implements to receive an origin's response. Body pieces may be
+    views of a buffer that is reused after the call: a sink keeping one copies it."""
+
+    transport: asyncio.Transport | None  # the client's (checked for views it still holds)
 
     def upstream_head(self, head: ResponseHead, body: bytes | memoryview) -> None: ...
-    def upstream_body(self, data: bytes) -> None: ...
+    def upstream_body(self, data: bytes | memoryview) -> None: ...
     def upstream_end(self) -> None: ...
     def upstream_error(self, err: UpstreamError) -> None: ...
     def upstream_pause(self) -> None: ...
@@ -70,11 +101,12 @@ class UpstreamSink(Protocol):
     def upstream_activity(self) -> None: ...
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "_buf",
         "_method",
         "_parser",
+        "_reads",
         "_remaining",
         "_state",
         "idle_deadline",
@@ -84,8 +116,9 @@ class UpstreamConnection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, key: tuple[str, int, bool]) -> None:
+    def __init__(self, key: tuple[str, int, bool], reads: ReadBuffer | None = None) -> None:
         self.key = key
+        self._reads = reads if reads is not None else ReadBuffer()
         self.transport: asyncio.Transport | None = None
         self.sink: UpstreamSink | None = None
         self.reusable = True
@@ -133,6 +166,46 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._reads.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        sink = self.sink
+        if sink is not None and not self._buf:
+            state = self._state
+            if state == _LENGTH:
+                self._body_view(sink, nbytes)
+                return
+            if state == _HEAD:
+                reads = self._reads
+                end = reads.buf.find(b"\r\n\r\n", 0, nbytes)
+                if end >= 0:
+                    self._on_head(sink, bytes(reads.view[: end + 4]), reads.view, end + 4, nbytes)
+                    return
+        self.data_received(bytes(self._reads.view[:nbytes]))
+
+    def _body_view(self, sink: UpstreamSink, nbytes: int) -> None:
+        reads = self._reads
+        rem = self._remaining
+        if nbytes < rem:
+            self._remaining = rem - nbytes
+            sink.upstream_body(reads.view[:nbytes])
+            self._check_kept(sink, reads)
+            return
+        if nbytes > rem:
+            self.reusable = False
+        self._remaining = 0
+        self._state = _IDLE
+        sink.upstream_body(reads.view[:rem])
+        self._check_kept(sink, reads)
+        sink.upstream_end()
+
+    @staticmethod
+    def _check_kept(sink: UpstreamSink, reads: ReadBuffer) -> None:
+        tr = sink.transport
+        if tr is not None and tr.get_write_buffer_size():
+            reads.retire()  # the client transport may hold a view of it
+
     def data_received(self, data: bytes) -> None:
         sink = self.sink
         if sink is None:
@@ -175,7 +248,7 @@ class UpstreamConnection(asyncio.Protocol):
                         self._fail(UpstreamProtocolError("response head too large"))
                     return
                 end += 4
-            self._on_head(sink, data, end)
+            self._on_head(sink, data[:end] if end < len(data) else data, data, end, len(data))
         elif state == _CHUNKED:
             self._on_chunked(sink, data)
         elif state in (_UNTIL_CLOSE, _TUNNEL):
@@ -183,10 +256,11 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             self.close()
 
-    def _on_head(self, sink: UpstreamSink, data: bytes, end: int) -> None:
-        """``data[:end]`` is a complete response head; the rest is body (or the next head)."""
-        n = len(data)
-        raw = data[:end] if end < n else data
+    def _on_head(
+        self, sink: UpstreamSink, raw: bytes, data: bytes | memoryview, end: int, n: int
+    ) -> None:
+        """``raw`` is a complete response head, ``data[end:n]`` what followed it (body, or
+        the next head); ``data`` is ``bytes`` or a view of the read buffer."""
         head = _HEAD_MAP.get(raw) if self._method != b"HEAD" else None
         if head is None:
             try:
@@ -200,18 +274,22 @@ class UpstreamConnection(asyncio.Protocol):
         if framing is Framing.LENGTH:  # the common case first
             cl = head.content_length or 0
             have = n - end
+            stop = end + cl if have >= cl else n
+            body = _tail(data, end, stop) if isinstance(data, bytes) else data[end:stop]
             if have >= cl:
                 if have > cl:
                     self.reusable = False
                 self._state = _IDLE
-                sink.upstream_head(head, _tail(data, end, end + cl))
-                if self.sink is sink:
-                    sink.upstream_end()
             else:
                 self._remaining = cl - have
                 self._state = _LENGTH
-                sink.upstream_head(head, _tail(data, end, n))
+            sink.upstream_head(head, body)
+            if not isinstance(data, bytes):
+                self._check_kept(sink, self._reads)
+            if have >= cl and self.sink is sink:
+                sink.upstream_end()
             return
+        data = data if isinstance(data, bytes) else bytes(data[:n])
         rest = data[end:]
         if 100 <= head.status < 200 and not head.upgrade:
             if rest:  # interim response (100 Continue): skip it, the real head follows

@@ -112,7 +112,7 @@ class ResponseRelay(ExchangeState):
             extra += txn.lines
             head_only = txn.head_only
             if body:
-                txn.on_body(body)
+                txn.on_body(body if type(body) is bytes else bytes(body))  # a view is reused
         transport = self.transport
         assert transport is not None
         if head.upgrade:
@@ -163,20 +163,20 @@ class ResponseRelay(ExchangeState):
             ctx.bytes_out += len(out)
             transport.write(out)
 
-    def upstream_body(self, data: bytes) -> None:
+    def upstream_body(self, data: bytes | memoryview) -> None:
         ctx = self.ctx
         if ctx is None or self.transport is None:
             return
         self.deadline = self.worker.loop.time() + self.zlimits.read_timeout
         txn = self.txn
         if txn is not None:
-            txn.on_body(data)
+            txn.on_body(data if type(data) is bytes else bytes(data))  # a view is reused
             if txn.head_only:
                 return
         if self.chunk_out:
             if not data:
                 return
-            data = encode_chunk(data)
+            data = encode_chunk(data if isinstance(data, bytes) else bytes(data))
         ctx.bytes_out += len(data)
         self.transport.write(data)
 
