@@ -242,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     for kind in [k.strip() for k in args.only.split(",") if k.strip()]:
         res = run(kind, args.n, args.rounds, args.profile)
         out[kind] = res["us_per_req"]
-        print(f"{kind:14s} {res['us_per_req']:7.3f} us/req (median of {args.rounds})", flush=True)
+        best = min(res["rounds"])
+        print(
+            f"{kind:14s} {res['us_per_req']:7.3f} us/req (median of {args.rounds}; best {best:.3f})",
+            flush=True,
+        )
         for line in res["profile"]:
             print("   ", line)
     print(json.dumps({"scenario": "datapath_micro", "us_per_req": out}))

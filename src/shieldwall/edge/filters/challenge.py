@@ -105,6 +105,9 @@ def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
     def endpoint(ctx: RequestContext) -> Decision:
         if ctx.path == _SUBMIT:
             return _redeem(state, zs, ctx)
+        raw = ctx.raw_head
+        if raw is not None and not ctx.headers and _COOKIE_PREFIX not in raw:
+            return CONTINUE  # no clearance cookie at all: the common case, no call
         cookie = _clearance_cookie(ctx)
         if cookie is None:
             return CONTINUE

@@ -143,7 +143,7 @@ class Exchange(OriginChoice):
         if lazy:
             ctx.raw_head = head.raw  # header() works before (or without) the list
         self.head = head
-        self.request_done = not head.has_body
+        self.request_done = not (head.chunked or head.content_length)  # head.has_body
         self.body_started = 0.0
         self.response_started = False
         self.keep_alive = head.keep_alive
@@ -187,7 +187,8 @@ class Exchange(OriginChoice):
             if expect is not None and expect.lower() == b"100-continue" and self.transport:
                 self.transport.write(_CONTINUE)  # the client waits for it before its body
             return
-        if self.cache_phase(ctx, zone, rt):
+        # a zone known (per connection) to have no cache skips the cache phase's call
+        if (zone is not self._cz_zone or self._cz is not None) and self.cache_phase(ctx, zone, rt):
             return
         self.forward()
 
