@@ -3,15 +3,15 @@
 ``RequestHead`` is one validated request head. A head from the general (callback) path carries
 its ``headers`` list; a head from the fast path carries the head bytes (``raw``) instead and
 builds the list only on first use (``header_list``), since most requests on a zone without
-filters never need it. ``repeat_head`` copies a fast-path head for a byte-identical repeat on
-the same connection: a fresh object, so one request's edits never reach the next.
+filters never need it. The parser hands the same head object out again for a byte-identical
+repeat on the same connection (with its list unbuilt): nothing edits a head after parsing.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["END", "EndOfMessage", "RequestHead", "header_list", "repeat_head"]
+__all__ = ["END", "EndOfMessage", "RequestHead", "header_list"]
 
 
 class EndOfMessage:
@@ -84,27 +84,6 @@ class RequestHead:
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method!r} {self.target!r} HTTP/{self.version.decode()})"
-
-
-def repeat_head(last: RequestHead) -> RequestHead:
-    """A fresh head equal to ``last`` (its header list is built again on demand, so a filter
-    that edits one request's ``ctx.headers`` cannot reach the next)."""
-    head = object.__new__(RequestHead)
-    head.method = last.method
-    head.target = last.target
-    head.version = last.version
-    head._headers = None
-    head.host = last.host
-    head.content_length = None
-    head.chunked = False
-    head.keep_alive = True
-    head.upgrade = None
-    head.expect_continue = False
-    head.connection_tokens = last.connection_tokens
-    head.raw = last.raw
-    head.line_end = last.line_end
-    head.fields = last.fields
-    return head
 
 
 def header_list(raw: bytes, line_end: int) -> list[tuple[bytes, bytes]]:

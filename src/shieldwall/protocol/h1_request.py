@@ -40,7 +40,7 @@ fields are found in one ``findall`` over the lower-cased bytes; no per-field Pyt
 the header list is built only when asked for. Anything unusual (a body, Upgrade, Expect, a
 limit, a version or Host problem, any llhttp error, pipelined bytes) is declined and goes
 through ``feed``, so every error has exactly one answer. A keep-alive connection that repeats
-its previous head byte for byte gets a copy of the head llhttp accepted last time (identical
+its previous head byte for byte gets the head llhttp accepted last time again (identical
 bytes in the identical parser state: identical result). ``tests/protocol`` checks the fast
 path against the general one with Hypothesis.
 """
@@ -54,7 +54,7 @@ from typing import Final
 import httptools
 
 from shieldwall.errors import BadRequest, HeaderTooLarge, ProtocolError, URITooLong
-from shieldwall.protocol.h1_head import END, EndOfMessage, RequestHead, header_list, repeat_head
+from shieldwall.protocol.h1_head import END, EndOfMessage, RequestHead, header_list
 
 __all__ = ["END", "EndOfMessage", "RequestEvent", "RequestHead", "RequestParser", "header_list"]
 
@@ -151,7 +151,11 @@ class RequestParser:
             return None
         last = self._last
         if last is not None and data == last.raw:
-            return repeat_head(last)  # the very bytes llhttp accepted last time, in the same state
+            # the very bytes llhttp accepted last time, in the same state: the same head. The
+            # previous request is over (the fast path runs between requests) and nothing edits
+            # a head; a header list built for it stays with its context, the next is built anew
+            last._headers = None
+            return last
         n = len(data)
         if n > self.max_header_bytes or data.find(b"\r\n\r\n") != n - 4:
             return None
