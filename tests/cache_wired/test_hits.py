@@ -206,3 +206,62 @@ async def test_hot_hits_keep_age_ttl_and_purges_right(tmp_path: Path) -> None:
         clock.now += 100  # past freshness: the hot record does not answer
         assert (await e.fetch())[1]["sw-cache"] == "EXPIRED"
         assert len(origin.requests) == 3
+
+
+def _noise(size: int) -> bytes:
+    import hashlib
+
+    out = bytearray()
+    block = b"seed"
+    while len(out) < size:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:size])
+
+
+async def test_large_hot_hits_go_out_by_sendfile_whole_and_in_order(tmp_path: Path) -> None:
+    """A large fresh hit is sent from a memfd copy (head by the transport, body by sendfile);
+    keep-alive responses stay complete and in order, also when the client reads slowly
+    (sendfile sends part, the transport the rest), and the copy is closed with its record."""
+    import asyncio
+    import gc
+    import socket
+
+    from shieldwall.edge.cache.hot import memfd_usage
+
+    big = _noise(900 * 1024)  # under memory_max_object: the memory tier (and a hot record)
+
+    def origin_fn(req: ReceivedRequest) -> OriginResponse:
+        return OriginResponse(headers=[("Cache-Control", "max-age=60")], body=big)
+
+    svc = services(Clock())
+    store = CacheConfig(memory_bytes=64 * 1024 * 1024)
+    async with Origin(origin_fn) as origin, wired(cfg(tmp_path, origin.port, store=store), svc) as e:
+        assert (await e.fetch("/big"))[1]["sw-cache"] == "MISS"
+        assert (await e.fetch("/big"))[2] == big  # slow-path HIT: the hot record is made
+        files_before = memfd_usage()[0]
+        # one keep-alive connection with a small receive buffer: pipelined hits
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", e.port))
+        r, w = await asyncio.open_connection(sock=sock, limit=1 << 16)
+        e.writers.append(w)
+        w.write(b"GET /big HTTP/1.1\r\nhost: example.com\r\n\r\n" * 8)  # > socket buffers
+        await asyncio.sleep(0.2)  # the edge fills the socket buffers meanwhile
+        for _ in range(8):
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+            assert b"sw-cache: HIT" in head and b"content-length: %d" % len(big) in head.lower()
+            got = bytearray()
+            while len(got) < len(big):
+                n = min(64 * 1024, len(big) - len(got))
+                got += await asyncio.wait_for(r.readexactly(n), 10)
+                await asyncio.sleep(0)  # slower than the edge writes
+            assert bytes(got) == big
+        assert memfd_usage()[0] == files_before + 1  # the record's memfd copy
+        assert await svc.cache.purge_url("http://example.com/big") == 1
+        assert (await e.fetch("/big"))[1]["sw-cache"] == "MISS"
+        zc = next(iter(svc.cache._zones.values()))
+        zc.hot.clear()
+        gc.collect()
+        assert memfd_usage()[0] == files_before  # closed with its record

@@ -22,10 +22,17 @@ correct):
 
 Bounds: at most ``MAX_HOT`` records per zone and config version (the table is cleared when
 full; the slow path refills it).
+
+Large bodies (``SENDFILE_MIN`` and up) also get a copy in an anonymous in-memory file
+(``memfd``) so a plain-HTTP hit can go out by ``sendfile`` (the data path writes the head, then
+the kernel sends the body's pages without copying them from Python; ``body_file``). These
+files are bounded per worker (``MEMFD_BUDGET`` bytes, ``MEMFD_MAX`` files) and closed with
+their record; without room a record simply has none and the body is written as before.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -39,7 +46,16 @@ if TYPE_CHECKING:
     from shieldwall.edge.cache.service import ZoneCache
     from shieldwall.edge.cache.txn import CacheTxn
 
-__all__ = ["MAX_HOT", "Hot", "HotKey", "hot_key", "plain_request", "remember"]
+__all__ = [
+    "MAX_HOT",
+    "SENDFILE_MIN",
+    "Hot",
+    "HotKey",
+    "hot_key",
+    "memfd_usage",
+    "plain_request",
+    "remember",
+]
 
 MAX_HOT: Final = 4096  # hot records per zone (cleared when full)
 # request fields that change a hit's answer (conditionals, ranges, request directives)
@@ -50,10 +66,25 @@ _SPECIAL: Final = frozenset(
 _SPECIAL_RAW: Final = re.compile(rb"\r\n(?:range|if-[a-z-]+|cache-control|pragma)\s*:", re.I)
 
 HotKey = tuple[bytes, str, str, bytes]
+SENDFILE_MIN: Final = 32 * 1024  # bodies this large get a memfd copy for sendfile
+MEMFD_BUDGET: Final = 64 * 1024 * 1024  # bytes in memfd copies per worker process
+MEMFD_MAX: Final = 256  # memfd copies open per worker process
+
+
+class _Memfds:
+    """This process's memfd copies (a worker is one process with one loop)."""
+
+    bytes = 0
+    count = 0
+
+
+def memfd_usage() -> tuple[int, int]:
+    """(files, bytes) of memfd copies open in this process (tests, metrics)."""
+    return _Memfds.count, _Memfds.bytes
 
 
 class Hot:
-    __slots__ = ("body", "entry", "head", "key", "second", "status", "until")
+    __slots__ = ("body", "entry", "fd", "fd_bytes", "head", "key", "second", "status", "until")
 
     def __init__(self, entry: CacheEntry, key: str, until: float) -> None:
         self.entry = entry
@@ -63,6 +94,40 @@ class Hot:
         self.head = b""
         self.body: bytes = b""
         self.status = entry.status
+        self.fd = -1  # memfd holding ``body`` (see body_file), -1: none
+        self.fd_bytes = 0
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            _Memfds.count -= 1
+            _Memfds.bytes -= self.fd_bytes
+            self.fd = -1
+
+    def body_file(self) -> int:
+        """A memfd with exactly ``body`` for sendfile (made once), or -1 (small body, no
+        room in this worker's budget, or no memfd on this system)."""
+        if self.fd >= 0:
+            return self.fd
+        n = len(self.body)
+        if n < SENDFILE_MIN or _Memfds.count >= MEMFD_MAX or _Memfds.bytes + n > MEMFD_BUDGET:
+            return -1
+        try:
+            fd = os.memfd_create("shieldwall-hot", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):
+            return -1
+        try:
+            view = memoryview(self.body)
+            done = 0
+            while done < n:
+                done += os.write(fd, view[done:])
+        except OSError:
+            os.close(fd)
+            return -1
+        self.fd, self.fd_bytes = fd, n
+        _Memfds.count += 1
+        _Memfds.bytes += n
+        return fd
 
     def render(self, zc: ZoneCache, method: str, now: float) -> None:
         served = serve(self.entry, method, (), now)

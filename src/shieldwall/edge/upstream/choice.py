@@ -24,7 +24,11 @@ idempotent is tried on up to ``retries`` other origins, its buffered body replay
 
 from __future__ import annotations
 
-from typing import Final
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any, Final
 
 from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
@@ -52,6 +56,8 @@ class OriginChoice(ResponseRelay):
     _cz: ZoneCache | None = None
     _bz_zone: ZoneRuntime | None = None
     _bz: Balancer | None = None
+    _sendfile_fd = -2  # client socket for sendfile: -2 unknown yet, -1 never (sendfile_fd)
+    _sendfile_sock: Any = None  # the transport's socket object (for TCP_CORK)
     trusted_peer: bool  # set by Exchange (per connection and config version)
 
     def forward(self) -> None: ...  # provided by Exchange: choose an origin and send
@@ -128,12 +134,62 @@ class OriginChoice(ResponseRelay):
         if transport is not None:
             if len(body) < BIG_BODY:
                 transport.write(head + body)
-            else:
+            elif self.sendfile_fd() < 0 or not self.send_file(transport, head, hot, body):
                 transport.writelines((head, body))
         if close:
             self.closing = True
         if self.request_done or close:
             self.complete(not close)
+
+    def sendfile_fd(self) -> int:
+        """The client socket's descriptor when a body may go out by ``sendfile`` (plain TCP,
+        no TLS), else -1; looked up once per connection."""
+        fd = self._sendfile_fd
+        if fd == -2:
+            fd = -1
+            tr = self.transport
+            if (
+                tr is not None
+                and self.info.scheme == "http"
+                and tr.get_extra_info("sslcontext") is None
+                and tr.get_extra_info("ssl_object") is None
+            ):
+                sock = tr.get_extra_info("socket")
+                if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                    fd = sock.fileno()
+                    self._sendfile_sock = sock
+            self._sendfile_fd = fd
+        return fd
+
+    def send_file(self, transport: asyncio.Transport, head: bytes, hot: Hot, body: bytes) -> bool:
+        """Head by the transport, body by ``sendfile`` from the record's memfd, when nothing
+        is queued before them (the order on the wire is the order of the calls); the part
+        ``sendfile`` could not send now goes through the transport. False: not taken."""
+        src = hot.body_file()
+        sock = self._sendfile_sock
+        if src < 0 or sock is None or transport.get_write_buffer_size():
+            return False
+        sent = 0
+        n = len(body)
+        # corked: the head and the body's first pages leave in one go (a lone head segment
+        # would cost a delivery of its own); uncorking pushes whatever is queued
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        except OSError:
+            return False
+        try:
+            transport.write(head)
+            if not transport.get_write_buffer_size():  # the head left whole: the socket is ours
+                try:
+                    sent = os.sendfile(self._sendfile_fd, src, 0, n)
+                except OSError:  # EAGAIN, or a broken connection the transport will report
+                    sent = 0
+        finally:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        if sent < n:
+            transport.write(memoryview(body)[sent:])
+        return True
 
     def cache_answer(self, txn: CacheTxn) -> None:
         """Answer from the cache: one write of head and body."""
