@@ -33,7 +33,7 @@ from typing import Any, Final
 from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
 from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
-from shieldwall.edge.cache.hot import Hot, hot_key, plain_request, remember
+from shieldwall.edge.cache.hot import Hot, plain_request, remember
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.balancer import FULL, Balancer
@@ -58,6 +58,7 @@ class OriginChoice(ResponseRelay):
     _bz: Balancer | None = None
     _sendfile_fd = -2  # client socket for sendfile: -2 unknown yet, -1 never (sendfile_fd)
     _sendfile_sock: Any = None  # the transport's socket object (for TCP_CORK)
+    _plain_raw: bytes | None = None  # a raw head known to be a plain request (hot.py)
     trusted_peer: bool  # set by Exchange (per connection and config version)
 
     def forward(self) -> None: ...  # provided by Exchange: choose an origin and send
@@ -75,16 +76,21 @@ class OriginChoice(ResponseRelay):
         head = self.head
         assert head is not None
         now = zc.service.clock()
-        if zc.hot:  # the hit fast path: a pre-rendered answer (hot.py)
-            hot = zc.hot.get(hot_key(ctx, zc.ignore_query))
-            if (
-                hot is not None
-                and now < hot.until
-                and plain_request(ctx.headers, head.raw)
-                and zc.mem.backend.get(hot.key) is hot.entry
-            ):
-                self.hot_answer(ctx, zc, hot, now)
-                return True
+        if zc.hot:  # the hit fast path: a pre-rendered answer (hot.py; hot_key inlined)
+            hot = zc.hot.get(
+                (ctx.method, ctx.conn.scheme, ctx.host, ctx.path if zc.ignore_query else ctx.target)
+            )
+            if hot is not None and now < hot.until:
+                raw = head.raw
+                # plain_request, remembered per connection for the very same head bytes
+                plain = raw is self._plain_raw and raw is not None and not ctx.headers
+                if not plain and plain_request(ctx.headers, raw):
+                    plain = True
+                    if not ctx.headers:
+                        self._plain_raw = raw
+                if plain and zc.mem.backend.get(hot.key) is hot.entry:
+                    self.hot_answer(ctx, zc, hot, now)
+                    return True
         txn = self.txn = CacheTxn.begin(
             zc,
             ctx,
