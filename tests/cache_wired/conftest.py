@@ -118,9 +118,16 @@ class Wired:
 
 
 @asynccontextmanager
-async def wired(config: Config, svc: WorkerServices | None = None) -> AsyncIterator[Wired]:
+async def wired(
+    config: Config, svc: WorkerServices | None = None, chain_builder: Any = None
+) -> AsyncIterator[Wired]:
     svc = svc or services()
-    holder = RuntimeHolder(build_runtime(config, version=1))
+    runtime = (
+        build_runtime(config, version=1)
+        if chain_builder is None
+        else build_runtime(config, 1, chain_builder)
+    )
+    holder = RuntimeHolder(runtime)
     server = EdgeServer(holder, services=svc)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -236,7 +236,10 @@ async def test_large_hot_hits_go_out_by_sendfile_whole_and_in_order(tmp_path: Pa
 
     svc = services(Clock())
     store = CacheConfig(memory_bytes=64 * 1024 * 1024)
-    async with Origin(origin_fn) as origin, wired(cfg(tmp_path, origin.port, store=store), svc) as e:
+    async with (
+        Origin(origin_fn) as origin,
+        wired(cfg(tmp_path, origin.port, store=store), svc) as e,
+    ):
         assert (await e.fetch("/big"))[1]["sw-cache"] == "MISS"
         assert (await e.fetch("/big"))[2] == big  # slow-path HIT: the hot record is made
         files_before = memfd_usage()[0]
@@ -265,3 +268,35 @@ async def test_large_hot_hits_go_out_by_sendfile_whole_and_in_order(tmp_path: Pa
         zc.hot.clear()
         gc.collect()
         assert memfd_usage()[0] == files_before  # closed with its record
+
+
+async def test_filter_lines_reach_cached_answers_and_are_never_stored(tmp_path: Path) -> None:
+    """A filter's response lines (a renewed clearance cookie) are on every answer the request
+    gets: miss, slow-path hit, hot hit; they are never part of the stored response."""
+    from shieldwall.config.model import Config, ZoneConfig
+    from shieldwall.edge.context import RequestContext
+    from shieldwall.edge.decision import CONTINUE, Decision
+    from shieldwall.edge.pipeline import PhaseChain
+
+    def renew(ctx: RequestContext) -> Decision:
+        if ctx.query == b"renew":
+            ctx.response_headers_extra = [(b"set-cookie", b"clear=fresh; Path=/")]
+        return CONTINUE
+
+    def chain(zone: ZoneConfig, config: Config) -> PhaseChain:
+        return PhaseChain(request_headers=(renew,))
+
+    from shieldwall.config.cache import CacheKeyConfig, ZoneCacheConfig
+
+    async with Origin(static) as origin:
+        zcache = ZoneCacheConfig(key=CacheKeyConfig(ignore_query=True))
+        async with wired(cfg(tmp_path, origin.port, cache=zcache), services(Clock()), chain) as e:
+            status, h, body = await e.fetch("/a.css?renew")
+            assert (h["sw-cache"], h["set-cookie"]) == ("MISS", "clear=fresh; Path=/")
+            for _ in range(3):  # slow-path HIT, then the hot record
+                status, h, body = await e.fetch("/a.css?renew")
+                assert (status, body, h["sw-cache"]) == (200, BODY, "HIT")
+                assert h["set-cookie"] == "clear=fresh; Path=/"
+                status, h, body = await e.fetch("/a.css")
+                assert (h["sw-cache"], "set-cookie" in h) == ("HIT", False)
+            assert len(origin.requests) == 1

@@ -73,8 +73,8 @@ class RequestContext:
     # the data path buffers bodies for inspection
     body_sample: bytes | None = None
     waf: WafState | None = None  # WAF per-request state: decoded views (lazy), score, rule ids
-    # response header lines filters add to the answer (a relayed origin response or the edge's
-    # own answer; not to cache hits): spliced into the head as given, never stored in the cache.
+    # response header lines filters add to the answer (a relayed origin response, a cached
+    # answer or the edge's own): spliced into the head as given, never stored in the cache.
     # None (the default) costs nothing on the fast path
     response_headers_extra: list[tuple[bytes, bytes]] | None = None
     extra: Any = None  # reserved for a typed extension object; never a free-form dict

@@ -36,6 +36,7 @@ from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
 from shieldwall.edge.cache.hot import Hot, plain_request, remember
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
+from shieldwall.edge.upstream.answers import header_lines
 from shieldwall.edge.upstream.balancer import FULL, Balancer
 from shieldwall.edge.upstream.protocol import BIG_BODY
 from shieldwall.edge.upstream.relay import ResponseRelay
@@ -126,10 +127,12 @@ class OriginChoice(ResponseRelay):
         worker = self.worker
         if worker.draining:
             close = True
-        head = b"%s%s%s\r\n%s\r\n" % (
+        more = ctx.response_headers_extra  # filters' lines (a renewed clearance cookie)
+        head = b"%s%s%s\r\n%s%s\r\n" % (
             hot.head,
             worker.extra_prefix,
             ctx.request_id.encode(),
+            b"" if more is None else header_lines(more),
             _CLOSE if close else b"",
         )
         body = hot.body
@@ -209,7 +212,10 @@ class OriginChoice(ResponseRelay):
         worker = self.worker
         if worker.draining:
             close = True
-        data = txn.answer(worker.extra_prefix + ctx.request_id.encode() + b"\r\n", close)
+        lines = worker.extra_prefix + ctx.request_id.encode() + b"\r\n"
+        if ctx.response_headers_extra is not None:  # filters' lines (a renewed clearance cookie)
+            lines += header_lines(ctx.response_headers_extra)
+        data = txn.answer(lines, close)
         self.answer(served.status, data, close)
 
     # -- origin choice ------------------------------------------------------------------
