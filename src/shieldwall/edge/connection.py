@@ -303,14 +303,19 @@ class ClientConnection(Exchange, asyncio.Protocol):
             return
         if self.state != _BUSY:
             return
-        if self.eof and not self.parser.events:
+        parser = self.parser
+        self.ahead = 0
+        if not (parser.events or parser.in_head or self.eof or self.paused):
+            self.state = _IDLE  # the common case: wait for the next request
+            self.deadline_kind = DL_IDLE
+            self.deadline = self.worker.loop.time() + self.limits().idle_timeout
+            return
+        if self.eof and not parser.events:
             self.close()  # nothing more can arrive: a half-closed peer is never reused
             return
         self.state = _IDLE
-        self.ahead = 0
         if self.paused:
             self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
-        parser = self.parser
         worker = self.worker
         if parser.events:
             self.set_deadline(DL_HEAD, self.limits().header_timeout)
