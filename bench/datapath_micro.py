@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         out[kind] = res["us_per_req"]
         best = min(res["rounds"])
         print(
-            f"{kind:14s} {res['us_per_req']:7.3f} us/req (median of {args.rounds}; best {best:.3f})",
+            f"{kind:14s} {res['us_per_req']:7.3f} us/req"
+            f" (median of {args.rounds}; best {best:.3f})",
             flush=True,
         )
         for line in res["profile"]:
