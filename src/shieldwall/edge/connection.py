@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from shieldwall.config.model import ListenerConfig
@@ -62,32 +63,24 @@ __all__ = ["ClientConnection"]
 _IDLE, _BUSY, _TUNNEL, _CLOSED = range(4)
 # why reading is paused (bit mask)
 PAUSE_PIPELINE: Final = 1  # too much queued ahead of the request being answered
+_GRACEFUL_CLOSE: Final = struct.pack("ii", 0, 0)  # SO_LINGER off: close() sends FIN after data
 _TIMEOUT_NAMES: Final = {DL_CONNECT: "connect", DL_SEND: "send", DL_READ: "read"}
 
 
 class ClientConnection(Exchange, asyncio.Protocol):
     def __init__(self, worker: Worker, listener: ListenerConfig) -> None:
-        Exchange.__init__(self, worker)
+        # Only what a refused connection needs (``connection_lost`` follows the abort): the
+        # exchange state and the parser are built in ``connection_made`` once the peer is
+        # admitted, so a banned client costs no parser and no request state.
+        self.worker = worker
         self.listener = listener
-        # the TLS server reads a PROXY header itself; plain listeners read it here
-        self.expect_proxy = listener.proxy_protocol and not listener.tls
         self.transport: asyncio.Transport | None = None
         self.client_hello: Any = None
         self.proxy_header: ProxyHeader | None = None
         self.state = _IDLE
-        self.paused = 0
-        self.ahead = 0  # bytes received while the current request is waiting for its answer
         self.counted_ip: str | None = None
-        self.eof = False  # the client half-closed: answer what it sent, then close
-        # loop time since which the client has not taken our bytes (0: it has); see check()
-        self.send_stalled_since = 0.0
-        self._proxy_buf: bytearray | None = None
-        limits = worker.holder.current.config.limits
-        self.parser = RequestParser(
-            max_header_bytes=limits.max_header_bytes,
-            max_header_count=limits.max_header_count,
-            max_uri_bytes=limits.max_uri_bytes,
-        )
+        self.ctx = None
+        self.upstream = None
 
     # -- TLS hook ------------------------------------------------------------------------
     def set_client_hello(self, info: Any) -> None:
@@ -104,18 +97,42 @@ class ClientConnection(Exchange, asyncio.Protocol):
         transport = self.transport = cast(asyncio.Transport, transport)  # uvloop: no subclass
         worker = self.worker
         peer = transport.get_extra_info("peername")
-        ip, port = (peer[0], peer[1]) if peer else ("unknown", 0)
-        if not worker.admit(ip):
+        ip = peer[0] if peer else "unknown"
+        if worker.is_banned(ip):  # phase "connection", the flood case: one dict probe
+            worker.refused += 1
+            self.state = _CLOSED
+            transport.abort()  # a reset: plain listeners set SO_LINGER 0 (server.py)
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family != socket.AF_UNIX:
+            # anyone else gets an orderly close (FIN after our bytes), as before the ban set
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _GRACEFUL_CLOSE)
+        if not worker.admit(ip):  # the caps (admit counts the refusal)
             self.state = _CLOSED
             transport.abort()
             return
+        Exchange.__init__(self, worker)
+        listener = self.listener
+        # the TLS server reads a PROXY header itself; plain listeners read it here
+        self.expect_proxy = listener.proxy_protocol and not listener.tls
+        self.paused = 0
+        self.ahead = 0  # bytes received while the current request is waiting for its answer
+        self.eof = False  # the client half-closed: answer what it sent, then close
+        # loop time since which the client has not taken our bytes (0: it has); see check()
+        self.send_stalled_since = 0.0
+        self._proxy_buf: bytearray | None = None
+        limits = worker.holder.current.config.limits
+        self.parser = RequestParser(
+            max_header_bytes=limits.max_header_bytes,
+            max_header_count=limits.max_header_count,
+            max_uri_bytes=limits.max_uri_bytes,
+        )
+        port = peer[1] if peer else 0
         self.counted_ip = ip
         worker.connections.add(self)
-        sock = transport.get_extra_info("socket")
         if sock is not None and sock.family != socket.AF_UNIX:
             with contextlib.suppress(OSError):  # not TCP: nothing to tune
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        limits = worker.holder.current.config.limits
         transport.set_write_buffer_limits(limits.write_buffer_high, limits.write_buffer_low)
         local = transport.get_extra_info("sockname")
         now = worker.loop.time()

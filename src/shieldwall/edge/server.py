@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, Protocol
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MIN_SWEEP: Final = 0.05
 MAX_SWEEP: Final = 1.0
+RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 
 class _Closable(Protocol):
@@ -66,6 +68,7 @@ class Worker:
     ) -> None:
         self.holder = holder
         self.services = services if services is not None else WorkerServices()
+        self.is_banned = self.services.is_banned  # ``BanSet.is_banned``, bound once
         self.loop = loop
         self.access_log = access_log
         self.pool = UpstreamPool(loop)
@@ -99,11 +102,12 @@ class Worker:
         return self.extra_prefix + request_id.encode() + b"\r\n"
 
     def admit(self, ip: str) -> bool:
-        limits = self.holder.current.config.limits
-        if self.draining or len(self.connections) >= limits.max_connections:
+        # phase "connection": a ban first (one dict probe, the flood case), then the caps
+        if self.is_banned(ip):
             self.refused += 1
             return False
-        if self.services.is_banned(ip):  # phase "connection": the cheapest refusal there is
+        limits = self.holder.current.config.limits
+        if self.draining or len(self.connections) >= limits.max_connections:
             self.refused += 1
             return False
         n = self.per_ip.get(ip, 0)
@@ -115,7 +119,7 @@ class Worker:
 
     def not_banned(self, ip: str) -> bool:
         """Side-effect-free accept check for listeners that must decide before a handshake."""
-        return not self.services.is_banned(ip)
+        return not self.is_banned(ip)
 
     def release(self, ip: str) -> None:
         n = self.per_ip.get(ip, 0) - 1
@@ -195,6 +199,11 @@ class EdgeServer:
         await worker.services.cache.start(self.holder.current)  # stores, health checks
         for listener, sock in sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not listener.tls:
+                # accepted sockets inherit SO_LINGER 0: closing one refused for a ban sends a
+                # reset at once (the flooder's request is mostly never sent, nor read);
+                # ``connection_made`` turns it off for every peer that is not banned
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
 
             def factory(listener: ListenerConfig = listener) -> ClientConnection:
                 return ClientConnection(worker, listener)
