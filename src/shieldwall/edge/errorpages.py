@@ -14,12 +14,25 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final
 
-__all__ = ["REQUEST_ID_HEADER", "RequestIds", "error_response", "reason_phrase", "wants_json"]
+from shieldwall.edge.decision import Respond
+
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "ReadyAnswer",
+    "RequestIds",
+    "error_response",
+    "plain_head",
+    "reason_phrase",
+    "wants_json",
+]
 
 REQUEST_ID_HEADER: Final = b"sw-request-id"
+_PHRASES: Final[dict[int, bytes]] = {}  # status -> reason phrase (HTTPStatus() is slow)
 
 _MESSAGES: Final = {
     400: "The request could not be understood.",
@@ -55,10 +68,48 @@ class RequestIds:
 
 
 def reason_phrase(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
+    phrase = _PHRASES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            phrase = b"Unknown"
+        if 100 <= status <= 999:  # bounded: at most 900 entries
+            _PHRASES[status] = phrase
+    return phrase
+
+
+def plain_head(
+    status: int,
+    headers: Sequence[tuple[bytes, bytes]],
+    body_len: int,
+    extra: Sequence[tuple[bytes, bytes]] | None = None,
+) -> bytes:
+    """The head of a plain edge answer up to the request id: status line, ``headers`` and
+    ``extra`` lines as given, ``content-length``, then ``sw-request-id: `` (the caller appends
+    the id, CRLF, ``connection: close`` if closing, CRLF and the body)."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+    for k, v in headers:
+        parts += (k, b": ", v, b"\r\n")
+    if extra is not None:
+        for k, v in extra:
+            parts += (k, b": ", v, b"\r\n")
+    parts.append(b"content-length: %d\r\n" % body_len)
+    parts += (REQUEST_ID_HEADER, b": ")
+    return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyAnswer(Respond):
+    """A ``Respond`` meant to be answered many times (e.g. a rate limit's 429, one per whole
+    second to reset): its head up to the request id is rendered once, at construction
+    (``dataclasses.replace`` renders a changed copy), so the data path only splices the id
+    and the connection line. On the wire it is byte for byte the ``Respond`` it extends."""
+
+    head: bytes = field(default=b"", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "head", plain_head(self.status, self.headers, len(self.body)))
 
 
 def wants_json(accept: bytes | None) -> bool:

@@ -30,7 +30,7 @@ from shieldwall.edge.filters.challenge import (
     challenge_endpoint,
     security_level,
 )
-from shieldwall.edge.filters.shield_zone import ZoneShield
+from shieldwall.edge.filters.shield_zone import ZoneShield, list_free
 from shieldwall.edge.pipeline import Filter
 from shieldwall.edge.services import WorkerServices
 
@@ -53,14 +53,14 @@ def provision(config: Config, services: WorkerServices) -> None:
 def build_challenge_endpoint(
     zone: ZoneConfig, config: Config, services: WorkerServices
 ) -> tuple[Filter, ...]:
-    return (challenge_endpoint(services.shield, ZoneShield.of(zone, config)),)
+    return (list_free(challenge_endpoint(services.shield, ZoneShield.of(zone, config))),)
 
 
 def build_security_level(
     zone: ZoneConfig, config: Config, services: WorkerServices
 ) -> tuple[Filter, ...]:
     f = security_level(ZoneShield.of(zone, config))
-    return () if f is None else (f,)
+    return () if f is None else (list_free(f),)
 
 
 class ShieldChain:
@@ -97,6 +97,9 @@ def wrap_request_headers(
 ) -> tuple[Filter, ...]:
     if not filters:
         return ()
+    # the builders' verdict, refined by the filters' own (``shield_zone.list_free``): e.g. rate
+    # limits keyed by the client address only need no header list
+    needs_headers = needs_headers and any(getattr(f, "needs_headers", True) for f in filters)
     render = ChallengeRenderer(services.shield, ZoneShield.of(zone, config))
     return (ShieldChain(filters, render, needs_headers),)
 

@@ -36,7 +36,7 @@ from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
 from shieldwall.edge.filters.shield_state import rule_from_config
-from shieldwall.edge.filters.shield_zone import TooManyAnswers, ZoneShield
+from shieldwall.edge.filters.shield_zone import TooManyAnswers, ZoneShield, list_free
 from shieldwall.edge.pipeline import Filter
 from shieldwall.edge.services import WorkerServices
 from shieldwall.ratelimit import Characteristic, RateLimitRule, derive_key
@@ -141,6 +141,8 @@ def build_ratelimit(
                 return d
         return CONTINUE
 
+    if all(only_ip and rule.matcher is None for rule, _, only_ip, *_ in rules):
+        list_free(rate_limit)  # keys, scopes and answers read the raw head at most
     return (rate_limit,)
 
 

@@ -24,10 +24,19 @@ from shieldwall.challenge.pages import wants_json
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import Respond
+from shieldwall.edge.errorpages import ReadyAnswer
+from shieldwall.edge.pipeline import Filter
 from shieldwall.ratelimit.headers import ratelimit_headers
 from shieldwall.ratelimit.limiter import Verdict
 
-__all__ = ["MAX_CACHED_ANSWERS", "TooManyAnswers", "ZoneShield", "refused", "too_many_headers"]
+__all__ = [
+    "MAX_CACHED_ANSWERS",
+    "TooManyAnswers",
+    "ZoneShield",
+    "list_free",
+    "refused",
+    "too_many_headers",
+]
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 _JSON: Final = b"application/json"
@@ -102,6 +111,14 @@ class ZoneShield:
         return should_challenge(self.level, ctx.threat_score)
 
 
+def list_free(f: Filter) -> Filter:
+    """Mark ``f`` as reading the request head only through ``ctx.header()`` / ``ctx.path``
+    (both work on the raw head): a zone whose filters all say so never builds
+    ``ctx.headers`` (``shield.wrap_request_headers``, ``Exchange``'s ``needs_headers``)."""
+    f.needs_headers = False  # type: ignore[attr-defined]  # a function attribute
+    return f
+
+
 def _nets(cidrs: tuple[str, ...]) -> list[_Net]:
     return [ipaddress.ip_network(c, strict=False) for c in cidrs]
 
@@ -127,8 +144,9 @@ class TooManyAnswers:
     A refusal only differs from the next one by its ``Retry-After`` / ``RateLimit`` ``t``
     figure (whole seconds, RFC 9110 section 10.2.3) and by HTML vs JSON, so the whole
     ``Respond`` (status, header tuple, body) is built once per (seconds, api) and shared: the
-    refusal path allocates nothing. The body names no request id; the data path puts it in the
-    ``sw-request-id`` header of every answer (``errorpages.REQUEST_ID_HEADER``).
+    refusal path allocates nothing. It is an ``errorpages.ReadyAnswer``, its head rendered once
+    too. The body names no request id; the data path splices it into the ``sw-request-id``
+    header of every answer (``errorpages.REQUEST_ID_HEADER``).
     """
 
     __slots__ = ("_html", "_json", "limit", "name", "period")
@@ -152,7 +170,7 @@ class TooManyAnswers:
             d.clear()
         v = Verdict(False, self.limit, 0, float(secs))
         headers = too_many_headers(ratelimit_headers(self.name, self.period, v), api)
-        r = d[secs] = Respond(429, headers, _JSON_BODY if api else _HTML_BODY)
+        r = d[secs] = ReadyAnswer(429, headers, _JSON_BODY if api else _HTML_BODY)
         return r
 
 

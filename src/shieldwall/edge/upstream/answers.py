@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 from shieldwall.config.model import ServerLimits, ZoneLimits
 from shieldwall.edge.context import ConnectionInfo, RequestContext
 from shieldwall.edge.decision import Block, Challenge, Decision, Respond
-from shieldwall.edge.errorpages import REQUEST_ID_HEADER, error_response, reason_phrase, wants_json
+from shieldwall.edge.errorpages import ReadyAnswer, error_response, plain_head, wants_json
 from shieldwall.edge.upstream.protocol import UpstreamConnection
 from shieldwall.errors import ProtocolError
 from shieldwall.protocol.h1 import RequestHead
@@ -50,7 +50,9 @@ __all__ = [
 
 # deadline kinds
 DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
-_PHRASES: Final[dict[int, bytes]] = {}  # status -> reason phrase (HTTPStatus() is slow)
+# the end of a plain answer's head after the request id
+_END_KEEP: Final = b"\r\n\r\n"
+_END_CLOSE: Final = b"\r\nconnection: close\r\n\r\n"
 PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
 
 
@@ -172,6 +174,16 @@ class ExchangeState:
         assert ctx is not None
         if isinstance(d, Respond):
             ctx.security_action = ctx.security_action or "respond"
+            if type(d) is ReadyAnswer and ctx.response_headers_extra is None:
+                # rendered once: splice the request id (respond_plain's bytes exactly)
+                close = d.close or self.closing or not self.request_done or not self.keep_alive
+                end = _END_CLOSE if close else _END_KEEP
+                rid = ctx.request_id.encode()
+                if ctx.method == b"HEAD":
+                    self.answer(d.status, d.head + rid + end, close)
+                else:
+                    self.answer(d.status, b"".join((d.head, rid, end, d.body)), close)
+                return
             self.respond_plain(d.status, d.headers, d.body, close=d.close)
         elif isinstance(d, Block):
             ctx.security_action = "block"
@@ -211,19 +223,8 @@ class ExchangeState:
         ctx = self.ctx
         assert ctx is not None
         close = close or self.closing or not self.request_done or not self.keep_alive
-        phrase = _PHRASES.get(status)
-        if phrase is None:
-            phrase = reason_phrase(status)
-            if 100 <= status <= 999:  # bounded cache: at most 900 entries
-                _PHRASES[status] = phrase
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
-        for k, v in headers:
-            parts += (k, b": ", v, b"\r\n")
-        if ctx.response_headers_extra is not None:
-            parts.append(header_lines(ctx.response_headers_extra))
-        parts.append(b"content-length: %d\r\n" % len(body))
-        parts += (REQUEST_ID_HEADER, b": ", ctx.request_id.encode(), b"\r\n")
-        parts.append(b"connection: close\r\n\r\n" if close else b"\r\n")
+        head = plain_head(status, headers, len(body), ctx.response_headers_extra)
+        parts = [head, ctx.request_id.encode(), _END_CLOSE if close else _END_KEEP]
         if ctx.method != b"HEAD":
             parts.append(body)
         self.answer(status, b"".join(parts), close)
