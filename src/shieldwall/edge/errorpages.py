@@ -33,6 +33,8 @@ __all__ = [
 
 REQUEST_ID_HEADER: Final = b"sw-request-id"
 _PHRASES: Final[dict[int, bytes]] = {}  # status -> reason phrase (HTTPStatus() is slow)
+MAX_PAGES: Final = 1024  # rendered error pages kept (reasons come from config); cleared when full
+_PAGES: Final[dict[tuple[int, str, bool, str], tuple[bytes, bytes, bytes, bytes]]] = {}
 
 _MESSAGES: Final = {
     400: "The request could not be understood.",
@@ -128,37 +130,64 @@ def error_response(
     extra: bytes = b"",
 ) -> bytes:
     """A complete HTTP/1.1 response (head and body); ``extra``: more header lines (each
-    ending CRLF), e.g. ``Retry-After`` or the cache's status lines."""
+    ending CRLF), e.g. ``Retry-After`` or the cache's status lines.
+
+    The page is rendered once per (status, reason, JSON or HTML, server name) (``_page``); a
+    request splices in its id (twice: field and body), the content length, ``extra`` and the
+    connection line."""
+    key = (status, reason, json_body, server_name)
+    page = _PAGES.get(key)
+    if page is None:
+        if len(_PAGES) >= MAX_PAGES:
+            _PAGES.clear()
+        page = _PAGES[key] = _page(status, json_body, server_name, reason)
+    start, mid, before, after = page
+    rid = request_id.encode()
+    if json_body and not (request_id.isascii() and request_id.replace("-", "").isalnum()):
+        # an id JSON would escape (never one of ours, see RequestIds): the document in full
+        phrase = reason_phrase(status).decode()
+        message = reason or _MESSAGES.get(status, phrase)
+        doc = {"status": status, "error": phrase, "message": message, "request_id": request_id}
+        body = json.dumps(doc).encode()
+    else:
+        body = before + rid + after
+    parts = [start, b"%d" % len(body), mid, rid, b"\r\n", extra]
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head_only:
+        parts.append(body)
+    return b"".join(parts)
+
+
+def _page(
+    status: int, json_body: bool, server_name: str, reason: str
+) -> tuple[bytes, bytes, bytes, bytes]:
+    """An error page in pieces: the head up to the content length's value, the head from
+    there up to the request id's value, and the body before and after the request id."""
     phrase = reason_phrase(status).decode()
     message = reason or _MESSAGES.get(status, phrase)
     if json_body:
-        body = json.dumps(
-            {"status": status, "error": phrase, "message": message, "request_id": request_id}
-        ).encode()
+        # json.dumps of the same dict with "request_id" last, cut before the id's value
+        doc = json.dumps({"status": status, "error": phrase, "message": message})
+        before = (doc[:-1] + ', "request_id": "').encode()
+        after = b'"}'
         ctype = b"application/json"
     else:
-        body = (
+        before = (
             "<!doctype html><html><head><meta charset=utf-8>"
             f"<title>{status} {html.escape(phrase)}</title>"
             "<style>body{font:16px system-ui,sans-serif;margin:15vh auto;max-width:36em;"
             "color:#222}small{color:#777}</style></head><body>"
             f"<h1>{status} {html.escape(phrase)}</h1><p>{html.escape(message)}</p>"
-            f"<p><small>Request ID: {request_id} &middot; {html.escape(server_name)}</small></p>"
-            "</body></html>\n"
+            "<p><small>Request ID: "
         ).encode()
+        after = f" &middot; {html.escape(server_name)}</small></p></body></html>\n".encode()
         ctype = b"text/html; charset=utf-8"
-    head = [
-        b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode()),
-        b"content-type: " + ctype + b"\r\n",
-        b"content-length: %d\r\n" % len(body),
-        b"cache-control: no-store\r\n",
-        REQUEST_ID_HEADER + b": " + request_id.encode() + b"\r\n",
-    ]
-    if extra:
-        head.append(extra)
-    if close:
-        head.append(b"connection: close\r\n")
-    head.append(b"\r\n")
-    if head_only:
-        return b"".join(head)
-    return b"".join(head) + body
+    start = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: " % (
+        status,
+        phrase.encode(),
+        ctype,
+    )
+    mid = b"\r\ncache-control: no-store\r\n" + REQUEST_ID_HEADER + b": "
+    return start, mid, before, after

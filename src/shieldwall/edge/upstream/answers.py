@@ -150,7 +150,7 @@ class ExchangeState:
         ctx = self.ctx
         assert ctx is not None
         ctx.error = code
-        self.ensure_headers()
+        # (no header list needed: ctx.header() reads the raw head while it is unbuilt)
         close = self.closing or not self.request_done or not self.keep_alive
         txn = self.txn
         if txn is not None:
