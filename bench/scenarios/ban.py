@@ -2,7 +2,8 @@
 
 nginx (anchor): ``location / { return 444; }`` closes after reading the request. shieldwall:
 global IP access rules block the client addresses; with no allow rule they go into the
-accept-time ban set and ``connection_made`` aborts the transport before reading a byte.
+accept-time ban set and ``connection_made`` aborts the transport before reading a byte (a
+reset: the listener carries ``SO_LINGER`` 0, see ``edge/server.py``).
 
 Client (``--client c``, the default): ``bench/connflood.c``, ``--processes`` processes pinned
 to the load CPU, ``--concurrency`` connections in flight each, from ``--sources`` addresses

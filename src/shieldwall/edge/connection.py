@@ -107,7 +107,7 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if sock is not None and sock.family != socket.AF_UNIX:
             # anyone else gets an orderly close (FIN after our bytes), as before the ban set
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _GRACEFUL_CLOSE)
-        if not worker.admit(ip):  # the caps (admit counts the refusal)
+        if not worker.admit(ip):  # the caps (admit counts its refusals)
             self.state = _CLOSED
             transport.abort()
             return

@@ -7,6 +7,13 @@ access log, so a visitor's screenshot can be matched to a log line.
 
 Request ids are ``<12 hex chars random per worker>-<hex counter>``: unique across workers and
 restarts with overwhelming probability, and one string format per request to make.
+
+Speed (a flood is answered with these pages request after request): a page is rendered once
+per (status, reason, JSON or HTML, server name) and kept in a bounded cache (``MAX_PAGES``,
+cleared when full); a request only splices in its id, the content length that follows from
+it, its extra lines and the connection line. A ``ReadyAnswer`` is a ``Respond`` a filter
+answers many times (the rate limits' 429s): its head up to the request id is rendered when it
+is made. Either way the bytes are those of a fresh rendering (``tests/edge/test_answer_bytes``).
 """
 
 from __future__ import annotations

@@ -5,10 +5,17 @@
 state every connection shares: the runtime holder, the upstream pool, request ids, connection
 counts and the one periodic timer.
 
-Connection caps are checked in ``connection_made`` before any byte is read: beyond
-``ServerLimits.max_connections`` open connections, or ``max_connections_per_ip`` from one
-address, the transport is aborted. ``per_ip`` only holds addresses with open connections (an
-entry is deleted when its count reaches zero), so its size is bounded by ``max_connections``.
+Phase ``connection`` runs in ``connection_made`` before any byte is read. A banned peer
+(``WorkerServices.bans``, one dict probe) is refused first, before any per-connection state
+exists (``ClientConnection`` builds its parser and exchange state only once admitted), and on a
+plain listener with a reset: the listening socket carries ``SO_LINGER`` 0, which accepted
+sockets inherit, so the abort sends an RST at once and the flooder's request is mostly never
+sent (nor read); ``connection_made`` turns the option off for every other peer. Then the caps
+(``admit``): beyond ``ServerLimits.max_connections`` open connections, or
+``max_connections_per_ip`` from one address, the transport is aborted (an orderly close).
+``per_ip`` only holds addresses with open connections (an entry is deleted when its count
+reaches zero), so its size is bounded by ``max_connections``. TLS listeners refuse banned peers
+in their own accept loop (``accept_filter``, before any TLS work) and keep the default linger.
 
 Timers: one ``loop.call_later`` chain (``_tick``) sweeps all connections and the upstream pool
 every ``sweep_interval`` seconds (a quarter of the shortest timeout, between 50 ms and 1 s):
@@ -102,10 +109,8 @@ class Worker:
         return self.extra_prefix + request_id.encode() + b"\r\n"
 
     def admit(self, ip: str) -> bool:
-        # phase "connection": a ban first (one dict probe, the flood case), then the caps
-        if self.is_banned(ip):
-            self.refused += 1
-            return False
+        """The caps of phase ``connection`` for a peer that is not banned (``connection_made``
+        checks the ban first, with ``is_banned``): count its connection, or refuse it."""
         limits = self.holder.current.config.limits
         if self.draining or len(self.connections) >= limits.max_connections:
             self.refused += 1
