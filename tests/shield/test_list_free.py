@@ -5,13 +5,19 @@ keeps the list built."""
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.shield.conftest import request, shield_config, shield_edge
 from tests.support.origin import Origin
 
+from shieldwall.challenge.pages import wants_json
 from shieldwall.config.model import Config
 from shieldwall.config.security import RateLimitRuleConfig, SecurityConfig
+from shieldwall.edge.context import RequestContext
 from shieldwall.edge.filters.chain import chain_builder
+from shieldwall.edge.filters.shield_zone import _raw_wants_json
 from shieldwall.edge.runtime import build_runtime
 from shieldwall.edge.services import WorkerServices
 
@@ -49,3 +55,18 @@ async def test_header_keyed_rule_counts_per_value(origin: Origin, services: Work
         assert (await request(edge, headers={"X-Key": "a"}))[0] == 200
         assert (await request(edge, headers={"X-Key": "b"}))[0] == 200
         assert (await request(edge, headers={"X-Key": "a"}))[0] == 429
+
+
+_NAMES = st.sampled_from(["Accept", "ACCEPT", "accept", "X-Accept", "Accept-Language", "Host"])
+_VALUES = st.lists(
+    st.sampled_from(["application/json", "Application/JSON", "text/html", "*/*", ";q=0.9", ", "]),
+    max_size=4,
+).map("".join)
+
+
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=5))
+def test_raw_accept_check_matches_the_header_lookup(fields: list[tuple[str, str]]) -> None:
+    raw = b"GET / HTTP/1.1\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in fields)
+    raw += b"\r\n"
+    ctx = RequestContext(cast(Any, None), cast(Any, None), "r1", 0.0, raw_head=raw)
+    assert _raw_wants_json(raw) == wants_json(ctx.header(b"accept"))
