@@ -10,7 +10,8 @@ synchronously, so the figure is the Python work alone and repeats to within a fe
 
 Scenarios: ``proxy`` (1 KB pass-through, cache off, wrk-like head), ``proxy_browser`` (the same
 with 11 browser-like headers), ``proxy_varied`` (a new query string per request), ``hit``
-(1 KB cache hit, default cache settings with ignore_query). Last line: one JSON object.
+(1 KB cache hit, default cache settings with ignore_query), ``429`` (every request over a
+per-IP rate limit). Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -115,7 +116,10 @@ class CountingTransport:
         return None
 
 
-def _config(cache: bool, data_dir: Path) -> str:
+RATE_LIMIT = '\n[[zones.security.rate_limits]]\nid = "per-ip"\nrequests = 1\nperiod = "1m"\n'
+
+
+def _config(cache: bool, data_dir: Path, extra: str = "") -> str:
     return (
         f'workers = 1\ndata_dir = "{data_dir}"\nlog_level = "warning"\n\n'
         '[access_log]\npath = ""\n\n'
@@ -127,14 +131,17 @@ def _config(cache: bool, data_dir: Path) -> str:
             if cache
             else "[zones.cache]\nenabled = false\n"
         )
+        + extra
     )
 
 
 class Rig:
     """One worker's data path with a client connection and a pooled fake origin connection."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, cache: bool, tmp: Path) -> None:
-        config = parse_config(_config(cache, tmp))
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, cache: bool, tmp: Path, extra: str = ""
+    ) -> None:
+        config = parse_config(_config(cache, tmp, extra))
         services = WorkerServices()
         runtime = build_runtime(config, 1, chain_builder(services))
         holder = RuntimeHolder(runtime)
@@ -179,7 +186,13 @@ def _heads(kind: str, n: int) -> list[bytes]:
     return [head] * n
 
 
-SCENARIOS = {"proxy": False, "proxy_browser": False, "proxy_varied": False, "hit": True}
+SCENARIOS = {
+    "proxy": False,
+    "proxy_browser": False,
+    "proxy_varied": False,
+    "hit": True,
+    "429": False,  # every request over a 1/min per-IP rate limit
+}
 
 
 def run(kind: str, n: int, rounds: int, profile: bool) -> dict[str, Any]:
@@ -187,7 +200,7 @@ def run(kind: str, n: int, rounds: int, profile: bool) -> dict[str, Any]:
     asyncio.set_event_loop(loop)
     try:
         with tempfile.TemporaryDirectory(prefix="sw-micro-", ignore_cleanup_errors=True) as d:
-            rig = Rig(loop, SCENARIOS[kind], Path(d))
+            rig = Rig(loop, SCENARIOS[kind], Path(d), RATE_LIMIT if kind == "429" else "")
             return loop.run_until_complete(_measure(rig, _heads(kind, n), rounds, profile))
     finally:
         loop.close()

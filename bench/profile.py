@@ -14,14 +14,23 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Profile", "parse_collapsed", "profile_server", "pyspy_available", "start_pyspy"]
+__all__ = [
+    "Profile",
+    "parse_collapsed",
+    "profile_during",
+    "profile_server",
+    "pyspy_available",
+    "start_pyspy",
+]
 
 PYSPY_RATE = 250  # samples per second
 PYSPY_GRACE_S = 30.0  # py-spy may take a while to attach and write its output
+TOP_N = 20  # rows per top list
 _FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 
 
@@ -111,6 +120,43 @@ def start_pyspy(pid: int, duration_s: float, out: Path) -> subprocess.Popen[byte
     )
 
 
+def profile_during(
+    server: Any, duration: float, load: Callable[[], object], out: Path
+) -> dict[str, Any]:
+    """py-spy the server's busiest process (the worker) while ``load()`` runs; print top lists
+    (self and inclusive by function, self by line) and return them."""
+    from bench.procs import busiest_pid
+    from bench.report import fmt_table
+
+    if not pyspy_available():
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    pid = busiest_pid(server.pid)
+    spy = start_pyspy(pid, duration, out)
+    try:
+        load()
+        _, err = spy.communicate(timeout=duration + PYSPY_GRACE_S)
+    finally:
+        if spy.poll() is None:
+            spy.kill()
+            spy.wait()
+    if spy.returncode != 0 or not out.exists():
+        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    prof = parse_collapsed(out.read_text())
+    busy = prof.samples / (PYSPY_RATE * duration)
+    print(f"\npy-spy on {server.name} pid {pid}: {prof.samples} samples (~{busy:.0%} busy)")
+    tops = {
+        "top_self": prof.top(TOP_N),
+        "top_inclusive": prof.top(TOP_N, inclusive=True),
+        "top_self_lines": prof.top(TOP_N, lines=True),
+    }
+    for title, rows in tops.items():
+        print(
+            fmt_table([f"{title} %", "function (file)"], [[t["pct"], t["function"]] for t in rows])
+        )
+        print()
+    return {"pid": pid, "samples": prof.samples, "busy_fraction": round(busy, 2), **tops}
+
+
 def profile_server(
     server: Any,
     label: str,
@@ -120,46 +166,16 @@ def profile_server(
     connections: int,
     tmp: Path,
 ) -> dict[str, Any]:
-    """py-spy ``server``'s busiest process during one wrk run of ``url``; print and return the
-    top functions (self, inclusive) and source lines (self)."""
-    from bench.procs import busiest_pid
-    from bench.report import fmt_table
+    """``profile_during`` one wrk run of ``url`` (``label`` names the load)."""
     from bench.wrk import run_wrk
 
-    if not pyspy_available():
-        raise SystemExit("--profile needs py-spy (pip install py-spy)")
-    pid = busiest_pid(server.pid)
-    out = tmp / f"pyspy-{server.name}-{label}.txt"
-    spy = start_pyspy(pid, duration_s, out)
-    try:
+    rps: list[float] = []
+
+    def load() -> None:
         res = run_wrk(url, duration_s=duration_s, connections=connections, headers=headers)
-        _, err = spy.communicate(timeout=duration_s + PYSPY_GRACE_S)
-    finally:
-        if spy.poll() is None:
-            spy.kill()
-            spy.wait()
-    if spy.returncode != 0 or not out.exists():
-        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-    prof = parse_collapsed(out.read_text())
-    busy = prof.samples / (PYSPY_RATE * duration_s)
-    print(
-        f"\npy-spy on {server.name} pid {pid}, load {label}, {res.rps:,.0f} rps "
-        f"under profiling, {prof.samples} samples (~{busy:.0%} busy)"
-    )
-    top_self, top_incl = prof.top(15), prof.top(15, inclusive=True)
-    top_lines = prof.top(15, lines=True)
-    print(fmt_table(["self %", "function (file)"], [[t["pct"], t["function"]] for t in top_self]))
-    print()
-    print(fmt_table(["incl %", "function (file)"], [[t["pct"], t["function"]] for t in top_incl]))
-    print()
-    print(fmt_table(["self %", "line"], [[t["pct"], t["function"]] for t in top_lines]))
-    return {
-        "server": server.name,
-        "pid": pid,
-        "load": label,
-        "samples": prof.samples,
-        "busy_fraction": round(busy, 2),
-        "top_self": top_self,
-        "top_inclusive": top_incl,
-        "top_self_lines": top_lines,
-    }
+        rps.append(res.rps)
+
+    out = tmp / f"pyspy-{server.name}-{label}.txt"
+    prof = profile_during(server, duration_s, load, out)
+    print(f"(load {label}: {rps[0]:,.0f} rps under profiling)")
+    return {"server": server.name, "load": label, "rps": rps[0], **prof}

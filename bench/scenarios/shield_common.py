@@ -12,15 +12,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.contenders import LOAD_CPU, SERVER_CPU, SHIELDWALL_READY_S, _pythonpath, shieldwall_toml
 from bench.nginx import _main_block, nginx_argv
-from bench.procs import ProcessSet, Server, busiest_pid, free_port
-from bench.profile import PYSPY_RATE, parse_collapsed, pyspy_available, start_pyspy
-from bench.report import fmt_table
+from bench.procs import ProcessSet, Server, free_port
+from bench.profile import profile_during
 
 __all__ = [
     "profile_during",
@@ -32,8 +30,6 @@ __all__ = [
 ]
 
 CLIENT_GRACE_S = 30.0  # beyond the client's own duration before it is killed
-PYSPY_GRACE_S = 30.0  # py-spy may take a while to attach and write its output
-TOP_N = 20
 
 
 def start_nginx_with(
@@ -152,36 +148,3 @@ def run_clients(
                 proc.kill()
                 proc.wait()
     return outs
-
-
-def profile_during(
-    server: Server, duration: float, load: Callable[[], object], out: Path
-) -> dict[str, Any]:
-    """py-spy the server's busiest process (the worker) while ``load()`` runs; print top lists."""
-    if not pyspy_available():
-        raise SystemExit("--profile needs py-spy (pip install py-spy)")
-    pid = busiest_pid(server.pid)
-    spy = start_pyspy(pid, duration, out)
-    try:
-        load()
-        _, err = spy.communicate(timeout=duration + PYSPY_GRACE_S)
-    finally:
-        if spy.poll() is None:
-            spy.kill()
-            spy.wait()
-    if spy.returncode != 0 or not out.exists():
-        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-    prof = parse_collapsed(out.read_text())
-    busy = prof.samples / (PYSPY_RATE * duration)
-    print(f"\npy-spy on {server.name} pid {pid}: {prof.samples} samples (~{busy:.0%} busy)")
-    tops = {
-        "top_self": prof.top(TOP_N),
-        "top_inclusive": prof.top(TOP_N, inclusive=True),
-        "top_self_lines": prof.top(TOP_N, lines=True),
-    }
-    for title, rows in tops.items():
-        print(
-            fmt_table([f"{title} %", "function (file)"], [[t["pct"], t["function"]] for t in rows])
-        )
-        print()
-    return {"pid": pid, "samples": prof.samples, "busy_fraction": round(busy, 2), **tops}
