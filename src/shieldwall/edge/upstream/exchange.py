@@ -91,7 +91,10 @@ class Exchange(OriginChoice):
     _host_str = ""
     _host_zone: ZoneRuntime | None = None
     _origin: OriginConfig | None = None
+    _origin_zc: ZoneConfig | None = None  # the zone config ``_origin``'s memo was made for
     _origin_addr = ""
+    _origin_host = b""  # the origin's host, the Host we send unless preserve_host
+    _host_line: bytes | None = None
     _origin_key: OriginKey = ("", 0, False)
     _tail_host: bytes | None = None
     _tail_rt: Runtime | None = None
@@ -230,18 +233,20 @@ class Exchange(OriginChoice):
         zc = zone.config
         zl = self.zlimits
         now = worker.loop.time()
-        if origin is not self._origin:
-            self._origin = origin
+        if origin is not self._origin or zc is not self._origin_zc:
+            self._origin, self._origin_zc = origin, zc
             self._origin_addr = f"{origin.host}:{origin.port}"
             self._origin_key = origin_key(origin)
+            self._origin_host = origin.host.encode()
+            self._host_line = b"\r\nhost: " + self._origin_host
         ctx.upstream_addr = self._origin_addr
         if zc.preserve_host:
             sent_host = head.host
             assert sent_host is not None
             host_line = None
         else:
-            sent_host = origin.host.encode()
-            host_line = b"\r\nhost: " + sent_host
+            sent_host = self._origin_host
+            host_line = self._host_line
         trusted = self.trusted_peer
         txn = self.txn
         method = head.method
@@ -258,7 +263,7 @@ class Exchange(OriginChoice):
                 and memo[0] is hraw
                 and memo[1] is self._tail
                 and memo[2] is zc
-                and memo[3] == host_line
+                and memo[3] is host_line
             ):
                 raw = memo[4]  # the same client bytes as last time: the same origin bytes
             else:
