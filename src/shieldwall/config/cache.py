@@ -15,8 +15,9 @@ Defaults, chosen the way a CDN would:
 - ``always_online``: when the origin is down, times out or answers 5xx, a stored copy up to
   ``max_stale`` past its freshness is served (unless the response forbade stale serving with
   ``must-revalidate``/``no-cache``/``s-maxage``).
-- memory budget 256 MiB per worker; the disk tier (``data_dir/cache`` unless ``disk_dir``) is
-  on with 1 GiB and survives restarts. ``disk_bytes = 0`` runs memory only.
+- memory budget 256 MiB per worker; the disk tier (``data_dir/cache`` unless ``disk_dir``, one
+  ``worker-N`` directory per worker slot) is on with 1 GiB per worker and survives restarts.
+  ``disk_bytes = 0`` runs memory only.
 
 Load balancing: ``round_robin`` (smooth weighted), ``least_conn`` (fewest requests in flight,
 weighted), ``consistent_hash`` (client IP or URL on a weighted ring; minimal movement when an

@@ -161,6 +161,7 @@ class Worker:
         self._upstream_inflight: Family | None = None
         self._ship_timer: asyncio.TimerHandle | None = None
         self.services = WorkerServices()  # outlives config versions (counters, bans, keys)
+        self.services.cache.worker_index = spec.index  # the slot's own disk tier directory
         self._chains = chain_builder(self.services)
         self._tasks: set[asyncio.Task[None]] = set()  # purges in progress
 

@@ -220,6 +220,7 @@ class CacheService:
         self.memory = MemoryStore(self.config.memory_bytes)
         self.disk: DiskStore | None = None
         self._data_dir = data_dir
+        self.worker_index: int | None = None  # the worker slot (its disk tier directory)
         self._executor: ThreadPoolExecutor | None = None
         self._zones: dict[int, ZoneCache] = {}
         self._version = -1
@@ -241,6 +242,11 @@ class CacheService:
         self.memory = MemoryStore(cc.memory_bytes, max_object_bytes=cc.memory_max_object)
         if cc.disk_bytes > 0 and any(z.cache.enabled for z in config.zones):
             root = cc.disk_dir or os.path.join(self._data_dir or config.data_dir, "cache")
+            if self.worker_index is not None:
+                # one directory per worker slot: a store's index and byte budget are its own
+                # (a shared directory would let each worker fill the budget again and evict
+                # files another worker still counts); a restarted worker reopens its slot's
+                root = os.path.join(root, f"worker-{self.worker_index}")
             self.disk = DiskStore(root, cc.disk_bytes)
 
     def submit(self, fn: Callable[[], Any]) -> Future[Any]:
