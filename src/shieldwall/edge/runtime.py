@@ -31,6 +31,9 @@ class ZoneRuntime:
     # the data path must build ``ctx.headers`` before it (see ``Exchange.start_request``)
     request_filter: Filter | None = field(init=False, default=None)
     needs_list: bool = field(init=False, default=False)
+    # nothing zone-specific to check before the filters but the body cap: no HTTPS redirect,
+    # no header list to build, no body filters (the data path's short way, start_request)
+    plain: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         chain = self.chain
@@ -42,7 +45,10 @@ class ZoneRuntime:
             one = partial(run_chain, filters)
         object.__setattr__(self, "request_filter", one)
         needs = any(getattr(f, "needs_headers", True) for f in filters)
-        object.__setattr__(self, "needs_list", bool(needs or chain.response or chain.log))
+        needs_list = bool(needs or chain.response or chain.log)
+        object.__setattr__(self, "needs_list", needs_list)
+        plain = not (self.config.https_redirect or needs_list or chain.request_body)
+        object.__setattr__(self, "plain", plain)
 
     @property
     def name(self) -> str:

@@ -121,6 +121,9 @@ class Exchange(OriginChoice):
             zone = rt.zone_for_host(host_str)
             self._host_raw, self._host_rt = host, rt
             self._host_str, self._host_zone = host_str, zone
+            if self.trust_version != rt.version:  # (the memo above is per runtime too)
+                self.trusted_peer = rt.is_trusted_proxy(info.client_ip)
+                self.trust_version = rt.version
         q = target.find(b"?")
         lazy = self.lazy_headers = head._headers is None
         # positional, in field order: conn .. keep_alive (cheaper than keywords + defaults)
@@ -153,22 +156,11 @@ class Exchange(OriginChoice):
         if zone is None:
             self.respond_error(421, "unknown_host")
             return
-        zc = zone.config
-        if zc.https_redirect and info.scheme == "http":
-            self.redirect_https(ctx, target)
-            return
-        if self.trust_version != rt.version:
-            self.trusted_peer = rt.is_trusted_proxy(info.client_ip)
-            self.trust_version = rt.version
-        trusted = self.trusted_peer
-        if trusted and rt.config.trusted_proxies.use_x_forwarded_for:
-            ctx.client_ip = client_ip(self.ensure_headers(), info.client_ip, rt.is_trusted_proxy)
-        zl = self.zlimits = zc.limits
-        if head.content_length is not None and head.content_length > zl.max_body_bytes:
-            self.respond_error(413, "body_too_large")
-            return
-        if lazy and zone.needs_list:
-            self.ensure_headers()  # filters read ctx.headers (ZoneRuntime.needs_list)
+        zl = self.zlimits = zone.config.limits
+        if (
+            not zone.plain or self.trusted_peer or not self.request_done
+        ) and self.before_filters(ctx, head, zone, lazy):
+            return  # answered: HTTPS redirect, 413
         phase = zone.request_filter  # the request_headers phase (one callable)
         if phase is not None:
             decision = phase(ctx)
@@ -177,10 +169,9 @@ class Exchange(OriginChoice):
                 return
         if self.inspecting is not None:
             self.inspecting = None  # (a request that never finished its body)
-        chain = zone.chain
         if (
-            chain.request_body
-            and not self.request_done
+            not self.request_done
+            and zone.chain.request_body
             and (head.content_length is None or head.content_length <= zl.inspect_body_bytes)
         ):
             self.inspecting = []  # phase request_body: hold the body back until its end
@@ -194,6 +185,27 @@ class Exchange(OriginChoice):
         if (zone is not self._cz_zone or self._cz is not None) and self.cache_phase(ctx, zone, rt):
             return
         self.forward()
+
+    def before_filters(
+        self, ctx: RequestContext, head: RequestHead, zone: ZoneRuntime, lazy: bool
+    ) -> bool:
+        """What ``start_request`` checks before the filters when the zone or the request is
+        not plain (``ZoneRuntime.plain``, a trusted peer, a body): HTTPS redirect, the
+        client address from a trusted X-Forwarded-For, the body cap (413), the header list
+        for filters that read it. True when the request was answered here."""
+        info = self.info
+        rt = ctx.runtime
+        if zone.config.https_redirect and info.scheme == "http":
+            self.redirect_https(ctx, ctx.target)
+            return True
+        if self.trusted_peer and rt.config.trusted_proxies.use_x_forwarded_for:
+            ctx.client_ip = client_ip(self.ensure_headers(), info.client_ip, rt.is_trusted_proxy)
+        if head.content_length is not None and head.content_length > self.zlimits.max_body_bytes:
+            self.respond_error(413, "body_too_large")
+            return True
+        if lazy and zone.needs_list:
+            self.ensure_headers()  # filters read ctx.headers (ZoneRuntime.needs_list)
+        return False
 
     def end_inspection(self, ctx: RequestContext, complete: bool) -> None:
         """The held body is complete (``request_body`` filters judge ``ctx.body_sample``), or
