@@ -219,3 +219,46 @@ async def test_views_of_the_shared_read_buffer_survive_slow_clients() -> None:
 
         await asyncio.wait_for(asyncio.gather(*(slow_read(p, r) for p, r in conns)), 60)
         assert reads.retired > 0
+
+
+async def test_large_bodies_are_spliced_whole_and_the_origin_connection_reused() -> None:
+    """Between plain TCP sockets the rest of a large Content-Length body goes by splice(2):
+    bytes intact and in order (fast and slow readers), origin connection pooled after."""
+    size = 2 * 1024 * 1024 + 17
+    bodies = {"/a": _noise(b"sa", size), "/b": _noise(b"sb", 300_000)}
+    async with (
+        Origin(lambda q: OriginResponse(body=bodies[q.target])) as origin,
+        running_edge(edge_config(origin.port)) as edge,
+    ):
+        r, w = await edge.connect()
+        for path in ("/a", "/b", "/a"):
+            w.write(b"GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path.encode())
+            status, _, got = await read_response(r)
+            assert status == 200 and got == bodies[path]
+        reads = edge.server.worker.pool.reads
+        assert reads.spliced > 0  # the splice path was taken
+        assert len({q.conn_id for q in origin.requests}) == 1  # one origin connection, reused
+        # a slow reader: the client socket fills, the pipe's rest goes through the transport
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", edge.port))
+        r2, w2 = await asyncio.open_connection(sock=sock, limit=1 << 16)
+        edge.writers.append(w2)
+        await until(lambda: len(edge.server.worker.connections) == 2, "second client accepted")
+        for conn in edge.server.worker.connections:  # a small send buffer on the edge's side
+            assert conn.transport is not None
+            conn.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024
+            )
+        w2.write(b"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n" * 2)
+        await asyncio.sleep(0.1)
+        for _ in range(2):
+            head = await asyncio.wait_for(r2.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200")
+            got = bytearray()
+            while len(got) < size:
+                got += await asyncio.wait_for(r2.readexactly(min(65536, size - len(got))), 10)
+                await asyncio.sleep(0)
+            assert bytes(got) == bodies["/a"]
+        assert edge.access_log.entries[-1].bytes_out > size

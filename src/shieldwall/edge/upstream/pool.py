@@ -92,6 +92,7 @@ class UpstreamPool:
             for c in idle:
                 c.close()
         self._idle.clear()
+        self.reads.close()  # the splice pipe (made again if ever needed)
 
     async def connect(self, origin: OriginConfig, limits: ZoneLimits) -> UpstreamConnection:
         """Open a new connection (TCP_NODELAY; TLS when the origin says so)."""

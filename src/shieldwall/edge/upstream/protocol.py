@@ -30,11 +30,23 @@ the read only when the client's transport keeps it (a partial write): the connec
 (later reads get a fresh one; the old one lives on in the view). Everything else (a head split
 across reads, chunked, until-close, tunnel) is copied to ``bytes`` and takes ``data_received``.
 The sink copies a view it keeps (the cache's recording).
+
+Splice: between plain TCP sockets, the first read of a response takes at most
+``HEAD_READ_BYTES``; when at least ``SPLICE_MIN`` bytes of a ``LENGTH`` body remain and the
+client side agrees (``sink.splice_target()``: plain TCP, nothing queued in its transport, no
+cache recording, no re-chunking), what has already arrived goes origin socket -> the worker's
+pipe -> client socket with ``splice(2)``, never entering Python. What the client socket does
+not take at once is read back from the pipe and written through the transport, in order; the
+rest of the body, arriving later, takes the ordinary reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
+import socket
 from typing import Final, Protocol
 
 from shieldwall.errors import UpstreamError, UpstreamProtocolError
@@ -55,6 +67,10 @@ HEADS: Final = ResponseHeadCache()
 _HEAD_MAP: Final = HEADS.heads  # read-only view for the hit path
 BIG_BODY: Final = 16 * 1024  # body pieces at least this large are passed as views, not copied
 READ_BYTES: Final = 256 * 1024  # one read from an origin at most (uvloop's own read size)
+HEAD_READ_BYTES: Final = 16 * 1024  # a response's first read on a plain TCP origin
+SPLICE_MIN: Final = 16 * 1024  # body bytes left after the first read that are worth a splice
+PIPE_BYTES: Final = 256 * 1024  # capacity asked for the splice pipe
+_SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
 # states
 _IDLE, _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _TUNNEL, _CLOSED = range(7)
@@ -72,18 +88,41 @@ def _tail(data: bytes, start: int, end: int) -> bytes | memoryview:
 class ReadBuffer:
     """The receive buffer of one worker's origin connections (see the module docstring)."""
 
-    __slots__ = ("buf", "retired", "view")
+    __slots__ = ("_pipe", "buf", "head_view", "retired", "spliced", "view")
 
     def __init__(self) -> None:
         self.retired = 0  # buffers given up to a client transport holding a view (tests)
+        self.spliced = 0  # body bytes sent by splice (tests, metrics)
         self.buf = bytearray(READ_BYTES)
         self.view = memoryview(self.buf)
+        self.head_view = self.view[:HEAD_READ_BYTES]
+        self._pipe: tuple[int, int] | None = None
 
     def retire(self) -> None:
         """A view of the buffer is still queued for sending: read into a new one from now."""
         self.retired += 1
         self.buf = bytearray(READ_BYTES)
         self.view = memoryview(self.buf)
+        self.head_view = self.view[:HEAD_READ_BYTES]
+
+    def pipe(self) -> tuple[int, int] | None:
+        """The worker's splice pipe (read end, write end), made on first use; None when this
+        system has none. Empty between uses: whatever a splice leaves is read back."""
+        if self._pipe is None:
+            try:
+                r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            except (AttributeError, OSError):
+                return None
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+            self._pipe = (r, w)
+        return self._pipe
+
+    def close(self) -> None:
+        if self._pipe is not None:
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
 
 
 class UpstreamSink(Protocol):
@@ -91,6 +130,9 @@ class UpstreamSink(Protocol):
     views of a buffer that is reused after the call: a sink keeping one copies it."""
 
     transport: asyncio.Transport | None  # the client's (checked for views it still holds)
+
+    def splice_target(self) -> int: ...  # the client socket for splice(2), or -1
+    def spliced(self, n: int) -> None: ...  # n body bytes went to the client by splice
 
     def upstream_head(self, head: ResponseHead, body: bytes | memoryview) -> None: ...
     def upstream_body(self, data: bytes | memoryview) -> None: ...
@@ -104,6 +146,7 @@ class UpstreamSink(Protocol):
 class UpstreamConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "_buf",
+        "_fd",
         "_method",
         "_parser",
         "_reads",
@@ -119,6 +162,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     def __init__(self, key: tuple[str, int, bool], reads: ReadBuffer | None = None) -> None:
         self.key = key
         self._reads = reads if reads is not None else ReadBuffer()
+        self._fd = -1  # the socket, when plain TCP (splice); see connection_made
         self.transport: asyncio.Transport | None = None
         self.sink: UpstreamSink | None = None
         self.reusable = True
@@ -165,8 +209,18 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if (
+            sock is not None
+            and transport.get_extra_info("sslcontext") is None
+            and transport.get_extra_info("ssl_object") is None
+            and sock.family in (socket.AF_INET, socket.AF_INET6)
+        ):
+            self._fd = sock.fileno()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._state == _HEAD and self._fd >= 0:
+            return self._reads.head_view  # the body's rest may then be spliced (_on_head)
         return self._reads.view
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -199,6 +253,39 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         sink.upstream_body(reads.view[:rem])
         self._check_kept(sink, reads)
         sink.upstream_end()
+
+    def _splice(self, sink: UpstreamSink) -> None:
+        """Send the body bytes that have arrived by splice (see the module docstring)."""
+        out = sink.splice_target()
+        pipe = self._reads.pipe() if out >= 0 else None
+        if pipe is None:
+            return
+        pr, pw = pipe
+        rem = self._remaining
+        try:
+            n = os.splice(self._fd, pw, rem, flags=_SPLICE_FLAGS)
+        except OSError:  # nothing yet (EAGAIN), or an error the ordinary read reports
+            return
+        if n <= 0:
+            return  # end of stream: the transport reports it
+        sent = 0
+        with contextlib.suppress(OSError):  # EAGAIN: the client socket is full
+            while sent < n:
+                m = os.splice(pr, out, n - sent, flags=_SPLICE_FLAGS)
+                if m <= 0:
+                    break
+                sent += m
+        self._reads.spliced += sent
+        sink.spliced(sent)
+        if sent < n:  # the pipe holds the rest: through the transport, after what went
+            rest = bytearray()
+            while len(rest) < n - sent:
+                rest += os.read(pr, n - sent - len(rest))
+            sink.upstream_body(bytes(rest))
+        self._remaining = rem - n
+        if not self._remaining and self.sink is sink:
+            self._state = _IDLE
+            sink.upstream_end()
 
     @staticmethod
     def _check_kept(sink: UpstreamSink, reads: ReadBuffer) -> None:
@@ -286,8 +373,11 @@ class UpstreamConnection(asyncio.BufferedProtocol):
             sink.upstream_head(head, body)
             if not isinstance(data, bytes):
                 self._check_kept(sink, self._reads)
-            if have >= cl and self.sink is sink:
-                sink.upstream_end()
+            if self.sink is sink:
+                if have >= cl:
+                    sink.upstream_end()
+                elif cl - have >= SPLICE_MIN and self._fd >= 0:
+                    self._splice(sink)
             return
         data = data if isinstance(data, bytes) else bytes(data[:n])
         rest = data[end:]

@@ -55,6 +55,31 @@ class ResponseRelay(ExchangeState):
     def origin_failed(self, err: UpstreamError) -> None: ...
     def cache_answer(self, txn: CacheTxn) -> None: ...
 
+    def sendfile_fd(self) -> int:  # provided by OriginChoice: the plain TCP client socket
+        raise NotImplementedError
+
+    def splice_target(self) -> int:
+        """The client socket when the origin may splice the rest of this response into it
+        (plain TCP, nothing queued in the transport, no cache recording or HEAD-only answer,
+        no re-chunking)."""
+        tr = self.transport
+        txn = self.txn
+        if (
+            (txn is not None and (txn.recording or txn.head_only))  # the cache wants the body
+            or self.chunk_out
+            or self.ctx is None
+            or tr is None
+            or tr.get_write_buffer_size()
+        ):
+            return -1
+        return self.sendfile_fd()
+
+    def spliced(self, n: int) -> None:
+        ctx = self.ctx
+        if ctx is not None:
+            ctx.bytes_out += n
+        self.deadline = self.worker.loop.time() + self.zlimits.read_timeout
+
     def upstream_activity(self) -> None:
         self.set_deadline(DL_READ, self.zlimits.read_timeout)
 
