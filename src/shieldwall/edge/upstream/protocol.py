@@ -279,8 +279,16 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         sink.spliced(sent)
         if sent < n:  # the pipe holds the rest: through the transport, after what went
             rest = bytearray()
-            while len(rest) < n - sent:
-                rest += os.read(pr, n - sent - len(rest))
+            try:
+                while len(rest) < n - sent:
+                    piece = os.read(pr, n - sent - len(rest))
+                    if not piece:
+                        raise OSError("splice pipe ran dry")
+                    rest += piece
+            except OSError as exc:
+                self._reads.close()  # never let a later response meet these bytes
+                self._fail(UpstreamProtocolError(f"splice failed: {exc}"))
+                return
             sink.upstream_body(bytes(rest))
         self._remaining = rem - n
         if not self._remaining and self.sink is sink:
