@@ -250,6 +250,15 @@ async def test_large_hot_hits_go_out_by_sendfile_whole_and_in_order(tmp_path: Pa
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", e.port))
         r, w = await asyncio.open_connection(sock=sock, limit=1 << 16)
         e.writers.append(w)
+        for _ in range(500):  # accepted (bounded wait)
+            if e.server.worker.connections:
+                break
+            await asyncio.sleep(0.01)
+        for conn in e.server.worker.connections:  # a small send buffer on the edge's side
+            assert conn.transport is not None
+            conn.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024
+            )
         w.write(b"GET /big HTTP/1.1\r\nhost: example.com\r\n\r\n" * 8)  # > socket buffers
         await asyncio.sleep(0.2)  # the edge fills the socket buffers meanwhile
         for _ in range(8):

@@ -24,8 +24,9 @@ Bounds: at most ``MAX_HOT`` records per zone and config version (the table is cl
 full; the slow path refills it).
 
 Large bodies (``SENDFILE_MIN`` and up) also get a copy in an anonymous in-memory file
-(``memfd``) so a plain-HTTP hit can go out by ``sendfile`` (the data path writes the head, then
-the kernel sends the body's pages without copying them from Python; ``body_file``). These
+(``memfd``) so a plain-HTTP hit goes out without Python copying the body: the data path writes
+the head into the worker's pipe, splices the body's pages in from the memfd and splices the
+pipe into the socket (``OriginChoice.send_file``; ``body_file`` makes the copy). These
 files are bounded per worker (``MEMFD_BUDGET`` bytes, ``MEMFD_MAX`` files) and closed with
 their record; without room a record simply has none and the body is written as before.
 """

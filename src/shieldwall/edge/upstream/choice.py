@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from typing import Any, Final
+from typing import Final
 
 from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
@@ -45,6 +45,7 @@ from shieldwall.errors import UpstreamConnectError, UpstreamError
 __all__ = ["OriginChoice"]
 
 _CLOSE: Final = b"connection: close\r\n"
+_SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
@@ -58,7 +59,6 @@ class OriginChoice(ResponseRelay):
     _bz_zone: ZoneRuntime | None = None
     _bz: Balancer | None = None
     _sendfile_fd = -2  # client socket for sendfile: -2 unknown yet, -1 never (sendfile_fd)
-    _sendfile_sock: Any = None  # the transport's socket object (for TCP_CORK)
     _plain_raw: bytes | None = None  # a raw head known to be a plain request (hot.py)
     trusted_peer: bool  # set by Exchange (per connection and config version)
 
@@ -166,38 +166,52 @@ class OriginChoice(ResponseRelay):
                 sock = tr.get_extra_info("socket")
                 if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                     fd = sock.fileno()
-                    self._sendfile_sock = sock
             self._sendfile_fd = fd
         return fd
 
     def send_file(self, transport: asyncio.Transport, head: bytes, hot: Hot, body: bytes) -> bool:
-        """Head by the transport, body by ``sendfile`` from the record's memfd, when nothing
-        is queued before them (the order on the wire is the order of the calls); the part
-        ``sendfile`` could not send now goes through the transport. False: not taken."""
+        """Head and body in one push through the worker's pipe: the head written into it,
+        the body's pages spliced in from the record's memfd, then pipe -> socket (no copy of
+        the body in Python, one delivery). Only when nothing is queued in the transport (the
+        order on the wire is the order of the calls); what the socket does not take now is
+        read back and goes through the transport, then any body the pipe could not hold.
+        False: not taken (no memfd or pipe, or bytes queued)."""
         src = hot.body_file()
-        sock = self._sendfile_sock
-        if src < 0 or sock is None or transport.get_write_buffer_size():
+        pipe = self.worker.pool.reads.pipe() if src >= 0 else None
+        if pipe is None or transport.get_write_buffer_size():
             return False
-        sent = 0
+        pr, pw = pipe
         n = len(body)
-        # corked: the head and the body's first pages leave in one go (a lone head segment
-        # would cost a delivery of its own); uncorking pushes whatever is queued
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        except OSError:
-            return False
-        try:
-            transport.write(head)
-            if not transport.get_write_buffer_size():  # the head left whole: the socket is ours
-                try:
-                    sent = os.sendfile(self._sendfile_fd, src, 0, n)
-                except OSError:  # EAGAIN, or a broken connection the transport will report
-                    sent = 0
-        finally:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-        if sent < n:
-            transport.write(memoryview(body)[sent:])
+        queued = 0
+        with contextlib.suppress(OSError):
+            queued = os.write(pw, head)  # a head is far below the pipe's capacity
+            if queued == len(head):
+                queued += os.splice(src, pw, n, offset_src=0, flags=_SPLICE_FLAGS)
+        in_body = max(0, queued - len(head))
+        sent = 0
+        with contextlib.suppress(OSError):  # EAGAIN: the client socket is full
+            while sent < queued:
+                m = os.splice(pr, self._sendfile_fd, queued - sent, flags=_SPLICE_FLAGS)
+                if m <= 0:
+                    break
+                sent += m
+        if sent < queued:  # the pipe holds the rest: read it back, send it in order
+            rest = bytearray()
+            try:
+                while len(rest) < queued - sent:
+                    piece = os.read(pr, queued - sent - len(rest))
+                    if not piece:
+                        raise OSError("pipe ran dry")
+                    rest += piece
+            except OSError:
+                self.worker.pool.reads.close()  # never reuse a pipe with bytes left in it
+                self.abort()
+                return True
+            transport.write(bytes(rest))
+        if queued < len(head):  # (the head did not fit: nothing else went)
+            transport.write(head[queued:])
+        if in_body < n:
+            transport.write(memoryview(body)[in_body:])
         return True
 
     def cache_answer(self, txn: CacheTxn) -> None:
