@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 from shieldwall.edge.context import RequestContext
@@ -104,6 +105,9 @@ def header_getter(name: bytes) -> Getter:
     return get
 
 
+_NAME, _VALUE = itemgetter(0), itemgetter(1)  # C-level projections of a header pair
+
+
 def _headers_map(ctx: RequestContext) -> dict[bytes, list[bytes]]:
     out: dict[bytes, list[bytes]] = {}
     for k, v in ctx.headers:
@@ -156,15 +160,21 @@ FIELDS: dict[str, FieldSpec] = {
     ),
     "http.request.uri.args.values": _spec(array_of(STRING), _args_values),
     "http.request.headers": _spec(map_of(array_of(STRING)), _headers_map),
-    "http.request.headers.names": _spec(array_of(STRING), lambda ctx: [k for k, _ in ctx.headers]),
-    "http.request.headers.values": _spec(array_of(STRING), lambda ctx: [v for _, v in ctx.headers]),
+    "http.request.headers.names": _spec(
+        array_of(STRING), lambda ctx: list(map(_NAME, ctx.headers))
+    ),
+    "http.request.headers.values": _spec(
+        array_of(STRING), lambda ctx: list(map(_VALUE, ctx.headers))
+    ),
     "http.request.cookies": _spec(map_of(array_of(STRING)), lambda c: parse_cookies(c.headers)),
     "http.cookie": _spec(
         STRING, lambda ctx: b"; ".join(v for k, v in ctx.headers if k == b"cookie")
     ),
     "http.user_agent": _spec(STRING, _first_header(b"user-agent")),
     "http.referer": _spec(STRING, _first_header(b"referer")),
-    "http.request.version": _spec(STRING, lambda ctx: b"HTTP/" + ctx.version),
+    "http.request.version": _spec(
+        STRING, lambda ctx: b"HTTP/" + ctx.version, '(b"HTTP/" + ctx.version)'
+    ),
     "http.request.body.size": _spec(
         INT, lambda ctx: ctx.content_length if ctx.content_length is not None else ctx.bytes_in
     ),

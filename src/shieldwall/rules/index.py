@@ -40,20 +40,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import re2
-
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import ast
 from shieldwall.rules.ast import CmpOp, LogicOp
 from shieldwall.rules.checker import Checked
 from shieldwall.rules.fields import FIELDS, Environment
 from shieldwall.rules.plan import field_key, find_star
+from shieldwall.rules.probes import MaskProbe, build_probe, mask_of
 from shieldwall.rules.types import INT, STRING
-from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES, network_range
+from shieldwall.rules.values import network_range
 
-__all__ = ["SET_MAX_MEM", "RuleIndex", "atoms", "build_index"]
+__all__ = ["RuleIndex", "atoms", "bits", "build_index"]
 
-SET_MAX_MEM: Final = 32 << 20  # RE2 program memory of one field's regex set
 _MAPS: Final = {
     "http.request.headers": "header",
     "http.request.uri.args": "arg",
@@ -162,24 +160,32 @@ def _presence(node: ast.Expr) -> list[Atom] | None:
             return None
 
 
-Probe = Callable[[RequestContext, set[int]], None]
-
-
 class RuleIndex:
-    """``candidates(ctx)``: the indexes of the rules that could match, ascending."""
+    """``candidates(ctx)``: the indexes of the rules that could match, ascending;
+    ``mask(ctx)``: the same as bits (bit ``i`` for rule ``i``). ``source``: the generated
+    probe (``rules.probes``)."""
 
-    __slots__ = ("_always", "_probes", "indexed")
+    __slots__ = ("indexed", "mask", "source")
 
-    def __init__(self, always: Sequence[int], probes: Sequence[Probe], indexed: int) -> None:
-        self._always = frozenset(always)
-        self._probes = tuple(probes)
+    def __init__(
+        self, mask: Callable[[RequestContext], int], indexed: int, source: str = ""
+    ) -> None:
+        self.mask = mask
         self.indexed = indexed  # rules that are evaluated only when a probe names them
+        self.source = source
 
     def candidates(self, ctx: RequestContext) -> list[int]:
-        found = set(self._always)
-        for probe in self._probes:
-            probe(ctx, found)
-        return sorted(found) if found else []
+        return bits(self.mask(ctx))
+
+
+def bits(mask: int) -> list[int]:
+    """The set bits of ``mask``, ascending."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 def build_index(rules: Sequence[Checked], env: Environment) -> RuleIndex:
@@ -193,99 +199,25 @@ def build_index(rules: Sequence[Checked], env: Environment) -> RuleIndex:
             continue
         for a in found:
             by_kind.setdefault((a.kind, a.field), []).append((a, i))
-    probes: list[Probe] = []
+    inlined: dict[tuple[str, str], list[tuple[Any, int]]] = {}
+    closures: list[MaskProbe] = []
     for (kind, name), entries in by_kind.items():
-        if kind == "regex":
-            probe = _regex_probe(name, entries, env)
-            if probe is None:  # too large for one set: those rules are always evaluated
-                always.extend(i for _, i in entries)
-                continue
-            probes.append(probe)
+        if kind in ("exact", "ip", "regex", "header"):
+            inlined[(kind, name)] = [(a.value, i) for a, i in entries]
         elif kind == "member":
-            probes.append(_member_probe(name, entries, [c.lists for c in rules], env))
+            closures.append(_member_probe(name, entries, [c.lists for c in rules], env))
         else:
-            probes.append(_BUILDERS[kind](name, entries, env))
-    indexed = len(rules) - len(set(always))
-    return RuleIndex(sorted(set(always)), probes, indexed)
+            closures.append(_BUILDERS[kind](name, entries, env))
+    fn, source = build_probe(inlined, mask_of(always), closures, env)
+    return RuleIndex(fn, len(rules) - len(set(always)), source)
 
 
-def _owners(entries: list[tuple[Any, int]]) -> dict[Any, tuple[int, ...]]:
-    out: dict[Any, list[int]] = {}
+def _owners(entries: list[tuple[Any, int]]) -> dict[Any, int]:
+    """atom value -> mask of the rules that have it."""
+    out: dict[Any, int] = {}
     for v, i in entries:
-        out.setdefault(v, []).append(i)
-    return {k: tuple(sorted(set(v))) for k, v in out.items()}
-
-
-def _exact_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
-    get = FIELDS[name].make(env)
-    table = _owners([(a.value, i) for a, i in entries])
-
-    def probe(ctx: RequestContext, found: set[int]) -> None:
-        hit = table.get(get(ctx))
-        if hit is not None:
-            found.update(hit)
-
-    return probe
-
-
-def _ip_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
-    get = FIELDS[name].make(env)
-    per_len: dict[int, list[tuple[int, int]]] = {}
-    for a, i in entries:
-        base, plen = a.value
-        per_len.setdefault(plen, []).append((base >> (128 - plen), i))
-    tables = tuple(
-        (128 - plen, _owners(items)) for plen, items in sorted(per_len.items(), reverse=True)
-    )
-
-    def probe(ctx: RequestContext, found: set[int]) -> None:
-        ip = get(ctx)
-        if ip is None:
-            return
-        for shift, table in tables:
-            hit = table.get(ip >> shift)
-            if hit is not None:
-                found.update(hit)
-
-    return probe
-
-
-def _set_options() -> Any:
-    opts = re2.Options()
-    opts.log_errors = False
-    opts.max_mem = SET_MAX_MEM
-    opts.encoding = re2.Options.Encoding.LATIN1  # as values.compile_regex
-    opts.case_sensitive = True
-    opts.dot_nl = True
-    return opts
-
-
-def _regex_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe | None:
-    get = FIELDS[name].make(env)
-    patterns = _owners([(a.value, i) for a, i in entries])
-    try:
-        s = re2.Set.SearchSet(_set_options())
-        owners = []
-        for pattern, rule_ids in patterns.items():
-            s.Add(pattern)  # raises re2.error (as Compile does) instead of returning -1
-            owners.append(rule_ids)
-        s.Compile()
-    except re2.error:
-        return None
-    match = s._set.Match  # the C-level match (the wrapper adds a str/bytes dispatch per call)
-    every = tuple(sorted({i for _, i in entries}))
-    cap = MAX_MATCH_SUBJECT_BYTES
-    table = tuple(owners)
-
-    def probe(ctx: RequestContext, found: set[int]) -> None:
-        value = get(ctx)
-        if len(value) > cap:
-            found.update(every)
-            return
-        for h in match(value):
-            found.update(table[h])
-
-    return probe
+        out[v] = out.get(v, 0) | (1 << i)
+    return out
 
 
 def _member_probe(
@@ -293,31 +225,21 @@ def _member_probe(
     entries: list[tuple[Atom, int]],
     lists_by_rule: Sequence[Mapping[str, Any]],
     env: Environment,
-) -> Probe:
+) -> MaskProbe:
     get = FIELDS[name].make(env)
     groups: dict[str, tuple[Any, list[int]]] = {}
     for a, i in entries:
         matcher = lists_by_rule[i][a.value].matcher
         groups.setdefault(a.value, (matcher, []))[1].append(i)
-    tests = tuple((m, tuple(sorted(set(ids)))) for m, ids in groups.values())
+    tests = tuple((m, mask_of(ids)) for m, ids in groups.values())
 
-    def probe(ctx: RequestContext, found: set[int]) -> None:
+    def probe(ctx: RequestContext) -> int:
         value = get(ctx)
+        found = 0
         for matcher, ids in tests:
             if value in matcher:
-                found.update(ids)
-
-    return probe
-
-
-def _header_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
-    table = _owners([(a.value, i) for a, i in entries])
-
-    def probe(ctx: RequestContext, found: set[int]) -> None:
-        for k, _ in ctx.headers:
-            hit = table.get(k)
-            if hit is not None:
-                found.update(hit)
+                found |= ids
+        return found
 
     return probe
 
@@ -325,50 +247,52 @@ def _header_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) 
 # a query argument name holding an escape; linear (each try starts at the text's start or an
 # "&" and stops at the next "=" or "&"), so Python's ``re`` is safe here
 _ENCODED_NAME: Final = re.compile(rb"(?:^|&)[^=&]*[%+]")
+_PERCENT, _PLUS = 0x25, 0x2B  # int needles: a plain memchr
 
 
-def _arg_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+def _arg_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> MaskProbe:
     """Argument names: a name written literally in the query; when a *name* holds ``%`` or
     ``+`` (it may be encoded) the parsed names (the field's own parser)."""
     table = tuple(_owners([(a.value, i) for a, i in entries]).items())
     parsed = FIELDS[name].make(env)
     encoded_name = _ENCODED_NAME.search
 
-    def probe(ctx: RequestContext, found: set[int]) -> None:
+    def probe(ctx: RequestContext) -> int:
         text = ctx.query
+        found = 0
         if not text:
-            return
-        if (b"%" in text or b"+" in text) and encoded_name(text) is not None:
+            return found
+        if (_PERCENT in text or _PLUS in text) and encoded_name(text) is not None:
             args = parsed(ctx)
             for key, ids in table:
                 if key in args:
-                    found.update(ids)
-            return
+                    found |= ids
+            return found
         for key, ids in table:
             if key in text:
-                found.update(ids)
+                found |= ids
+        return found
 
     return probe
 
 
-def _cookie_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> Probe:
+def _cookie_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> MaskProbe:
     """Cookie names (never decoded): a name written literally in a Cookie header."""
     table = tuple(_owners([(a.value, i) for a, i in entries]).items())
 
-    def probe(ctx: RequestContext, found: set[int]) -> None:
+    def probe(ctx: RequestContext) -> int:
+        found = 0
         for k, text in ctx.headers:
             if k == b"cookie":
                 for key, ids in table:
                     if key in text:
-                        found.update(ids)
+                        found |= ids
+        return found
 
     return probe
 
 
-_BUILDERS: Final[dict[str, Callable[[str, list[tuple[Atom, int]], Environment], Probe]]] = {
-    "exact": _exact_probe,
-    "ip": _ip_probe,
-    "header": _header_probe,
+_BUILDERS: Final[dict[str, Callable[[str, list[tuple[Atom, int]], Environment], MaskProbe]]] = {
     "arg": _arg_probe,
     "cookie": _cookie_probe,
 }

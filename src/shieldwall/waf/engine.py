@@ -40,6 +40,7 @@ from shieldwall.rules import (
 )
 from shieldwall.rules.types import STRING
 from shieldwall.waf.inputs import WafState, state
+from shieldwall.waf.prefilter import build_head_scan
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
 
 __all__ = ["ARGS_FIELDS", "RuleOverride", "WafEngine", "WafSettings", "compile_engine", "select"]
@@ -140,10 +141,29 @@ class _Active:
     reads_args: bool  # evaluated again on the body (request_body phase)
 
 
+def _bits(mask: int) -> list[int]:
+    """The set bits of ``mask``, ascending."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 class WafEngine:
     """Evaluates the selected rules of one zone; ``evaluate`` adds to ``ctx.waf``."""
 
-    __slots__ = ("_always", "_rules", "_scans", "body_rules", "threshold")
+    __slots__ = (
+        "_always",
+        "_always_mask",
+        "_head",
+        "_residual",
+        "_rules",
+        "_scans",
+        "body_rules",
+        "threshold",
+    )
 
     def __init__(self, active: list[_Active], threshold: int, env: Environment) -> None:
         self._rules = tuple(active)
@@ -174,6 +194,14 @@ class WafEngine:
             # the C-level match of the wrapper (skips its per-call str/bytes dispatch)
             scans.append((read, view is not None, s._set.Match, tuple(owners)))
         self._scans = tuple(scans)
+        # the head phase: one joined scan (``waf/prefilter.py``); per-field scans remain for
+        # the body phase, for fields the joined scan cannot take, and for oversized values
+        self._head = build_head_scan(per_field, env)
+        self._always_mask = sum(1 << i for i in always)
+        residual = self._head.residual if self._head is not None else frozenset()
+        self._residual = tuple(
+            scan for name, scan in zip(per_field, self._scans, strict=True) if name in residual
+        )
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -199,13 +227,43 @@ class WafEngine:
                 found.update(owners[h] for h in hits)
         return self._always if found is None else sorted(found)
 
+    def head_candidates(self, ctx: RequestContext) -> Sequence[int]:
+        """``ordered_candidates`` of the head phase by the joined scan: a superset of the
+        per-field scan's rules (see ``waf/prefilter.py``), usually just the always-evaluated
+        ones."""
+        head = self._head
+        if head is None:
+            return self.ordered_candidates(ctx)
+        st = state(ctx)
+        hits = head.scan(ctx, st)
+        if hits is None:
+            return self.ordered_candidates(ctx)
+        mask = self._always_mask
+        if hits:
+            masks = head.masks
+            for h in hits:
+                mask |= masks[h]
+        cap = MAX_MATCH_SUBJECT_BYTES
+        for read, is_view, match, owners in self._residual:
+            value = read(st) if is_view else read(ctx)
+            if value:
+                for h in match(value if len(value) <= cap else value[:cap]):
+                    mask |= 1 << owners[h]
+        return self._always if mask == self._always_mask else _bits(mask)
+
     def evaluate(
         self, ctx: RequestContext, *, body: bool = False, prefilter: bool = True
     ) -> WafState:
         """Score the request (``body``: only the rules that read the arguments, on the body's
         values, skipping rules already matched). Returns ``ctx.waf``."""
         st = state(ctx)
-        idx: Iterable[int] = self.ordered_candidates(ctx) if prefilter else range(len(self._rules))
+        idx: Iterable[int]
+        if not prefilter:
+            idx = range(len(self._rules))
+        elif body:
+            idx = self.ordered_candidates(ctx)
+        else:
+            idx = self.head_candidates(ctx)
         if not body:
             for i in idx:
                 a = self._rules[i]

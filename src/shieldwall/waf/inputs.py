@@ -21,11 +21,16 @@ log can show them. The body phase replaces the state's ``body_mode`` views (see
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from shieldwall.waf.body import body_values
 from shieldwall.waf.normalize import (
+    AMP,
     MAX_VIEW_BYTES,
+    NUL,
+    PERCENT,
+    PLUS,
     decode_value,
     html_decode,
     sql_normalize,
@@ -63,6 +68,7 @@ class WafState:
         "_cookies",
         "_headers",
         "_path",
+        "_split",
         "body_mode",
         "ctx",
         "rule_ids",
@@ -78,6 +84,7 @@ class WafState:
         self._args_sql: bytes | None = None
         self._cookies: bytes | None = None
         self._headers: bytes | None = None
+        self._split: tuple[bytes, bytes] | None = None
         self.score = 0
         self.rule_ids: list[str] = []
         self.tags: set[str] = set()
@@ -110,9 +117,9 @@ class WafState:
         if not query:
             return b""
         if (
-            b"%" not in query
-            and b"+" not in query
-            and b"\x00" not in query
+            PERCENT not in query
+            and PLUS not in query
+            and NUL not in query
             and len(query) <= MAX_VIEW_BYTES
         ):
             # nothing to decode (and no "&" inside a part): each part is just lower-cased,
@@ -139,16 +146,41 @@ class WafState:
     def cookies(self) -> bytes:
         v = self._cookies
         if v is None:
-            raw = SEP.join(val for k, val in self.ctx.headers if k == b"cookie")
+            split = self._split
+            if split is None:
+                split = self._split = _split_headers(self.ctx.headers)
+            raw = split[1]
             v = self._cookies = decode_joined(raw.replace(b"; ", SEP).replace(b";", SEP))
         return v
 
     def headers(self) -> bytes:
         v = self._headers
         if v is None:
-            raw = SEP.join(val for k, val in self.ctx.headers if k != b"cookie")
-            v = self._headers = decode_joined(raw)
+            split = self._split
+            if split is None:
+                split = self._split = _split_headers(self.ctx.headers)
+            v = self._headers = decode_joined(split[0])
         return v
+
+
+_name, _value = itemgetter(0), itemgetter(1)
+
+
+def _split_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    """(every value but the cookies', the cookie values), each joined with ``SEP``. The
+    usual head (no or one Cookie header) is split with C-level calls only."""
+    names = list(map(_name, headers))
+    if b"cookie" not in names:
+        return SEP.join(map(_value, headers)), b""
+    i = names.index(b"cookie")
+    if b"cookie" not in names[i + 1 :]:
+        values = list(map(_value, headers))
+        cookie = values.pop(i)
+        return SEP.join(values), cookie
+    return (
+        SEP.join([v for k, v in headers if k != b"cookie"]),
+        SEP.join([v for k, v in headers if k == b"cookie"]),
+    )
 
 
 def decode_joined(joined: bytes) -> bytes:
@@ -157,9 +189,9 @@ def decode_joined(joined: bytes) -> bytes:
     Bounded by ``MAX_JOINED_BYTES``."""
     if len(joined) > MAX_JOINED_BYTES:
         joined = joined[:MAX_JOINED_BYTES]
-    if b"%" in joined:
+    if PERCENT in joined:
         joined = url_decode_all(joined, plus=False)
-    if b"&" in joined:
+    if AMP in joined:
         joined = html_decode(joined)
     return joined.lower()
 

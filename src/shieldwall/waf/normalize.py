@@ -45,7 +45,14 @@ MAX_VIEW_BYTES: Final = 16 * 1024  # leading bytes of one normalised value that 
 _PCT = re.compile(rb"%(?:([0-9A-Fa-f]{2})|[uU]([0-9A-Fa-f]{4}))")
 _SQL_COMMENT = re.compile(rb"/\*!?\d*|\*/")
 _SQL_SPACE = re.compile(rb"[ \t\r\x0b\x0c\xa0]+")
-_OTHER_SPACE: Final = b"\t\r\x0b\x0c\xa0"  # the bytes of _SQL_SPACE except " "
+# single bytes as ints: ``37 in value`` is a plain memchr, ~10x cheaper than ``b"%" in value``
+# (which goes through the buffer protocol) on the short values requests are made of
+PERCENT: Final = 0x25  # %
+PLUS: Final = 0x2B  # +
+AMP: Final = 0x26  # &
+NUL: Final = 0x00
+_STAR: Final = 0x2A  # *
+_SPACE: Final = 0x20
 
 
 def _pct(m: re.Match[bytes]) -> bytes:
@@ -61,10 +68,10 @@ def _pct(m: re.Match[bytes]) -> bytes:
 
 def url_decode_all(value: bytes, *, plus: bool = True) -> bytes:
     """Percent-decode until stable (at most ``MAX_DECODE_ROUNDS`` times)."""
-    if plus and b"+" in value:
+    if plus and PLUS in value:
         value = value.replace(b"+", b" ")
     for _ in range(MAX_DECODE_ROUNDS):
-        if b"%" not in value:
+        if PERCENT not in value:
             break
         decoded = _PCT.sub(_pct, value)
         if decoded == value:
@@ -75,7 +82,7 @@ def url_decode_all(value: bytes, *, plus: bool = True) -> bytes:
 
 def html_decode(value: bytes) -> bytes:
     """Decode HTML character references; bytes outside references are kept as they are."""
-    if b"&" not in value:
+    if AMP not in value:
         return value
     text = value.decode("latin-1")
     out = html.unescape(text)
@@ -89,19 +96,26 @@ def decode_value(value: bytes, *, plus: bool = True) -> bytes:
     lower case, at most ``MAX_VIEW_BYTES``."""
     if len(value) > MAX_VIEW_BYTES:
         value = value[:MAX_VIEW_BYTES]
-    if b"%" in value or (plus and b"+" in value):
+    if PERCENT in value or (plus and PLUS in value):
         value = url_decode_all(value, plus=plus)
-    if b"&" in value:
+    if AMP in value:
         value = html_decode(value)
-    if b"\x00" in value:
+    if NUL in value:
         value = value.replace(b"\x00", b"")
     return value.lower()
 
 
 def sql_normalize(value: bytes) -> bytes:
     """Comments -> one space, whitespace runs -> one space (input already decoded)."""
-    if b"/*" in value or b"*/" in value:
+    if _STAR in value and (b"/*" in value or b"*/" in value):
         value = _SQL_COMMENT.sub(b" ", value)
-    if b"  " not in value and len(value.translate(None, _OTHER_SPACE)) == len(value):
-        return value  # no run of spaces and no other space byte: nothing to replace
+    if (_SPACE not in value or b"  " not in value) and (
+        0x09 not in value
+        and 0x0D not in value
+        and 0x0B not in value
+        and 0x0C not in value
+        and 0xA0 not in value
+    ):
+        # no run of spaces and none of _SQL_SPACE's other bytes: nothing to replace
+        return value
     return _SQL_SPACE.sub(b" ", value)

@@ -71,11 +71,12 @@ class FirewallRule:
 class FirewallFilter:
     """``Filter`` (``Callable[[RequestContext], Decision]``) over the compiled rules.
 
-    ``candidates(ctx)`` names, in rule order, the rules that could match: by default every
-    rule; ``compile_firewall`` passes the rule index (``rules.compile_rule_index``), so a
-    request evaluates only the rules whose indexed constants (addresses, paths, hosts,
-    methods, user-agent fragments ...) it matches, plus the rules the index cannot reason
-    about. Only candidates are evaluated; the first matching terminating rule wins.
+    ``candidates(ctx)`` is a bit mask of the rules that could match (bit ``i``: rule ``i``):
+    by default every rule; ``compile_firewall`` passes the rule index's
+    (``rules.compile_rule_index``), so a request evaluates only the rules whose indexed
+    constants (addresses, paths, hosts, methods, user-agent fragments ...) it matches, plus
+    the rules the index cannot reason about. Candidates are evaluated in rule order; the
+    first matching terminating rule wins. A request no probe names costs one call.
     """
 
     __slots__ = ("_candidates", "_decisions", "_hits", "_matchers", "_rules", "log_only")
@@ -84,14 +85,14 @@ class FirewallFilter:
         self,
         rules: Sequence[tuple[FirewallRule, Matcher]],
         log_only: bool,
-        candidates: Callable[[RequestContext], Sequence[int]] | None = None,
+        candidates: Callable[[RequestContext], int] | None = None,
     ) -> None:
         self._rules = tuple(r for r, _ in rules)
         self._matchers = tuple(m for _, m in rules)
         self._hits = [0] * len(self._rules)
         self.log_only = log_only
         self._decisions: tuple[Decision | None, ...] = tuple(_decision(r) for r in self._rules)
-        every = range(len(self._rules))
+        every = (1 << len(self._rules)) - 1
         self._candidates = candidates or (lambda ctx: every)
 
     @property
@@ -101,8 +102,12 @@ class FirewallFilter:
     def __call__(self, ctx: RequestContext) -> Decision:
         if ctx.security_skip and "firewall" in ctx.security_skip:
             return CONTINUE
+        mask = self._candidates(ctx)
         matchers = self._matchers
-        for i in self._candidates(ctx):
+        while mask:
+            low = mask & -mask
+            mask ^= low
+            i = low.bit_length() - 1
             if not matchers[i](ctx):
                 continue
             self._hits[i] += 1
@@ -209,7 +214,7 @@ def _filter(
 ) -> FirewallFilter:
     rule_set = compile_rule_index([r.expression for r, _ in compiled], lists=lists, env=env)
     rules = [(r, m) for (r, _), m in zip(compiled, rule_set.matchers, strict=True)]
-    return FirewallFilter(rules, log_only, rule_set.index.candidates)
+    return FirewallFilter(rules, log_only, rule_set.index.mask)
 
 
 def compile_matcher(expression: str, lists: Mapping[str, NamedList] | None = None) -> Matcher:

@@ -1,0 +1,223 @@
+"""The rule index's per-request probe as one generated function over bit masks.
+
+``build_probe(by_kind, always, ...)`` turns the index's atoms (``rules.index``) into
+``candidates(ctx) -> int``: bit ``i`` is set when rule ``i`` could match. Straight-line code,
+no call per probe and no set:
+
+- ``exact``: one dict probe per field (``table.get(value, 0)`` gives the rules' mask);
+- ``ip``: one dict probe per distinct prefix length over the address's integer;
+- ``regex`` over every field at once: the fields' values joined with ``\\n`` and matched
+  against one ``re2.Set`` of all patterns wrapped as ``(?m:...)``. A pattern matching its own
+  field's value matches the joined text (same bytes; ``^``/``$`` hold next to ``\\n`` in
+  multi-line mode; ``\\b`` sees the same non-word neighbour), so the candidates can only grow:
+  extra ones are evaluated and decide nothing. Patterns with ``\\A``/``\\z`` cannot be joined:
+  their rules are always candidates. A joined text over ``MAX_MATCH_SUBJECT_BYTES`` makes
+  every regex rule a candidate, as the per-field probe did for one long value;
+- ``header``: the request's header names intersected with the indexed ones (C-level);
+- ``member``, ``arg``, ``cookie``: the index's closures, each returning a mask.
+
+Fields read by several probes are read once. ``http.user_agent`` and ``http.referer`` (first
+value of the header) come from one ``dict`` of the header list when no name repeats (else
+their getters). Without a GeoIP database, country and ASN are constants: their ``exact``
+atoms are folded at build time (a rule whose constant is ``""``/``0`` is always a candidate,
+any other never). Like the rules compiler, every constant reaches the generated code through
+its globals; the source is built from identifiers this module makes up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from operator import itemgetter
+from typing import Any, Final
+
+import re2
+
+from shieldwall.edge.context import RequestContext
+from shieldwall.rules.fields import FIELDS, Environment, NullGeoLookup, _enc
+from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES
+
+__all__ = ["SET_MAX_MEM", "build_probe", "mask_of"]
+
+SET_MAX_MEM: Final = 32 << 20  # RE2 program memory of the joined regex set
+_ATTRIBUTE: Final = {
+    "http.request.method": "ctx.method",
+    "http.request.uri": "ctx.target",
+    "http.request.uri.path": "ctx.path",
+    "http.request.uri.query": "ctx.query",
+    "shieldwall.threat_score": "ctx.threat_score",
+}
+_FIRST_HEADER: Final = {"http.user_agent": b"user-agent", "http.referer": b"referer"}
+_GEO_CONST: Final = {  # value of the field without a GeoIP database
+    "ip.src.country": b"",
+    "ip.geoip.country": b"",
+    "ip.src.asnum": 0,
+    "ip.geoip.asnum": 0,
+}
+_name = itemgetter(0)
+
+MaskProbe = Callable[[RequestContext], int]
+
+
+def mask_of(ids: Any) -> int:
+    out = 0
+    for i in ids:
+        out |= 1 << i
+    return out
+
+
+def _header_dict(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:
+    """name -> value when no name repeats (the first value is then the only one)."""
+    d = dict(headers)
+    return d if len(d) == len(headers) else None
+
+
+def _options() -> Any:
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = SET_MAX_MEM
+    opts.encoding = re2.Options.Encoding.LATIN1  # as values.compile_regex
+    opts.case_sensitive = True
+    opts.dot_nl = True
+    return opts
+
+
+class _Gen:
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.consts: dict[str, Any] = {"_hdict": _header_dict, "_name": _name, "_enc": _enc}
+        self.lines: list[str] = []
+        self.values: dict[str, str] = {}
+        self.n = 0
+        self.uses_hdict = False
+
+    def const(self, value: Any) -> str:
+        self.n += 1
+        name = f"_k{self.n}"
+        self.consts[name] = value
+        return name
+
+    def value(self, field: str) -> str:
+        """A local holding the field's value, read once."""
+        local = self.values.get(field)
+        if local is not None:
+            return local
+        local = self.values[field] = f"v{len(self.values)}"
+        inline = FIELDS[field].inline
+        if field in _ATTRIBUTE:
+            code = _ATTRIBUTE[field]
+        elif inline is not None:
+            code = inline  # an expression over ``ctx`` and ``_enc``
+        elif field in _FIRST_HEADER:
+            self.uses_hdict = True
+            get = self.const(FIELDS[field].make(self.env))
+            key = self.const(_FIRST_HEADER[field])
+            code = f"hd.get({key}, b'') if hd is not None else {get}(ctx)"
+        else:
+            code = f"{self.const(FIELDS[field].make(self.env))}(ctx)"
+        self.lines.append(f"    {local} = {code}")
+        return local
+
+
+def build_probe(
+    by_kind: Mapping[tuple[str, str], list[tuple[Any, int]]],
+    always_mask: int,
+    closures: list[MaskProbe],
+    env: Environment,
+) -> tuple[Callable[[RequestContext], int], str]:
+    """``candidates(ctx) -> mask`` and its source. ``by_kind``: (kind, field) -> [(atom
+    value, rule index)] for the inlined kinds (exact, ip, regex, header); ``closures``:
+    further probes returning masks."""
+    g = _Gen(env)
+    null_geo = isinstance(env.geo, NullGeoLookup)
+    body: list[str] = []
+    regex: list[tuple[str, bytes, int]] = []
+    for (kind, field), entries in by_kind.items():
+        if kind == "exact":
+            table: dict[Any, int] = {}
+            for value, i in entries:
+                table[value] = table.get(value, 0) | (1 << i)
+            if null_geo and field in _GEO_CONST:
+                always_mask |= table.get(_GEO_CONST[field], 0)
+                continue
+            v = g.value(field)
+            body.append(f"    m |= {g.const(table)}.get({v}, 0)")
+        elif kind == "ip":
+            per_len: dict[int, dict[int, int]] = {}
+            for (base, plen), i in entries:
+                t = per_len.setdefault(plen, {})
+                key = base >> (128 - plen)
+                t[key] = t.get(key, 0) | (1 << i)
+            v = g.value(field)
+            probes = " | ".join(
+                f"{g.const(t)}.get({v} >> {128 - plen}, 0)"
+                for plen, t in sorted(per_len.items(), reverse=True)
+            )
+            body.append(f"    if {v} is not None:")
+            body.append(f"        m |= {probes}")
+        elif kind == "regex":
+            regex.extend((field, pattern, i) for pattern, i in entries)
+        elif kind == "header":
+            table = {}
+            for name, i in entries:
+                table[name] = table.get(name, 0) | (1 << i)
+            g.uses_hdict = True
+            t, names = g.const(table), g.const(frozenset(table))
+            body.append(
+                f"    for k in {names}.intersection(hd if hd is not None "
+                "else map(_name, ctx.headers)):"
+            )
+            body.append(f"        m |= {t}[k]")
+        else:
+            raise AssertionError(kind)  # pragma: no cover
+    if regex:
+        always_mask |= _regex(g, regex, body)
+    for probe in closures:
+        body.append(f"    m |= {g.const(probe)}(ctx)")
+    lines = ["def _candidates(ctx):", f"    m = {always_mask}"]
+    if g.uses_hdict:
+        lines.append("    hd = _hdict(ctx.headers)")
+    source = "\n".join([*lines, *g.lines, *body, "    return m"]) + "\n"
+    namespace = dict(g.consts)
+    exec(compile(source, "<shieldwall rule index>", "exec"), namespace)  # constants via globals
+    fn: Callable[[RequestContext], int] = namespace["_candidates"]
+    return fn, source
+
+
+def _regex(g: _Gen, regex: list[tuple[str, bytes, int]], body: list[str]) -> int:
+    """Adds the joined scan to ``body``; returns the mask of rules that must always be
+    candidates instead (patterns that cannot be joined, or a set RE2 refuses)."""
+    owners: dict[bytes, int] = {}
+    fields: list[str] = []
+    always = 0
+    for field, pattern, i in regex:
+        if b"\\A" in pattern or b"\\z" in pattern:
+            always |= 1 << i
+            continue
+        wrapped = b"(?m:" + pattern + b")"
+        owners[wrapped] = owners.get(wrapped, 0) | (1 << i)
+        if field not in fields:
+            fields.append(field)
+    if not owners:
+        return always
+    every = 0
+    for mask in owners.values():
+        every |= mask
+    try:
+        s = re2.Set.SearchSet(_options())
+        masks = []
+        for wrapped, mask in owners.items():
+            s.Add(wrapped)
+            masks.append(mask)
+        s.Compile()
+    except re2.error:  # too large for one set: those rules are always evaluated
+        return always | every
+    values = [g.value(f) for f in fields]
+    joined = values[0] if len(values) == 1 else f"b'\\n'.join(({', '.join(values)},))"
+    match, table = g.const(s._set.Match), g.const(tuple(masks))
+    body.append(f"    text = {joined}")
+    body.append(f"    if len(text) > {MAX_MATCH_SUBJECT_BYTES}:")
+    body.append(f"        m |= {every}")
+    body.append("    else:")
+    body.append(f"        for h in {match}(text):")
+    body.append(f"            m |= {table}[h]")
+    return always
