@@ -119,6 +119,23 @@ def _client_ip(ctx: RequestContext) -> str:
     return ctx.client_ip or ctx.conn.client_ip
 
 
+MAX_IP_MEMO = 4096  # client addresses whose integer is remembered (a keep-alive client repeats)
+_ip_memo: dict[str, int | None] = {}
+
+
+def _src_int(ctx: RequestContext) -> int | None:
+    """``ip.src`` as an integer, memoised per address: a bounded dict, emptied when full (a
+    flood of distinct addresses only costs the conversion it would cost anyway)."""
+    ip = ctx.client_ip or ctx.conn.client_ip
+    try:
+        return _ip_memo[ip]
+    except KeyError:
+        if len(_ip_memo) >= MAX_IP_MEMO:
+            _ip_memo.clear()
+        v = _ip_memo[ip] = ip_to_int(ip)
+        return v
+
+
 def _full_uri(ctx: RequestContext) -> bytes:
     return _enc(ctx.conn.scheme) + b"://" + _enc(ctx.host) + ctx.target
 
@@ -138,7 +155,7 @@ def _spec(t: Type, get: Getter, inline: str | None = None, doc: str = "") -> Fie
 FIELDS: dict[str, FieldSpec] = {
     "ip.src": FieldSpec(
         IP,
-        _const(lambda ctx: ip_to_int(_client_ip(ctx))),
+        _const(_src_int),
         nullable=True,
         doc="client address (after trusted proxies)",
     ),

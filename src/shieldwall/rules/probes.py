@@ -17,8 +17,9 @@ no call per probe and no set:
 - ``member``, ``arg``, ``cookie``: the index's closures, each returning a mask.
 
 Fields read by several probes are read once. ``http.user_agent`` and ``http.referer`` (first
-value of the header) come from one ``dict`` of the header list when no name repeats (else
-their getters). Without a GeoIP database, country and ASN are constants: their ``exact``
+value of the header) and header presence come from one ``dict`` of the header list when no
+name repeats (else their getters): the request's ``WafState.header_dict()``, so the WAF, which
+runs later, reuses it. Without a GeoIP database, country and ASN are constants: their ``exact``
 atoms are folded at build time (a rule whose constant is ``""``/``0`` is always a candidate,
 any other never). Like the rules compiler, every constant reaches the generated code through
 its globals; the source is built from identifiers this module makes up.
@@ -35,6 +36,7 @@ import re2
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules.fields import FIELDS, Environment, NullGeoLookup, _enc
 from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES
+from shieldwall.waf.inputs import state
 
 __all__ = ["SET_MAX_MEM", "build_probe", "mask_of"]
 
@@ -65,12 +67,6 @@ def mask_of(ids: Any) -> int:
     return out
 
 
-def _header_dict(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:
-    """name -> value when no name repeats (the first value is then the only one)."""
-    d = dict(headers)
-    return d if len(d) == len(headers) else None
-
-
 def _options() -> Any:
     opts = re2.Options()
     opts.log_errors = False
@@ -84,7 +80,7 @@ def _options() -> Any:
 class _Gen:
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.consts: dict[str, Any] = {"_hdict": _header_dict, "_name": _name, "_enc": _enc}
+        self.consts: dict[str, Any] = {"_state": state, "_name": _name, "_enc": _enc}
         self.lines: list[str] = []
         self.values: dict[str, str] = {}
         self.n = 0
@@ -175,7 +171,7 @@ def build_probe(
         body.append(f"    m |= {g.const(probe)}(ctx)")
     lines = ["def _candidates(ctx):", f"    m = {always_mask}"]
     if g.uses_hdict:
-        lines.append("    hd = _hdict(ctx.headers)")
+        lines.append("    hd = _state(ctx).header_dict()")
     source = "\n".join([*lines, *g.lines, *body, "    return m"]) + "\n"
     namespace = dict(g.consts)
     exec(compile(source, "<shieldwall rule index>", "exec"), namespace)  # constants via globals

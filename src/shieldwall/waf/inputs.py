@@ -14,9 +14,11 @@ field                       value (String; parts joined with NUL, ``\\x00``)
 ==========================  ===========================================================
 
 ``WafState`` lives on ``ctx.waf``: created by the first field read, it memoises each view and
-also carries the anomaly score and matched rule ids the WAF filters accumulate, so the access
-log can show them. The body phase replaces the state's ``body_mode`` views (see
-``edge/filters/waf.py``) without losing the score gathered on the headers.
+the request's header dict (``header_dict``, shared with the firewall's rule index, which runs
+first and reads the same headers), and also carries the anomaly score and matched rule ids
+the WAF filters accumulate, so the access log can show them. The body phase replaces the
+state's ``body_mode`` views (see ``edge/filters/waf.py``) without losing the score gathered
+on the headers.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class WafState:
         "_args",
         "_args_sql",
         "_cookies",
+        "_hdict",
         "_headers",
         "_path",
         "_split",
@@ -85,9 +88,37 @@ class WafState:
         self._cookies: bytes | None = None
         self._headers: bytes | None = None
         self._split: tuple[bytes, bytes] | None = None
+        self._hdict: dict[bytes, bytes] | bool | None = False  # False: not computed yet
         self.score = 0
         self.rule_ids: list[str] = []
         self.tags: set[str] = set()
+
+    def header_dict(self) -> dict[bytes, bytes] | None:
+        """name -> value when no header name repeats (each value is then the first and only
+        one), else None: the caller reads the list. Built once per request."""
+        d = self._hdict
+        if d is False:
+            headers = self.ctx.headers
+            d = dict(headers)
+            if len(d) != len(headers):
+                d = None
+            self._hdict = d
+        return d  # type: ignore[return-value]
+
+    def _split_headers(self) -> tuple[bytes, bytes]:
+        split = self._split
+        if split is None:
+            d = self.header_dict()
+            if d is None:
+                split = _split_headers(self.ctx.headers)
+            elif b"cookie" in d:
+                others = d.copy()
+                cookie = others.pop(b"cookie")
+                split = (SEP.join(others.values()), cookie)
+            else:
+                split = (SEP.join(d.values()), b"")
+            self._split = split
+        return split
 
     def enter_body(self) -> None:
         """Switch ``args`` to the body's values (keeps score and matches)."""
@@ -146,20 +177,14 @@ class WafState:
     def cookies(self) -> bytes:
         v = self._cookies
         if v is None:
-            split = self._split
-            if split is None:
-                split = self._split = _split_headers(self.ctx.headers)
-            raw = split[1]
+            raw = self._split_headers()[1]
             v = self._cookies = decode_joined(raw.replace(b"; ", SEP).replace(b";", SEP))
         return v
 
     def headers(self) -> bytes:
         v = self._headers
         if v is None:
-            split = self._split
-            if split is None:
-                split = self._split = _split_headers(self.ctx.headers)
-            v = self._headers = decode_joined(split[0])
+            v = self._headers = decode_joined(self._split_headers()[0])
         return v
 
 

@@ -7,7 +7,10 @@ RE2 call per field (~0.45 µs each, whatever the length) and every byte of every
 1. **Gates.** For each field, the union of its triggers' necessary bytes
    (``required.required_bytes``). When it is small, a value holding none of those bytes (one
    ``memchr`` each) cannot match any trigger of the field and is left out. The gate is tested
-   on the very value the triggers read (the decoded view), so it is exact.
+   on the very value the triggers read (the decoded view), so it is exact. For the path,
+   cookie and header views it is first tested on their raw input (``raw_gate``: the bytes in
+   both cases, plus ``%`` and ``&``, from which decoding can make any byte): closed there, the
+   view is not even decoded.
 2. **One scan.** The remaining values are joined with ``\\n`` and matched once against a set
    of every trigger wrapped as ``(?m:...)``. A match of a trigger in its field's value is a
    match in the joined text: the same bytes are there, ``^``/``$`` hold at the value's edges
@@ -35,12 +38,13 @@ import re2
 
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import FIELDS, MAX_MATCH_SUBJECT_BYTES, Environment
-from shieldwall.waf.inputs import WafState
+from shieldwall.waf.inputs import SEP, WafState
 from shieldwall.waf.required import required_bytes
 
 __all__ = ["GATE_MAX_BYTES", "HeadScan", "build_head_scan"]
 
 GATE_MAX_BYTES: Final = 4  # a gate costs one memchr per byte; larger sets: always scanned
+RAW_GATE_MAX_BYTES: Final = 8  # a raw gate spares a view's decoding too: worth a few more
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory of the joined set
 _VIEW_METHODS: Final = {
     "shieldwall.waf.path": "path",
@@ -55,6 +59,16 @@ _INLINE: Final = {  # fields read as a plain attribute of the context
     "http.request.uri.query": "ctx.query",
     "http.request.method": "ctx.method",
 }
+_FIRST_HEADER: Final = {"http.user_agent": b"user-agent", "http.referer": b"referer"}
+# views whose raw input can be gated before decoding: (raw expression or None, bytes the
+# decoding can turn into others). None: no raw gate when the header names repeat (``hd``).
+# The raw text of ``headers`` is every value joined, cookies too: a superset of its input.
+_RAW: Final = {
+    "shieldwall.waf.path": "ctx.path",
+    "shieldwall.waf.cookies": "hd.get(b'cookie', b'') if hd is not None else None",
+    "shieldwall.waf.headers": "_sep.join(hd.values()) if hd is not None else None",
+}
+_DECODING: Final = b"%&"  # decode_value / decode_joined: percent escapes, HTML references
 
 Scan = Callable[[RequestContext, WafState], "list[int] | None"]
 
@@ -87,6 +101,25 @@ def _joinable(pattern: bytes) -> bool:
     # \A and \z mean the text's edges even in multi-line mode (a "\\A" is a literal backslash
     # and "A": refused too, harmlessly)
     return b"\\A" not in pattern and b"\\z" not in pattern
+
+
+def _fold(needed: bytes) -> bytes:
+    out = set(needed)
+    for b in needed:
+        ch = chr(b)
+        out.update(ord(c) for c in (ch.lower(), ch.upper()) if len(c) == 1 and ord(c) < 256)
+    return bytes(sorted(out))
+
+
+def raw_gate(view_gate: bytes) -> bytes | None:
+    """The bytes a view's *raw* input must hold for the view to hold a byte of
+    ``view_gate``: their case variants (views are lower-cased) plus the bytes that start an
+    escape (decoding makes any byte of ``%..``/``&..;``). None when ``view_gate`` has NUL
+    (the views make NULs of separators) or the set is too large to pay."""
+    if 0 in view_gate:
+        return None
+    gate = bytes(sorted(set(_fold(view_gate)) | set(_DECODING)))
+    return gate if len(gate) <= RAW_GATE_MAX_BYTES else None
 
 
 def _gate(patterns: Sequence[bytes]) -> bytes | None:
@@ -124,21 +157,41 @@ def build_head_scan(
     except re2.error:
         return None
     consts: dict[str, Any] = {"_match": s._set.Match, "_cap": MAX_MATCH_SUBJECT_BYTES}
-    lines = ["def _scan(ctx, st):"]
+    lines = ["def _scan(ctx, st):", "    hd = st.header_dict()"]
+    consts["_sep"] = SEP
     values = []
     gates: dict[str, bytes] = {}
     var: dict[str, str] = {}
     for n, name in enumerate(sorted(set(per_field) - residual)):
         v = var[name] = f"v{n}"
+        gate = _gate([p for p, _ in per_field[name]])
+        raw = raw_gate(gate) if gate is not None and name in _RAW else None
+        if name in _VIEW_METHODS and raw is not None:
+            # the raw input first: a closed gate spares decoding the view at all
+            tests = " or ".join(f"{b} in r" for b in raw)
+            lines.append(f"    r = {_RAW[name]}")
+            lines.append(f"    if r is not None and not ({tests}):")
+            lines.append(f"        {v} = b''")
+            lines.append("    else:")
+            lines.append(f"        {v} = st.{_VIEW_METHODS[name]}()")
+            assert gate is not None
+            gates[name] = gate
+            lines.append(f"        if {v} and not ({' or '.join(f'{b} in {v}' for b in gate)}):")
+            lines.append(f"            {v} = b''")
+            values.append(v)
+            continue
         if name in _VIEW_METHODS:
             code = f"st.{_VIEW_METHODS[name]}()"
         elif name in _INLINE:
             code = _INLINE[name]
+        elif name in _FIRST_HEADER:
+            consts[f"_g{n}"] = FIELDS[name].make(env)
+            consts[f"_h{n}"] = _FIRST_HEADER[name]
+            code = f"hd.get(_h{n}, b'') if hd is not None else _g{n}(ctx)"
         else:
             consts[f"_g{n}"] = FIELDS[name].make(env)
             code = f"_g{n}(ctx)"
         lines.append(f"    {v} = {code}")
-        gate = _gate([p for p, _ in per_field[name]])
         if gate is not None:
             gates[name] = gate
             tests = [f"{b} in {v}" for b in gate]  # int needles: a plain memchr
