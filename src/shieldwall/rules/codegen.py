@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from itertools import count
+from operator import itemgetter
 from typing import Any
 
 import re2
@@ -60,6 +61,20 @@ _METHODS = {
     "starts_with": "startswith",
     "ends_with": "endswith",
 }
+_NAMES = "http.request.headers.names"
+_HEADER_NAME = itemgetter(0)
+
+
+def has_header(ctx: RequestContext, name: bytes) -> bool:
+    """``any(http.request.headers.names[*] eq name)``: a dict probe when the request's
+    ``WafState`` holds its header dict (the firewall index and the WAF build it), else a scan
+    of the list."""
+    st = ctx.waf
+    if st is not None:
+        d = st.known_header_dict()
+        if d is not None:
+            return name in d
+    return name in map(_HEADER_NAME, ctx.headers)
 
 
 def compile_codegen(
@@ -179,6 +194,9 @@ class _Gen:
             and isinstance(arg.right, ast.Str | ast.Int)
         ):
             # any(x[*] eq "c") over an array: the C-level containment test, no generator
+            if isinstance(star.target, ast.Field) and star.target.name == _NAMES:
+                # a header name: the request's header dict when the WAF state built it
+                return f"{self.const(has_header)}(ctx, {self.const(arg.right.value)})"
             return f"(False if ({t} := {source}) is None else {self.const(arg.right.value)} in {t})"
         items = f"{t}.values()" if is_map else t
         self.in_projection += 1

@@ -23,6 +23,7 @@ on the headers.
 
 from __future__ import annotations
 
+import re
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,11 @@ __all__ = [
 
 SEP = b"\x00"  # joins the parts of a view; never inside a part (decode_value drops NULs)
 _MAX_QUERY_PARTS = 256
+# the args fast path: a query with an empty part or a part holding a second "=" needs the
+# per-part path (linear: a try from one "=" stops at the next "&"; Python's ``re`` is safe);
+# else the table that lower-cases ASCII (as bytes.lower) and makes both separators SEP
+_SECOND_EQ = re.compile(rb"=[^&]*=").search
+_ARGS_TABLE = bytes(0 if b in b"&=" else (b + 32 if 65 <= b <= 90 else b) for b in range(256))
 MAX_JOINED_BYTES = (
     4 * MAX_VIEW_BYTES
 )  # a whole header or cookie view  # query pairs decoded (same bound as the rules language)
@@ -104,6 +110,11 @@ class WafState:
                 d = None
             self._hdict = d
         return d  # type: ignore[return-value]
+
+    def known_header_dict(self) -> dict[bytes, bytes] | None:
+        """``header_dict()`` if it was built already, else None (never builds it)."""
+        d = self._hdict
+        return None if d is False else d  # type: ignore[return-value]
 
     def _split_headers(self) -> tuple[bytes, bytes]:
         split = self._split
@@ -154,7 +165,16 @@ class WafState:
             and len(query) <= MAX_VIEW_BYTES
         ):
             # nothing to decode (and no "&" inside a part): each part is just lower-cased,
-            # so lower once and cut "name=value" at its first "="
+            # so lower once and cut "name=value" at its first "="; with no empty part and no
+            # part holding a second "=", that is one translation of the whole query
+            if (
+                len(query) < 2 * _MAX_QUERY_PARTS
+                and query[0] != AMP
+                and query[-1] != AMP
+                and query.find(b"&&") < 0
+                and _SECOND_EQ(query) is None
+            ):
+                return query.translate(_ARGS_TABLE)
             pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
             return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
         parts: list[bytes] = []
