@@ -174,3 +174,39 @@ def test_encoded_argument_names_and_long_values() -> None:
     ctx = make_ctx(headers=[(b"user-agent", long_ua)])
     assert rule_set.index.candidates(ctx) == [1]  # beyond the scan cap: evaluated
     assert rule_set.first(ctx) == 1
+
+
+def test_joined_regex_probe_keeps_each_fields_anchors() -> None:
+    sources = [
+        'http.user_agent matches r#"^curl/[0-9.]+$"#',
+        'starts_with(http.referer, "https://spam.")',
+        'http.request.uri.path matches r#"\\Aadmin"#',  # \A cannot be joined: always evaluated
+        'ends_with(http.request.uri.path, ".php")',
+        'ip.geoip.country eq ""',  # no GeoIP database: always "" (folded: always a candidate)
+        'ip.geoip.country eq "DE"',  # ... and never "DE" (folded away)
+    ]
+    rule_set = compile_rule_index(sources)
+    assert "join" in rule_set.index.source  # one scan over the fields
+    ua, ref = (b"user-agent", b"curl/8.5.0"), (b"referer", b"https://spam.example/")
+    bad = make_ctx(b"GET", b"/x.php", [ua, ref])
+    assert rule_set.index.candidates(bad) == [0, 1, 2, 3, 4]
+    assert rule_set.first(bad) == 0
+    # "curl" not at the start of the user agent, no referer: only the unindexed rules
+    plain = make_ctx(b"GET", b"/index.html", [(b"user-agent", b"Mozilla curl/8.5.0")])
+    assert rule_set.index.candidates(plain) == [2, 4]
+    assert rule_set.first(plain) == 4
+    # a repeated header name: the first value, read from the list
+    twice = make_ctx(b"GET", b"/", [ua, (b"user-agent", b"x")])
+    assert rule_set.first(twice) == 0
+
+
+def test_header_name_test_agrees_with_and_without_the_header_dict() -> None:
+    from shieldwall.waf.inputs import state
+
+    rule = compile_rule('any(http.request.headers.names[*] eq "host")').matches
+    for headers in ([(b"host", b"a")], [(b"accept", b"*/*")], [(b"host", b"a"), (b"host", b"b")]):
+        expected = any(k == b"host" for k, _ in headers)
+        ctx = make_ctx(headers=headers)
+        assert rule(ctx) is expected
+        state(ctx).header_dict()  # as the firewall index and the WAF build it
+        assert rule(ctx) is expected

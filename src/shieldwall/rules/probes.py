@@ -157,12 +157,12 @@ def build_probe(
             for name, i in entries:
                 table[name] = table.get(name, 0) | (1 << i)
             g.uses_hdict = True
-            t, names = g.const(table), g.const(frozenset(table))
+            masks, names = g.const(table), g.const(frozenset(table))
             body.append(
                 f"    for k in {names}.intersection(hd if hd is not None "
                 "else map(_name, ctx.headers)):"
             )
-            body.append(f"        m |= {t}[k]")
+            body.append(f"        m |= {masks}[k]")
         else:
             raise AssertionError(kind)  # pragma: no cover
     if regex:

@@ -168,9 +168,9 @@ def build_head_scan(
         raw = raw_gate(gate) if gate is not None and name in _RAW else None
         if name in _VIEW_METHODS and raw is not None:
             # the raw input first: a closed gate spares decoding the view at all
-            tests = " or ".join(f"{b} in r" for b in raw)
+            raw_tests = " or ".join(f"{b} in r" for b in raw)
             lines.append(f"    r = {_RAW[name]}")
-            lines.append(f"    if r is not None and not ({tests}):")
+            lines.append(f"    if r is not None and not ({raw_tests}):")
             lines.append(f"        {v} = b''")
             lines.append("    else:")
             lines.append(f"        {v} = st.{_VIEW_METHODS[name]}()")

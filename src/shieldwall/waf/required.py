@@ -24,8 +24,8 @@ require less, which keeps the set necessary. Tests check the sets against RE2 on
 from __future__ import annotations
 
 import re
-from re import _constants as sre_c
-from re import _parser as sre_parse
+from re import _constants as sre_c  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final
 
 __all__ = ["required_bytes", "weight"]
