@@ -148,3 +148,12 @@ def test_args_view_of_a_plain_query_equals_the_per_part_view() -> None:
     for _ in range(2000):
         q = bytes(rng.choice(b"aZ=&x") for _ in range(rng.randint(1, 700)))
         assert _args_view(q) == _args_per_part(q), q
+
+
+@pytest.mark.parametrize("paranoia", [1, 4])
+def test_head_fast_path_scores_as_the_generic_path(paranoia: int) -> None:
+    engine = compile_engine(load_ruleset(), WafSettings(paranoia=paranoia))
+    for row in ROWS:
+        a = engine.evaluate_head(make_ctx(row))
+        b = engine.evaluate(make_ctx(row), prefilter=False)
+        assert (a.rule_ids, a.score) == (b.rule_ids, b.score), row["note"]

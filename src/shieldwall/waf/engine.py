@@ -251,6 +251,34 @@ class WafEngine:
                     mask |= 1 << owners[h]
         return self._always if mask == self._always_mask else _bits(mask)
 
+    def evaluate_head(self, ctx: RequestContext) -> WafState:
+        """``evaluate(ctx)`` for the head phase with the fewest calls: the joined scan, then
+        (usually) just the always-evaluated rules. The ``request_headers`` filter's path."""
+        st = ctx.waf
+        if st is None:
+            st = ctx.waf = WafState(ctx)
+        head = self._head
+        if head is None or self._residual:
+            return self.evaluate(ctx)
+        hits = head.scan(ctx, st)
+        if hits is None:
+            return self.evaluate(ctx)
+        idx: Sequence[int] = self._always
+        if hits:
+            mask = self._always_mask
+            masks = head.masks
+            for h in hits:
+                mask |= masks[h]
+            idx = _bits(mask)
+        rules = self._rules
+        for i in idx:
+            a = rules[i]
+            if a.matches(ctx):
+                st.score += a.score
+                st.rule_ids.append(a.rule.id)
+                st.tags.add(a.rule.attack_class)
+        return st
+
     def evaluate(
         self, ctx: RequestContext, *, body: bool = False, prefilter: bool = True
     ) -> WafState:

@@ -73,7 +73,7 @@ class WafFilter:
             if len(st.rule_ids) == before:
                 return CONTINUE
         else:
-            st = self.engine.evaluate(ctx)
+            st = self.engine.evaluate_head(ctx)
             if not st.rule_ids:
                 return CONTINUE
         self.hits.update(st.rule_ids)
