@@ -38,7 +38,7 @@ from shieldwall.rules.fields import FIELDS, Environment, NullGeoLookup, _enc
 from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES
 from shieldwall.waf.inputs import state
 
-__all__ = ["SET_MAX_MEM", "build_probe", "mask_of"]
+__all__ = ["SET_MAX_MEM", "any_matcher", "build_probe", "mask_of"]
 
 SET_MAX_MEM: Final = 32 << 20  # RE2 program memory of the joined regex set
 _ATTRIBUTE: Final = {
@@ -75,6 +75,28 @@ def _options() -> Any:
     opts.case_sensitive = True
     opts.dot_nl = True
     return opts
+
+
+def any_matcher(patterns: list[bytes], max_mem: int) -> Any | None:
+    """``m(anchor, text, 0, len(text))[0][0] >= 0`` when any of ``patterns`` matches: one
+    RE2 program of them all (no captures), or None when RE2 refuses it.
+
+    Why not just the ``re2.Set``: ``Set.Match`` releases the GIL on every call, so whenever
+    another thread of the worker runs Python (the cache's write-behind, resolver threads) each
+    call is a GIL handoff that costs tens of µs of waiting; a single program's ``Match`` keeps
+    the GIL. The set is then asked which patterns matched only when one did.
+    """
+    opts = _options()
+    opts.max_mem = max_mem
+    opts.never_capture = True
+    try:
+        prog = re2.compile(b"|".join(b"(?:" + p + b")" for p in patterns), opts)
+    except re2.error:
+        return None
+    return prog._regexp.Match
+
+
+UNANCHORED: Final = re2._Anchor.UNANCHORED
 
 
 class _Gen:
@@ -213,7 +235,12 @@ def _regex(g: _Gen, regex: list[tuple[str, bytes, int]], body: list[str]) -> int
     body.append(f"    text = {joined}")
     body.append(f"    if len(text) > {MAX_MATCH_SUBJECT_BYTES}:")
     body.append(f"        m |= {every}")
-    body.append("    else:")
+    anyof = any_matcher(list(owners), SET_MAX_MEM)
+    if anyof is not None:  # the set (which releases the GIL) only when something matched
+        test, anchor = g.const(anyof), g.const(UNANCHORED)
+        body.append(f"    elif {test}({anchor}, text, 0, len(text))[0][0] >= 0:")
+    else:
+        body.append("    else:")
     body.append(f"        for h in {match}(text):")
     body.append(f"            m |= {table}[h]")
     return always

@@ -11,8 +11,10 @@ RE2 call per field (~0.45 µs each, whatever the length) and every byte of every
    cookie and header views it is first tested on their raw input (``raw_gate``: the bytes in
    both cases, plus ``%`` and ``&``, from which decoding can make any byte): closed there, the
    view is not even decoded.
-2. **One scan.** The remaining values are joined with ``\\n`` and matched once against a set
-   of every trigger wrapped as ``(?m:...)``. A match of a trigger in its field's value is a
+2. **One scan.** The remaining values are joined with ``\\n`` and matched once against one
+   RE2 program of every trigger wrapped as ``(?m:...)``; only when it matches does the
+   ``re2.Set`` of the same patterns say which (``Set.Match`` releases the GIL: see
+   ``rules.probes.any_matcher``). A match of a trigger in its field's value is a
    match in the joined text: the same bytes are there, ``^``/``$`` hold at the value's edges
    in multi-line mode (a ``\\n`` or the text's end is next to them), and ``\\b`` sees the
    same non-word neighbour there. The joined scan can only report *more* triggers (one
@@ -38,6 +40,7 @@ import re2
 
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import FIELDS, MAX_MATCH_SUBJECT_BYTES, Environment
+from shieldwall.rules.probes import UNANCHORED, any_matcher
 from shieldwall.waf.inputs import SEP, WafState
 from shieldwall.waf.required import required_bytes
 
@@ -209,6 +212,11 @@ def build_head_scan(
         lines.append(f"    text = b'\\n'.join(({', '.join(values)},))")
         lines.append("    if len(text) > _cap:")
         lines.append("        return None")
+        anyof = any_matcher(list(owners), SET_MAX_MEM)
+        if anyof is not None:  # the set (which releases the GIL) only when something matched
+            consts["_any"], consts["_unanchored"] = anyof, UNANCHORED
+            lines.append("    if _any(_unanchored, text, 0, len(text))[0][0] < 0:")
+            lines.append("        return []")
         lines.append("    return _match(text)")
     source = "\n".join(lines) + "\n"
     namespace = dict(consts)
