@@ -19,6 +19,11 @@ linear scan per field tells which rules are candidates; only those are evaluated
 A rule without an extractable trigger is always evaluated. The prefilter never changes a
 verdict: it only skips rules that cannot match (tests check both paths agree). The scan looks
 at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes the compiled rule does.
+
+The head phase (``evaluate_head``) uses the cheaper form of the same prefilter in
+``waf/prefilter.py``: per-field byte gates, then every field joined and scanned once, a
+superset of the per-field scans; the per-field sets remain for the body phase and for
+oversized values.
 """
 
 from __future__ import annotations
