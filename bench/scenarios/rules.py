@@ -27,8 +27,8 @@ from typing import Any
 
 from bench.contenders import SERVER_CPU, SHIELDWALL_READY_S, BenchEnv, shieldwall_toml, start_origin
 from bench.contenders import _pythonpath as pythonpath
-from bench.procs import ProcessSet, Server, busiest_pid, free_port
-from bench.profile import parse_collapsed, pyspy_available, start_pyspy
+from bench.procs import ProcessSet, Server, free_port
+from bench.profile import profile_server
 from bench.report import emit_json, fmt_table, median, ratio
 from bench.scenarios.proxy import BROWSER_HEADERS
 from bench.scenarios.proxy import _measure as measure
@@ -239,8 +239,6 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
     """py-spy one instance (``--profile plain|rules``) under the benchmark load."""
-    if not pyspy_available():
-        raise SystemExit("--profile needs py-spy (pip install py-spy)")
     tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-rules-"))
     try:
         with ProcessSet() as procs:
@@ -250,39 +248,14 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
             server = _start(env, args.profile, extra)
             sanity_check(server, PATH.split("?")[0], BROWSER_HEADERS)
             url = f"http://127.0.0.1:{server.port}{PATH}"
-            run_wrk(
-                url, duration_s=args.warmup, connections=args.connections, headers=BROWSER_HEADERS
+            headers = list(BROWSER_HEADERS)
+            run_wrk(url, duration_s=args.warmup, connections=args.connections, headers=headers)
+            return profile_server(
+                server, args.profile, url, headers, args.duration, args.connections, tmp
             )
-            pid = busiest_pid(server.pid)
-            out = tmp / "pyspy.txt"
-            spy = start_pyspy(pid, args.duration, out)
-            try:
-                res = run_wrk(
-                    url,
-                    duration_s=args.duration,
-                    connections=args.connections,
-                    headers=BROWSER_HEADERS,
-                )
-                _, err = spy.communicate(timeout=args.duration + 30)
-            finally:
-                if spy.poll() is None:
-                    spy.kill()
-                    spy.wait()
-            if spy.returncode != 0 or not out.exists():
-                raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-            prof = parse_collapsed(out.read_text())
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"py-spy on {args.profile} pid {pid}: {res.rps:,.0f} rps, {prof.samples} samples")
-    for title, top in (
-        ("self %", prof.top(25)),
-        ("incl %", prof.top(40, inclusive=True)),
-        ("self % (line)", prof.top(25, lines=True)),
-    ):
-        print(fmt_table([title, "function (file)"], [[t["pct"], t["function"]] for t in top]))
-        print()
-    return {"instance": args.profile, "rps": res.rps, "samples": prof.samples}
 
 
 def add_quality_arguments(p: argparse.ArgumentParser) -> None:
