@@ -157,9 +157,9 @@ class Exchange(OriginChoice):
             self.respond_error(421, "unknown_host")
             return
         zl = self.zlimits = zone.config.limits
-        if (
-            not zone.plain or self.trusted_peer or not self.request_done
-        ) and self.before_filters(ctx, head, zone, lazy):
+        if (not zone.plain or self.trusted_peer or not self.request_done) and self.before_filters(
+            ctx, head, zone, lazy
+        ):
             return  # answered: HTTPS redirect, 413
         phase = zone.request_filter  # the request_headers phase (one callable)
         if phase is not None:
