@@ -105,9 +105,11 @@ def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
     def endpoint(ctx: RequestContext) -> Decision:
         if ctx.path == _SUBMIT:
             return _redeem(state, zs, ctx)
+        # no clearance cookie in the head's bytes: the common case, no call. Exact with the
+        # list built too: this filter runs first, so the list is still the head's own lines
         raw = ctx.raw_head
-        if raw is not None and not ctx.headers and _COOKIE_PREFIX not in raw:
-            return CONTINUE  # no clearance cookie at all: the common case, no call
+        if raw is not None and _COOKIE_PREFIX not in raw:
+            return CONTINUE
         cookie = _clearance_cookie(ctx)
         if cookie is None:
             return CONTINUE
