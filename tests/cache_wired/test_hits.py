@@ -219,10 +219,11 @@ def _noise(size: int) -> bytes:
     return bytes(out[:size])
 
 
-async def test_large_hot_hits_go_out_by_sendfile_whole_and_in_order(tmp_path: Path) -> None:
-    """A large fresh hit is sent from a memfd copy (head by the transport, body by sendfile);
-    keep-alive responses stay complete and in order, also when the client reads slowly
-    (sendfile sends part, the transport the rest), and the copy is closed with its record."""
+async def test_large_hot_hits_are_spliced_whole_and_in_order(tmp_path: Path) -> None:
+    """A large fresh hit goes out through the worker pipe (head written, body spliced from a
+    memfd copy); keep-alive responses stay complete and in order, also when the client reads
+    slowly (the socket takes part, the transport the rest), and the copy is closed with its
+    record."""
     import asyncio
     import gc
     import socket

@@ -23,10 +23,10 @@ correct):
 Bounds: at most ``MAX_HOT`` records per zone and config version (the table is cleared when
 full; the slow path refills it).
 
-Large bodies (``SENDFILE_MIN`` and up) also get a copy in an anonymous in-memory file
+Large bodies (``SPLICE_BODY_MIN`` and up) also get a copy in an anonymous in-memory file
 (``memfd``) so a plain-HTTP hit goes out without Python copying the body: the data path writes
 the head into the worker's pipe, splices the body's pages in from the memfd and splices the
-pipe into the socket (``OriginChoice.send_file``; ``body_file`` makes the copy). These
+pipe into the socket (``OriginChoice.splice_hit``; ``body_file`` makes the copy). These
 files are bounded per worker (``MEMFD_BUDGET`` bytes, ``MEMFD_MAX`` files) and closed with
 their record; without room a record simply has none and the body is written as before.
 """
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_HOT",
-    "SENDFILE_MIN",
+    "SPLICE_BODY_MIN",
     "Hot",
     "HotKey",
     "hot_key",
@@ -67,7 +67,7 @@ _SPECIAL: Final = frozenset(
 _SPECIAL_RAW: Final = re.compile(rb"\r\n(?:range|if-[a-z-]+|cache-control|pragma)\s*:", re.I)
 
 HotKey = tuple[bytes, str, str, bytes]
-SENDFILE_MIN: Final = 32 * 1024  # bodies this large get a memfd copy for sendfile
+SPLICE_BODY_MIN: Final = 32 * 1024  # bodies this large get a memfd copy to splice from
 MEMFD_BUDGET: Final = 64 * 1024 * 1024  # bytes in memfd copies per worker process
 MEMFD_MAX: Final = 256  # memfd copies open per worker process
 
@@ -106,12 +106,12 @@ class Hot:
             self.fd = -1
 
     def body_file(self) -> int:
-        """A memfd with exactly ``body`` for sendfile (made once), or -1 (small body, no
+        """A memfd with exactly ``body`` to splice from (made once), or -1 (small body, no
         room in this worker's budget, or no memfd on this system)."""
         if self.fd >= 0:
             return self.fd
         n = len(self.body)
-        if n < SENDFILE_MIN or _Memfds.count >= MEMFD_MAX or _Memfds.bytes + n > MEMFD_BUDGET:
+        if n < SPLICE_BODY_MIN or _Memfds.count >= MEMFD_MAX or _Memfds.bytes + n > MEMFD_BUDGET:
             return -1
         try:
             fd = os.memfd_create("shieldwall-hot", os.MFD_CLOEXEC)

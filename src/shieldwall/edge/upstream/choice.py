@@ -27,25 +27,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 from typing import Final
 
 from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
 from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
-from shieldwall.edge.cache.hot import Hot, plain_request, remember
+from shieldwall.edge.cache.hot import Hot, hot_key, plain_request, remember
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import header_lines
 from shieldwall.edge.upstream.balancer import FULL, Balancer
-from shieldwall.edge.upstream.protocol import BIG_BODY
+from shieldwall.edge.upstream.protocol import BIG_BODY, SPLICE_FLAGS
 from shieldwall.edge.upstream.relay import ResponseRelay
 from shieldwall.errors import UpstreamConnectError, UpstreamError
 
 __all__ = ["OriginChoice"]
 
 _CLOSE: Final = b"connection: close\r\n"
-_SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
@@ -58,7 +56,6 @@ class OriginChoice(ResponseRelay):
     _cz: ZoneCache | None = None
     _bz_zone: ZoneRuntime | None = None
     _bz: Balancer | None = None
-    _sendfile_fd = -2  # client socket for sendfile: -2 unknown yet, -1 never (sendfile_fd)
     _plain_raw: bytes | None = None  # a raw head known to be a plain request (hot.py)
     trusted_peer: bool  # set by Exchange (per connection and config version)
 
@@ -77,10 +74,8 @@ class OriginChoice(ResponseRelay):
         head = self.head
         assert head is not None
         now = zc.service.clock()
-        if zc.hot:  # the hit fast path: a pre-rendered answer (hot.py; hot_key inlined)
-            hot = zc.hot.get(
-                (ctx.method, ctx.conn.scheme, ctx.host, ctx.path if zc.ignore_query else ctx.target)
-            )
+        if zc.hot:  # the hit fast path: a pre-rendered answer (hot.py)
+            hot = zc.hot.get(hot_key(ctx, zc.ignore_query))
             if hot is not None and now < hot.until:
                 raw = head.raw
                 # plain_request, remembered per connection for the very same head bytes
@@ -143,33 +138,14 @@ class OriginChoice(ResponseRelay):
         if transport is not None:
             if len(body) < BIG_BODY:
                 transport.write(head + body)
-            elif self.sendfile_fd() < 0 or not self.send_file(transport, head, hot, body):
+            elif self.client_fd() < 0 or not self.splice_hit(transport, head, hot, body):
                 transport.writelines((head, body))
         if close:
             self.closing = True
         if self.request_done or close:
             self.complete(not close)
 
-    def sendfile_fd(self) -> int:
-        """The client socket's descriptor when a body may go out by ``sendfile`` (plain TCP,
-        no TLS), else -1; looked up once per connection."""
-        fd = self._sendfile_fd
-        if fd == -2:
-            fd = -1
-            tr = self.transport
-            if (
-                tr is not None
-                and self.info.scheme == "http"
-                and tr.get_extra_info("sslcontext") is None
-                and tr.get_extra_info("ssl_object") is None
-            ):
-                sock = tr.get_extra_info("socket")
-                if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                    fd = sock.fileno()
-            self._sendfile_fd = fd
-        return fd
-
-    def send_file(self, transport: asyncio.Transport, head: bytes, hot: Hot, body: bytes) -> bool:
+    def splice_hit(self, transport: asyncio.Transport, head: bytes, hot: Hot, body: bytes) -> bool:
         """Head and body in one push through the worker's pipe: the head written into it,
         the body's pages spliced in from the record's memfd, then pipe -> socket (no copy of
         the body in Python, one delivery). Only when nothing is queued in the transport (the
@@ -180,34 +156,20 @@ class OriginChoice(ResponseRelay):
         pipe = self.worker.pool.reads.pipe() if src >= 0 else None
         if pipe is None or transport.get_write_buffer_size():
             return False
-        pr, pw = pipe
+        pw = pipe[1]
         n = len(body)
         queued = 0
         with contextlib.suppress(OSError):
             queued = os.write(pw, head)  # a head is far below the pipe's capacity
             if queued == len(head):
-                queued += os.splice(src, pw, n, offset_src=0, flags=_SPLICE_FLAGS)
+                queued += os.splice(src, pw, n, offset_src=0, flags=SPLICE_FLAGS)
         in_body = max(0, queued - len(head))
-        sent = 0
-        with contextlib.suppress(OSError):  # EAGAIN: the client socket is full
-            while sent < queued:
-                m = os.splice(pr, self._sendfile_fd, queued - sent, flags=_SPLICE_FLAGS)
-                if m <= 0:
-                    break
-                sent += m
-        if sent < queued:  # the pipe holds the rest: read it back, send it in order
-            rest = bytearray()
-            try:
-                while len(rest) < queued - sent:
-                    piece = os.read(pr, queued - sent - len(rest))
-                    if not piece:
-                        raise OSError("pipe ran dry")
-                    rest += piece
-            except OSError:
-                self.worker.pool.reads.close()  # never reuse a pipe with bytes left in it
-                self.abort()
-                return True
-            transport.write(bytes(rest))
+        rest = self.worker.pool.reads.splice_out(self._client_fd, queued)
+        if rest is None:  # the pipe could not be drained: the answer is broken off
+            self.abort()
+            return True
+        if rest:  # what the socket did not take, in order
+            transport.write(rest)
         if queued < len(head):  # (the head did not fit: nothing else went)
             transport.write(head[queued:])
         if in_body < n:

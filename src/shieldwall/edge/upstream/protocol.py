@@ -70,7 +70,7 @@ READ_BYTES: Final = 256 * 1024  # one read from an origin at most (uvloop's own 
 HEAD_READ_BYTES: Final = 16 * 1024  # a response's first read on a plain TCP origin
 SPLICE_MIN: Final = 16 * 1024  # body bytes left after the first read that are worth a splice
 PIPE_BYTES: Final = 256 * 1024  # capacity asked for the splice pipe
-_SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
+SPLICE_FLAGS: Final = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
 # states
 _IDLE, _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _TUNNEL, _CLOSED = range(7)
@@ -123,6 +123,49 @@ class ReadBuffer:
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
+
+    def splice_out(self, out: int, n: int) -> bytes | None:
+        """Send the ``n`` bytes the pipe holds to the socket ``out`` (until it takes no more)
+        and return what it did not take, read back from the pipe (``b""``: all went), for the
+        caller to write through the transport after it. None: the pipe could not be drained;
+        it is closed then (a new one is made on next use), never reused with bytes in it."""
+        assert self._pipe is not None
+        pr = self._pipe[0]
+        sent = 0
+        with contextlib.suppress(OSError):  # EAGAIN: the socket is full
+            while sent < n:
+                m = os.splice(pr, out, n - sent, flags=SPLICE_FLAGS)
+                if m <= 0:
+                    break
+                sent += m
+        if sent == n:
+            return b""
+        rest = bytearray()
+        try:
+            while len(rest) < n - sent:
+                piece = os.read(pr, n - sent - len(rest))
+                if not piece:
+                    raise OSError("splice pipe ran dry")
+                rest += piece
+        except OSError:
+            self.close()
+            return None
+        return bytes(rest)
+
+
+def plain_tcp_fd(transport: asyncio.BaseTransport) -> int:
+    """The socket of a plain TCP transport (no TLS: its bytes are the wire's), else -1: the
+    only kind a splice may read from or write to."""
+    if (
+        transport.get_extra_info("sslcontext") is not None
+        or transport.get_extra_info("ssl_object") is not None
+    ):
+        return -1
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return -1
+    fd: int = sock.fileno()
+    return fd
 
 
 class UpstreamSink(Protocol):
@@ -209,14 +252,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        sock = transport.get_extra_info("socket")
-        if (
-            sock is not None
-            and transport.get_extra_info("sslcontext") is None
-            and transport.get_extra_info("ssl_object") is None
-            and sock.family in (socket.AF_INET, socket.AF_INET6)
-        ):
-            self._fd = sock.fileno()
+        self._fd = plain_tcp_fd(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._state == _HEAD and self._fd >= 0:
@@ -260,36 +296,22 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         pipe = self._reads.pipe() if out >= 0 else None
         if pipe is None:
             return
-        pr, pw = pipe
         rem = self._remaining
         try:
-            n = os.splice(self._fd, pw, rem, flags=_SPLICE_FLAGS)
+            n = os.splice(self._fd, pipe[1], rem, flags=SPLICE_FLAGS)
         except OSError:  # nothing yet (EAGAIN), or an error the ordinary read reports
             return
         if n <= 0:
             return  # end of stream: the transport reports it
-        sent = 0
-        with contextlib.suppress(OSError):  # EAGAIN: the client socket is full
-            while sent < n:
-                m = os.splice(pr, out, n - sent, flags=_SPLICE_FLAGS)
-                if m <= 0:
-                    break
-                sent += m
+        rest = self._reads.splice_out(out, n)
+        if rest is None:
+            self._fail(UpstreamProtocolError("splice failed: the pipe could not be drained"))
+            return
+        sent = n - len(rest)
         self._reads.spliced += sent
         sink.spliced(sent)
-        if sent < n:  # the pipe holds the rest: through the transport, after what went
-            rest = bytearray()
-            try:
-                while len(rest) < n - sent:
-                    piece = os.read(pr, n - sent - len(rest))
-                    if not piece:
-                        raise OSError("splice pipe ran dry")
-                    rest += piece
-            except OSError as exc:
-                self._reads.close()  # never let a later response meet these bytes
-                self._fail(UpstreamProtocolError(f"splice failed: {exc}"))
-                return
-            sink.upstream_body(bytes(rest))
+        if rest:  # what the client socket did not take: through the transport, after it
+            sink.upstream_body(rest)
         self._remaining = rem - n
         if not self._remaining and self.sink is sink:
             self._state = _IDLE

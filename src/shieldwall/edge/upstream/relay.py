@@ -31,7 +31,7 @@ from shieldwall.edge.upstream.answers import (
     ExchangeState,
     header_lines,
 )
-from shieldwall.edge.upstream.protocol import BIG_BODY
+from shieldwall.edge.upstream.protocol import BIG_BODY, plain_tcp_fd
 from shieldwall.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from shieldwall.protocol.h1 import LAST_CHUNK, Framing, ResponseHead, encode_chunk
 
@@ -47,6 +47,8 @@ _CHUNKED_LINE: Final = b"transfer-encoding: chunked\r\n"
 class ResponseRelay(ExchangeState):
     """``UpstreamSink`` of a client connection; see the module docstring."""
 
+    _client_fd = -2  # the client socket for splice: -2 not looked up yet, -1 never (client_fd)
+
     # provided by OriginChoice (choice.py)
     def report_origin(self, ok: bool) -> None: ...
     def retry(self, err: UpstreamError) -> bool:
@@ -55,8 +57,15 @@ class ResponseRelay(ExchangeState):
     def origin_failed(self, err: UpstreamError) -> None: ...
     def cache_answer(self, txn: CacheTxn) -> None: ...
 
-    def sendfile_fd(self) -> int:  # provided by OriginChoice: the plain TCP client socket
-        raise NotImplementedError
+    def client_fd(self) -> int:
+        """The client socket when bytes may be spliced into it (plain TCP, no TLS), else -1;
+        looked up once per connection."""
+        fd = self._client_fd
+        if fd == -2:
+            tr = self.transport
+            fd = -1 if tr is None or self.info.scheme != "http" else plain_tcp_fd(tr)
+            self._client_fd = fd
+        return fd
 
     def splice_target(self) -> int:
         """The client socket when the origin may splice the rest of this response into it
@@ -72,7 +81,7 @@ class ResponseRelay(ExchangeState):
             or tr.get_write_buffer_size()
         ):
             return -1
-        return self.sendfile_fd()
+        return self.client_fd()
 
     def spliced(self, n: int) -> None:
         ctx = self.ctx
@@ -215,12 +224,8 @@ class ResponseRelay(ExchangeState):
         txn = self.txn
         if txn is not None:
             txn.on_end(txn.zc.service_now())
-        picked = self.picked
-        if picked >= 0:
-            bal = self.bal
-            ok = ctx.upstream_status < 500
-            if not ok or (bal is not None and bal.states[picked].failures):
-                self.report_origin(ok)
+        if self.picked >= 0:
+            self.report_origin(ctx.upstream_status < 500)
         up = self.upstream
         self.upstream = None
         keep = self.keep_alive
