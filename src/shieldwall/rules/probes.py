@@ -35,10 +35,17 @@ import re2
 
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules.fields import FIELDS, Environment, NullGeoLookup, _enc
-from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES
+from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES, regex_options
 from shieldwall.waf.inputs import state
 
-__all__ = ["SET_MAX_MEM", "any_matcher", "build_probe", "mask_of"]
+__all__ = [
+    "SET_MAX_MEM",
+    "any_matcher",
+    "build_probe",
+    "joinable",
+    "joined_set",
+    "mask_of",
+]
 
 SET_MAX_MEM: Final = 32 << 20  # RE2 program memory of the joined regex set
 _ATTRIBUTE: Final = {
@@ -67,14 +74,24 @@ def mask_of(ids: Any) -> int:
     return out
 
 
-def _options() -> Any:
-    opts = re2.Options()
-    opts.log_errors = False
-    opts.max_mem = SET_MAX_MEM
-    opts.encoding = re2.Options.Encoding.LATIN1  # as values.compile_regex
-    opts.case_sensitive = True
-    opts.dot_nl = True
-    return opts
+def joinable(pattern: bytes) -> bool:
+    """Whether ``pattern`` may join a newline-joined scan: ``\\A`` and ``\\z`` mean the
+    text's edges even in multi-line mode (a literal backslash before A or z is refused too,
+    harmlessly)."""
+    return b"\\A" not in pattern and b"\\z" not in pattern
+
+
+def joined_set(owners: Mapping[bytes, int], max_mem: int) -> tuple[Any, tuple[int, ...]] | None:
+    """One ``re2.Set`` of ``owners``' patterns (already wrapped ``(?m:...)``): its C-level
+    ``Match`` and, per set id, the rule mask the pattern stands for; None when RE2 refuses."""
+    try:
+        s = re2.Set.SearchSet(regex_options(max_mem=max_mem))
+        for wrapped in owners:
+            s.Add(wrapped)
+        s.Compile()
+    except re2.error:
+        return None
+    return s._set.Match, tuple(owners.values())
 
 
 def any_matcher(patterns: list[bytes], max_mem: int) -> Any | None:
@@ -86,8 +103,7 @@ def any_matcher(patterns: list[bytes], max_mem: int) -> Any | None:
     call is a GIL handoff that costs tens of µs of waiting; a single program's ``Match`` keeps
     the GIL. The set is then asked which patterns matched only when one did.
     """
-    opts = _options()
-    opts.max_mem = max_mem
+    opts = regex_options(max_mem=max_mem)
     opts.never_capture = True
     try:
         prog = re2.compile(b"|".join(b"(?:" + p + b")" for p in patterns), opts)
@@ -208,7 +224,7 @@ def _regex(g: _Gen, regex: list[tuple[str, bytes, int]], body: list[str]) -> int
     fields: list[str] = []
     always = 0
     for field, pattern, i in regex:
-        if b"\\A" in pattern or b"\\z" in pattern:
+        if not joinable(pattern):
             always |= 1 << i
             continue
         wrapped = b"(?m:" + pattern + b")"
@@ -220,18 +236,13 @@ def _regex(g: _Gen, regex: list[tuple[str, bytes, int]], body: list[str]) -> int
     every = 0
     for mask in owners.values():
         every |= mask
-    try:
-        s = re2.Set.SearchSet(_options())
-        masks = []
-        for wrapped, mask in owners.items():
-            s.Add(wrapped)
-            masks.append(mask)
-        s.Compile()
-    except re2.error:  # too large for one set: those rules are always evaluated
+    compiled = joined_set(owners, SET_MAX_MEM)
+    if compiled is None:  # too large for one set: those rules are always evaluated
         return always | every
+    set_match, masks = compiled
     values = [g.value(f) for f in fields]
     joined = values[0] if len(values) == 1 else f"b'\\n'.join(({', '.join(values)},))"
-    match, table = g.const(s._set.Match), g.const(tuple(masks))
+    match, table = g.const(set_match), g.const(masks)
     body.append(f"    text = {joined}")
     body.append(f"    if len(text) > {MAX_MATCH_SUBJECT_BYTES}:")
     body.append(f"        m |= {every}")

@@ -41,6 +41,7 @@ __all__ = [
     "network_range",
     "parse_cookies",
     "parse_query",
+    "regex_options",
     "remove_query_args",
     "url_decode",
 ]
@@ -108,10 +109,11 @@ class IpSet:
         return False
 
 
-def _options(case_sensitive: bool) -> Any:
+def regex_options(*, case_sensitive: bool = True, max_mem: int = RE2_MAX_MEM) -> Any:
+    """RE2 options of every pattern the rules and the WAF compile (one program or a set)."""
     opts = re2.Options()
     opts.log_errors = False
-    opts.max_mem = RE2_MAX_MEM
+    opts.max_mem = max_mem
     opts.encoding = re2.Options.Encoding.LATIN1  # match bytes, not UTF-8 text
     opts.case_sensitive = case_sensitive
     opts.dot_nl = True
@@ -123,7 +125,7 @@ def compile_regex(pattern: str) -> Any:
     if len(pattern) > MAX_REGEX_CHARS:
         raise RegexError(f"regex is longer than {MAX_REGEX_CHARS} characters")
     try:
-        return re2.compile(pattern.encode(), _options(True))
+        return re2.compile(pattern.encode(), regex_options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid"
         if isinstance(reason, bytes):
@@ -183,7 +185,7 @@ def _wildcard_test(pieces: list[bytes | None]) -> Callable[[bytes], bool]:
         return lambda v: v == lit
     regex = b"".join(b".*" if p is None else _escape_byte(p[0]) for p in pieces)
     try:
-        prog = re2.compile(regex, _options(True))
+        prog = re2.compile(regex, regex_options())
     except re2.error as exc:  # only size limits can fail on an escaped pattern
         raise RegexError(f"wildcard pattern too large: {exc.args[0]!r}") from None
     full = prog.fullmatch

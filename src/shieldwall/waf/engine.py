@@ -44,6 +44,7 @@ from shieldwall.rules import (
     compile_rule,
 )
 from shieldwall.rules.types import STRING
+from shieldwall.rules.values import regex_options
 from shieldwall.waf.inputs import WafState, state
 from shieldwall.waf.prefilter import build_head_scan
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
@@ -128,16 +129,6 @@ def triggers(expr: ast.Expr) -> list[Trigger] | None:
     return None
 
 
-def _set_options() -> Any:
-    opts = re2.Options()
-    opts.log_errors = False
-    opts.max_mem = SET_MAX_MEM
-    opts.encoding = re2.Options.Encoding.LATIN1  # as rules.values.compile_regex
-    opts.case_sensitive = True
-    opts.dot_nl = True
-    return opts
-
-
 @dataclass(frozen=True, slots=True)
 class _Active:
     rule: ManagedRule
@@ -186,7 +177,7 @@ class WafEngine:
         self._always = tuple(always)
         scans = []
         for name, pats in per_field.items():
-            s = re2.Set.SearchSet(_set_options())
+            s = re2.Set.SearchSet(regex_options(max_mem=SET_MAX_MEM))
             owners = []
             for pattern, i in pats:
                 s.Add(pattern)

@@ -36,11 +36,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import re2
-
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import FIELDS, MAX_MATCH_SUBJECT_BYTES, Environment
-from shieldwall.rules.probes import UNANCHORED, any_matcher
+from shieldwall.rules.probes import UNANCHORED, any_matcher, joinable, joined_set
 from shieldwall.waf.inputs import SEP, WafState
 from shieldwall.waf.required import required_bytes
 
@@ -90,22 +88,6 @@ class HeadScan:
     source: str
 
 
-def _options() -> Any:
-    opts = re2.Options()
-    opts.log_errors = False
-    opts.max_mem = SET_MAX_MEM
-    opts.encoding = re2.Options.Encoding.LATIN1  # as rules.values.compile_regex
-    opts.case_sensitive = True
-    opts.dot_nl = True
-    return opts
-
-
-def _joinable(pattern: bytes) -> bool:
-    # \A and \z mean the text's edges even in multi-line mode (a "\\A" is a literal backslash
-    # and "A": refused too, harmlessly)
-    return b"\\A" not in pattern and b"\\z" not in pattern
-
-
 def _fold(needed: bytes) -> bytes:
     out = set(needed)
     for b in needed:
@@ -142,7 +124,7 @@ def build_head_scan(
 ) -> HeadScan | None:
     """The joined scan of ``per_field`` (field -> [(pattern, rule index)]); None when RE2
     refuses the joined set (the caller keeps per-field scanning)."""
-    residual = {name for name, pats in per_field.items() if not all(_joinable(p) for p, _ in pats)}
+    residual = {name for name, pats in per_field.items() if not all(joinable(p) for p, _ in pats)}
     owners: dict[bytes, int] = {}
     for name, pats in per_field.items():
         if name in residual:
@@ -150,16 +132,11 @@ def build_head_scan(
         for pattern, i in pats:
             wrapped = b"(?m:" + pattern + b")"
             owners[wrapped] = owners.get(wrapped, 0) | (1 << i)
-    try:
-        s = re2.Set.SearchSet(_options())
-        masks = []
-        for wrapped, mask in owners.items():
-            s.Add(wrapped)
-            masks.append(mask)
-        s.Compile()
-    except re2.error:
+    compiled = joined_set(owners, SET_MAX_MEM)
+    if compiled is None:
         return None
-    consts: dict[str, Any] = {"_match": s._set.Match, "_cap": MAX_MATCH_SUBJECT_BYTES}
+    set_match, masks = compiled
+    consts: dict[str, Any] = {"_match": set_match, "_cap": MAX_MATCH_SUBJECT_BYTES}
     lines = ["def _scan(ctx, st):", "    hd = st.header_dict()"]
     consts["_sep"] = SEP
     values = []
@@ -221,4 +198,4 @@ def build_head_scan(
     source = "\n".join(lines) + "\n"
     namespace = dict(consts)
     exec(compile(source, "<shieldwall waf scan>", "exec"), namespace)  # constants via globals
-    return HeadScan(namespace["_scan"], tuple(masks), frozenset(residual), gates, source)
+    return HeadScan(namespace["_scan"], masks, frozenset(residual), gates, source)
