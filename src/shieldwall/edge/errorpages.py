@@ -98,11 +98,8 @@ def plain_head(
     ``extra`` lines as given, ``content-length``, then ``sw-request-id: `` (the caller appends
     the id, CRLF, ``connection: close`` if closing, CRLF and the body)."""
     parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
-    for k, v in headers:
+    for k, v in headers if extra is None else (*headers, *extra):
         parts += (k, b": ", v, b"\r\n")
-    if extra is not None:
-        for k, v in extra:
-            parts += (k, b": ", v, b"\r\n")
     parts.append(b"content-length: %d\r\n" % body_len)
     parts += (REQUEST_ID_HEADER, b": ")
     return b"".join(parts)

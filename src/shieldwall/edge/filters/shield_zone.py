@@ -72,12 +72,10 @@ class ZoneShield:
         )
 
     def is_api(self, ctx: RequestContext) -> bool:
-        raw = ctx.raw_head
-        if raw is not None and not ctx.headers:  # the list unbuilt: read the raw head
-            api = _raw_wants_json(raw)
-        else:
-            api = wants_json(ctx.header(b"accept"))
-        return api or (bool(self.api_paths) and ctx.path.startswith(self.api_paths))
+        # (ctx.header reads the raw head while the list is unbuilt: no list needed here)
+        return wants_json(ctx.header(b"accept")) or (
+            bool(self.api_paths) and ctx.path.startswith(self.api_paths)
+        )
 
     def accept_for(self, ctx: RequestContext) -> bytes | None:
         """The Accept value to render with: JSON for API paths whatever the client said."""
@@ -120,17 +118,6 @@ def list_free(f: Filter) -> Filter:
     ``ctx.headers`` (``shield.wrap_request_headers``, ``runtime.ZoneRuntime.needs_list``)."""
     f.needs_headers = False  # type: ignore[attr-defined]  # a function attribute
     return f
-
-
-def _raw_wants_json(raw: bytes) -> bool:
-    """``wants_json(ctx.header(b"accept"))`` for a raw head (CRLF lines, ending in an empty
-    line) in one pass over its lower-cased copy: the first ``Accept`` field decides."""
-    low = raw.lower()
-    i = low.find(b"\r\naccept:")
-    if i < 0:
-        return False
-    value = low[i + 9 : low.find(b"\r\n", i + 9)]
-    return b"application/json" in value and b"text/html" not in value
 
 
 def _nets(cidrs: tuple[str, ...]) -> list[_Net]:
