@@ -9,7 +9,6 @@ tier never lands in the working directory). ``fetch`` sends one request on a new
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.edge import read_response
+from tests.support.edge import listening_socket, read_response, runtime_for
 
 from shieldwall.config.cache import CacheConfig, LoadBalancingConfig, ZoneCacheConfig
 from shieldwall.config.model import (
@@ -29,7 +28,7 @@ from shieldwall.config.model import (
     ZoneLimits,
 )
 from shieldwall.edge.cache.service import CacheService
-from shieldwall.edge.runtime import RuntimeHolder, build_runtime
+from shieldwall.edge.runtime import RuntimeHolder
 from shieldwall.edge.server import EdgeServer
 from shieldwall.edge.services import WorkerServices
 
@@ -122,18 +121,9 @@ async def wired(
     config: Config, svc: WorkerServices | None = None, chain_builder: Any = None
 ) -> AsyncIterator[Wired]:
     svc = svc or services()
-    runtime = (
-        build_runtime(config, version=1)
-        if chain_builder is None
-        else build_runtime(config, 1, chain_builder)
-    )
-    holder = RuntimeHolder(runtime)
+    holder = RuntimeHolder(runtime_for(config, chain_builder))
     server = EdgeServer(holder, services=svc)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    sock.setblocking(False)
+    sock = listening_socket(1024)
     lc = replace(config.listeners[0], port=sock.getsockname()[1])
     await server.start([(lc, sock)])
     edge = Wired(server, sock.getsockname()[1], svc)

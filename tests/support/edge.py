@@ -25,10 +25,18 @@ from shieldwall.config.model import (
     ZoneLimits,
 )
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.runtime import ChainBuilder, RuntimeHolder, build_runtime
+from shieldwall.edge.runtime import ChainBuilder, Runtime, RuntimeHolder, build_runtime
 from shieldwall.edge.server import EdgeServer
 
-__all__ = ["RecordingLog", "RunningEdge", "edge_config", "read_response", "running_edge"]
+__all__ = [
+    "RecordingLog",
+    "RunningEdge",
+    "edge_config",
+    "listening_socket",
+    "read_response",
+    "running_edge",
+    "runtime_for",
+]
 
 
 def edge_config(
@@ -84,6 +92,23 @@ class RunningEdge:
         return reader, writer
 
 
+def runtime_for(config: Config, chain_builder: ChainBuilder | None = None) -> Runtime:
+    """Version 1 of ``config``, with ``chain_builder``'s filters (none without one)."""
+    if chain_builder is None:
+        return build_runtime(config, version=1)
+    return build_runtime(config, 1, chain_builder)
+
+
+def listening_socket(backlog: int) -> socket.socket:
+    """A non-blocking listening socket on 127.0.0.1, port 0."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
 @asynccontextmanager
 async def running_edge(
     config: Config,
@@ -91,19 +116,10 @@ async def running_edge(
     listener: ListenerConfig | None = None,
     chain_builder: ChainBuilder | None = None,
 ) -> AsyncIterator[RunningEdge]:
-    runtime = (
-        build_runtime(config, version=1)
-        if chain_builder is None
-        else build_runtime(config, 1, chain_builder)
-    )
-    holder = RuntimeHolder(runtime)
+    holder = RuntimeHolder(runtime_for(config, chain_builder))
     log = RecordingLog()
     server = EdgeServer(holder, access_log=log)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
+    sock = listening_socket(128)
     lc = listener or replace(config.listeners[0], port=sock.getsockname()[1])
     await server.start([(lc, sock)])
     edge = RunningEdge(server, sock.getsockname()[1], log)
