@@ -248,14 +248,8 @@ class ExchangeState:
             self.lazy_headers = False
             self.ctx = None
             self.worker.log(ctx)
-            picked = self.picked
-            if self.txn is not None or self.queued is not None or self.tried:
+            if self.txn is not None or self.picked >= 0 or self.queued is not None or self.tried:
                 self.end_exchange()
-            elif picked >= 0:  # end_exchange's common case: free the origin slot
-                self.picked = -1
-                bal = self.bal
-                if bal is not None:
-                    bal.release(picked)
         self.request_finished(keep_alive)
 
     def finish_log(self) -> None:
