@@ -165,14 +165,18 @@ def profile_server(
     duration_s: float,
     connections: int,
     tmp: Path,
+    script: str | None = None,
 ) -> dict[str, Any]:
-    """``profile_during`` one wrk run of ``url`` (``label`` names the load)."""
+    """``profile_during`` one wrk run of ``url`` (``label`` names the load; ``script``: a
+    wrk Lua script, e.g. ``wrk.varying_path_script``)."""
     from bench.wrk import run_wrk
 
     rps: list[float] = []
 
     def load() -> None:
-        res = run_wrk(url, duration_s=duration_s, connections=connections, headers=headers)
+        res = run_wrk(
+            url, duration_s=duration_s, connections=connections, headers=headers, script=script
+        )
         rps.append(res.rps)
 
     out = tmp / f"pyspy-{server.name}-{label}.txt"

@@ -1,12 +1,22 @@
 """Cost of custom firewall rules plus the managed WAF, on the real edge and in-process.
 
 Throughput: two shieldwall instances (the real CLI, one worker each, pinned like the proxy
-scenario's contender) in front of one nginx origin: ``plain`` (a zone without rules) and
-``rules`` (the same zone with ``RULE_COUNT`` realistic custom rules that do not match, so every
-one is evaluated, plus the managed WAF at paranoia 1). Load: the 1 KB file with a query string
-and 11 browser headers. Runs are interleaved plain, rules, ... each after a warm-up; the figure
-is the rps ratio rules/plain (target >= ``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU
-µs per request difference.
+scenario's contender) in front of one nginx origin that sends ``Cache-Control: max-age=600``
+(the cache scenario's origin): ``plain`` (a zone without rules) and ``rules`` (the same zone
+with ``RULE_COUNT`` realistic custom rules that do not match, so every one is evaluated, plus
+the managed WAF at paranoia 1). Both zones key their cache without the query
+(``ignore_query``), so in steady state every request of either load is a cache hit and the
+difference between the zones is the rules alone. Loads (``--loads``): ``same``, the 1 KB file
+with a query string and 11 browser headers, the same head on every request (wrk's way: a
+connection that repeats its head gets its filters' outcome again without running them,
+``pipeline.repeatable``); ``varied``, the same head with a counter added to the query (no two
+heads equal: every request runs every rule and the whole WAF). Runs are interleaved plain,
+rules, ... each after a warm-up; the figure per load is the rps ratio rules/plain (target >=
+``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU µs per request difference.
+
+(The origin sends an explicit lifetime: a file served with only ``Last-Modified`` gets a
+heuristic freshness of a fraction of a second when just written, and the runs then measured
+revalidation traffic rather than rules.)
 
 Micro: per-request evaluation cost (µs) of the same firewall filter and WAF engine over the
 benign corpus's contexts (``tests/waf/corpus``), head phase only, measured in-process.
@@ -25,21 +35,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import SERVER_CPU, SHIELDWALL_READY_S, BenchEnv, shieldwall_toml, start_origin
+from bench.contenders import SERVER_CPU, SHIELDWALL_READY_S, BenchEnv, shieldwall_toml
 from bench.contenders import _pythonpath as pythonpath
 from bench.procs import ProcessSet, Server, free_port
 from bench.profile import profile_server
 from bench.report import emit_json, fmt_table, median, ratio
+from bench.scenarios.cache import _start_origin as start_cache_origin
 from bench.scenarios.proxy import BROWSER_HEADERS
 from bench.scenarios.proxy import _measure as measure
 from bench.scenarios.proxy import _sanity_check as sanity_check
-from bench.wrk import run_wrk
+from bench.wrk import VARY_MARK, run_wrk, varying_path_script
 
 __all__ = ["RULE_COUNT", "add_arguments", "custom_rules", "main", "main_quality"]
 
 RULE_COUNT = 100
 TARGET_RATIO = 0.85  # rules rps / plain rps
 PATH = "/1k.bin?id=42&ref=home&utm_source=newsletter"
+LOADS = {"same": PATH, "varied": PATH + "&n=" + VARY_MARK}
+CACHE_TOML = "\n[zones.cache.key]\nignore_query = true\n"
 MICRO_ROUNDS = 200  # passes over the benign corpus
 
 
@@ -82,6 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each run")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--rules", type=int, default=RULE_COUNT, help="custom rules in the zone")
+    p.add_argument("--loads", default="same,varied", help="comma-separated: same, varied")
     p.add_argument("--micro-only", action="store_true", help="skip the throughput runs")
     p.add_argument("--keep-tmp", action="store_true")
     p.add_argument(
@@ -97,7 +111,7 @@ def _start(env: BenchEnv, name: str, extra: str) -> Server:
     data_dir.mkdir(exist_ok=True)
     conf = env.tmp / f"{name}.toml"
     base = shieldwall_toml(port=port, origin_port=env.origin_port, data_dir=data_dir, access_log="")
-    conf.write_text(base + extra)
+    conf.write_text(base + CACHE_TOML + extra)
     return env.procs.start(
         name,
         [*env.shieldwall_cmd, "run", "-c", str(conf)],
@@ -171,11 +185,17 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _throughput(args: argparse.Namespace) -> dict[str, Any]:
+    loads = [x.strip() for x in args.loads.split(",") if x.strip()]
+    unknown = [x for x in loads if x not in LOADS]
+    if unknown:
+        raise SystemExit(f"unknown load(s) {unknown}; choose from {sorted(LOADS)}")
     tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-rules-"))
-    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "rules": []}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        load: {"plain": [], "rules": []} for load in loads
+    }
     try:
         with ProcessSet() as procs:
-            origin = start_origin(procs, tmp)
+            origin, _ = start_cache_origin(procs, tmp)
             env = BenchEnv(tmp=tmp, procs=procs, origin_port=origin.port)
             servers = {
                 "plain": _start(env, "plain", ""),
@@ -183,75 +203,98 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
             }
             for s in servers.values():
                 sanity_check(s, PATH.split("?")[0], BROWSER_HEADERS)
-            for i in range(args.runs):
-                for name, s in servers.items():
-                    row = measure(s, f"http://127.0.0.1:{s.port}{PATH}", args, BROWSER_HEADERS)
-                    runs[name].append(row)
-                    print(
-                        f"[run {i + 1}/{args.runs}] {name:6s} {row['rps']:>9,.0f} rps "
-                        f"{row['cpu_us_per_req']} µs CPU/req p99 {row['p99_us']:.0f} µs"
-                        + ("" if row["clean"] else "  FLAGGED"),
-                        flush=True,
-                    )
+            for load in loads:
+                for i in range(args.runs):
+                    for name, s in servers.items():
+                        url = f"http://127.0.0.1:{s.port}{LOADS[load]}"
+                        row = measure(s, url, args, BROWSER_HEADERS)
+                        runs[load][name].append(row)
+                        print(
+                            f"[{load} run {i + 1}/{args.runs}] {name:6s} {row['rps']:>9,.0f} rps "
+                            f"{row['cpu_us_per_req']} µs CPU/req p99 {row['p99_us']:.0f} µs"
+                            + ("" if row["clean"] else "  FLAGGED"),
+                            flush=True,
+                        )
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    summary = {}
-    for name, rows in runs.items():
-        clean = [r for r in rows if r["clean"]]
-        summary[name] = {
-            "rps": median([r["rps"] for r in clean]),
-            "cpu_us_per_req": median([r["cpu_us_per_req"] for r in clean if r["cpu_us_per_req"]]),
-            "p99_us": median([r["p99_us"] for r in clean]),
-            "flagged": len(rows) - len(clean),
-        }
-    rps_ratio = ratio(summary["rules"]["rps"], summary["plain"]["rps"])
-    cpu_ratio = ratio(summary["plain"]["cpu_us_per_req"], summary["rules"]["cpu_us_per_req"])
-    print(
-        fmt_table(
-            ["zone", "rps", "CPU µs/req", "p99 µs", "flagged"],
-            [
-                [n, s["rps"], s["cpu_us_per_req"], s["p99_us"], s["flagged"]]
-                for n, s in summary.items()
-            ],
+    per_load: dict[str, Any] = {}
+    table = []
+    for load, by_zone in runs.items():
+        summary = {}
+        for name, rows in by_zone.items():
+            clean = [r for r in rows if r["clean"]]
+            summary[name] = {
+                "rps": median([r["rps"] for r in clean]),
+                "cpu_us_per_req": median(
+                    [r["cpu_us_per_req"] for r in clean if r["cpu_us_per_req"]]
+                ),
+                "p99_us": median([r["p99_us"] for r in clean]),
+                "flagged": len(rows) - len(clean),
+            }
+            s = summary[name]
+            table.append([load, name, s["rps"], s["cpu_us_per_req"], s["p99_us"], s["flagged"]])
+        rps_ratio = ratio(summary["rules"]["rps"], summary["plain"]["rps"])
+        plain_cpu, rules_cpu = (
+            summary["plain"]["cpu_us_per_req"],
+            summary["rules"]["cpu_us_per_req"],
         )
-    )
-    print(
-        f"rules/plain rps ratio {rps_ratio} (target >= {TARGET_RATIO}); CPU-based ratio {cpu_ratio}"
-    )
+        per_load[load] = {
+            "zones": summary,
+            "rps_ratio": rps_ratio,
+            "cpu_ratio": ratio(plain_cpu, rules_cpu),
+            "rules_cpu_us": (round(rules_cpu - plain_cpu, 2) if plain_cpu and rules_cpu else None),
+            "target_met": rps_ratio is not None and rps_ratio >= TARGET_RATIO,
+            "path": LOADS[load],
+        }
+    print(fmt_table(["load", "zone", "rps", "CPU µs/req", "p99 µs", "flagged"], table))
+    for load, r in per_load.items():
+        print(
+            f"{load}: rules/plain rps ratio {r['rps_ratio']} (target >= {TARGET_RATIO}); "
+            f"CPU-based ratio {r['cpu_ratio']}; rules cost {r['rules_cpu_us']} µs CPU/request"
+        )
     return {
         "settings": {
             "rules": args.rules,
             "waf_paranoia": 1,
-            "path": PATH,
+            "loads": loads,
             "runs": args.runs,
             "duration_s": args.duration,
             "connections": args.connections,
         },
-        "zones": summary,
-        "rps_ratio": rps_ratio,
-        "cpu_ratio": cpu_ratio,
+        "loads": per_load,
         "runs": runs,
         "target_ratio": TARGET_RATIO,
-        "targets_met": rps_ratio is not None and rps_ratio >= TARGET_RATIO,
+        "targets_met": all(r["target_met"] for r in per_load.values()),
     }
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
-    """py-spy one instance (``--profile plain|rules``) under the benchmark load."""
+    """py-spy one instance (``--profile plain|rules``) under the first of ``--loads``."""
     tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-rules-"))
     try:
         with ProcessSet() as procs:
-            origin = start_origin(procs, tmp)
+            origin, _ = start_cache_origin(procs, tmp)
             env = BenchEnv(tmp=tmp, procs=procs, origin_port=origin.port)
             extra = rules_toml(args.rules) if args.profile == "rules" else ""
             server = _start(env, args.profile, extra)
             sanity_check(server, PATH.split("?")[0], BROWSER_HEADERS)
-            url = f"http://127.0.0.1:{server.port}{PATH}"
+            load = args.loads.split(",")[0].strip()
+            base = f"http://127.0.0.1:{server.port}"
+            url, script = base + LOADS[load], None
+            if VARY_MARK in url:
+                script = varying_path_script(LOADS[load], str(tmp))
+                url = base + "/"
             headers = list(BROWSER_HEADERS)
-            run_wrk(url, duration_s=args.warmup, connections=args.connections, headers=headers)
+            run_wrk(
+                url,
+                duration_s=args.warmup,
+                connections=args.connections,
+                headers=headers,
+                script=script,
+            )
             return profile_server(
-                server, args.profile, url, headers, args.duration, args.connections, tmp
+                server, load, url, headers, args.duration, args.connections, tmp, script
             )
     finally:
         if not args.keep_tmp:

@@ -81,6 +81,9 @@ class RequestContext:
     # the validated request head bytes while ``headers`` is not built yet: the data path builds
     # the list only for filters; ``header()`` reads this instead (access log, metrics)
     raw_head: bytes | None = None
+    # how long (s) this request's ``request_headers`` outcome may be replayed for a repeated
+    # head on the same connection; repeatable filters lower it (``pipeline.repeatable``)
+    repeat: float = 0.0
 
     def header(self, name: bytes) -> bytes | None:
         """First value of header ``name`` (lower-case bytes), or None."""

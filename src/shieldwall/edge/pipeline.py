@@ -26,7 +26,7 @@ from enum import Enum
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Continue, Decision
 
-__all__ = ["Filter", "Phase", "PhaseChain", "run_chain"]
+__all__ = ["REPEAT_MAX_S", "Filter", "Phase", "PhaseChain", "repeatable", "run_chain"]
 
 
 class Phase(Enum):
@@ -43,6 +43,24 @@ class Phase(Enum):
 PHASE_ORDER: tuple[Phase, ...] = tuple(Phase)
 
 Filter = Callable[[RequestContext], Decision]
+
+# Repeated heads (``Exchange.start_request``): a keep-alive connection that sends a head
+# byte-for-byte equal to its previous one (the parser hands back the same ``RequestHead``)
+# gets the previous ``request_headers`` outcome again, without running the filters, when every
+# filter of the zone is ``repeatable`` and none of them lowered ``ctx.repeat`` to 0 for it.
+# A repeatable filter promises: its decision and what it leaves in ``ctx`` depend only on the
+# head, the connection and the config version, and running it again would change nothing
+# (no counting, no logging, no fresh token) -- else it sets ``ctx.repeat = 0.0`` for that
+# request, or a shorter window (seconds) when its answer is good for that long only (a 429's
+# whole-second Retry-After). The memo is one per connection and lasts ``REPEAT_MAX_S`` at most,
+# so state a filter reads outside the config version is looked at again at least that often.
+REPEAT_MAX_S = 1.0
+
+
+def repeatable(f: Filter) -> Filter:
+    """Mark ``f`` as keeping the promise above (see ``REPEAT_MAX_S``)."""
+    f.repeatable = True  # type: ignore[attr-defined]  # a function attribute
+    return f
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ class ZoneRuntime:
     # nothing zone-specific to check before the filters but the body cap: no HTTPS redirect,
     # no header list to build, no body filters (the data path's short way, start_request)
     plain: bool = field(init=False, default=False)
+    # every request_headers filter keeps the repeated-head promise (``pipeline.repeatable``)
+    repeatable: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         chain = self.chain
@@ -49,6 +51,8 @@ class ZoneRuntime:
         object.__setattr__(self, "needs_list", needs_list)
         plain = not (self.config.https_redirect or needs_list or chain.request_body)
         object.__setattr__(self, "plain", plain)
+        rep = bool(filters) and all(getattr(f, "repeatable", False) for f in filters)
+        object.__setattr__(self, "repeatable", rep)
 
     @property
     def name(self) -> str:

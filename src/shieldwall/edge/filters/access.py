@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.decision import Block, Decision
+from shieldwall.edge.decision import CONTINUE, Block, Decision
 from shieldwall.edge.filters.shield_zone import ZoneShield, refused
-from shieldwall.edge.pipeline import Filter
+from shieldwall.edge.pipeline import Filter, repeatable
 from shieldwall.edge.services import WorkerServices
 from shieldwall.iplists import access_filter
 
@@ -29,8 +29,11 @@ def build_access(zone: ZoneConfig, config: Config, services: WorkerServices) -> 
 
     def ip_access(ctx: RequestContext) -> Decision:
         d = inner(ctx)
+        if d is CONTINUE and not (ctx.security_action or ctx.security_skip):
+            return d  # (the rules are the config version's: the same answer next time)
+        ctx.repeat = 0.0  # an allow, block or challenge: counted and logged every time
         if isinstance(d, Block):
             return refused(ctx, zs, "ip_access_rule", d.status)
         return d
 
-    return (ip_access,)
+    return (repeatable(ip_access),)

@@ -104,6 +104,7 @@ def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
 
     def endpoint(ctx: RequestContext) -> Decision:
         if ctx.path == _SUBMIT:
+            ctx.repeat = 0.0  # single-use tokens, fresh cookies: never replayed
             return _redeem(state, zs, ctx)
         # no clearance cookie in the head's bytes: the common case, no call. Exact with the
         # list built too: this filter runs first, so the list is still the head's own lines
@@ -113,6 +114,7 @@ def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
         cookie = _clearance_cookie(ctx)
         if cookie is None:
             return CONTINUE
+        ctx.repeat = 0.0  # a clearance expires and is renewed: verify it every time
         ua = ctx.header(b"user-agent") or b""
         now = wall()
         c = state.clearance.verify(cookie, zs.name, ctx.client_ip, ua, now)
@@ -249,8 +251,8 @@ def security_level(zs: ZoneShield) -> Filter | None:
         if ctx.clearance_id or "challenge" in ctx.security_skip:
             return CONTINUE
         if not challenges(ctx) or exempt(ctx):
-            return CONTINUE
-        return _LEVEL_CHALLENGE
+            return CONTINUE  # (level, score and exemptions: the same for the same head)
+        return _LEVEL_CHALLENGE  # (rendered by ShieldChain, which stops the replay)
 
     return level_check
 

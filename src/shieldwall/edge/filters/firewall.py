@@ -80,6 +80,11 @@ class FirewallFilter:
     """
 
     __slots__ = ("_candidates", "_decisions", "_hits", "_matchers", "_rules", "log_only")
+    # no match: nothing counted or recorded, and every field a rule reads is the head's, the
+    # connection's or the config version's (named lists, GeoIP), so a repeated head may skip
+    # the rules (``pipeline.repeatable``); the clearance field is the exception, but a request
+    # carrying a clearance cookie is never replayed (``challenge_endpoint``)
+    repeatable = True
 
     def __init__(
         self,
@@ -110,6 +115,7 @@ class FirewallFilter:
             i = low.bit_length() - 1
             if not matchers[i](ctx):
                 continue
+            ctx.repeat = 0.0  # a match is counted (and logged) every time
             self._hits[i] += 1
             rule = self._rules[i]
             if self.log_only or rule.action == "log":

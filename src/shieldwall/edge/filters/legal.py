@@ -128,6 +128,7 @@ class LegalFilter:
     """The zone's active orders; the first that covers the request answers it."""
 
     __slots__ = ("country", "orders")
+    repeatable = True  # orders are the config version's (``pipeline.repeatable``)
 
     def __init__(self, orders: tuple[_Order, ...], country: Callable[[str], str] | None) -> None:
         self.orders = orders
@@ -144,6 +145,7 @@ class LegalFilter:
                     cc = self.country(ctx.client_ip) if self.country is not None else ""
                 if cc not in o.countries:
                     continue
+            ctx.repeat = 0.0  # (recorded every time)
             ctx.security_action, ctx.security_rule = "legal", o.block.id
             ctx.security_reason = "legal order"
             accept = ctx.header(b"accept") or b""

@@ -31,7 +31,7 @@ from shieldwall.edge.filters.challenge import (
     security_level,
 )
 from shieldwall.edge.filters.shield_zone import ZoneShield, list_free
-from shieldwall.edge.pipeline import Filter
+from shieldwall.edge.pipeline import Filter, repeatable
 from shieldwall.edge.services import WorkerServices
 
 __all__ = [
@@ -53,20 +53,21 @@ def provision(config: Config, services: WorkerServices) -> None:
 def build_challenge_endpoint(
     zone: ZoneConfig, config: Config, services: WorkerServices
 ) -> tuple[Filter, ...]:
-    return (list_free(challenge_endpoint(services.shield, ZoneShield.of(zone, config))),)
+    f = challenge_endpoint(services.shield, ZoneShield.of(zone, config))
+    return (repeatable(list_free(f)),)
 
 
 def build_security_level(
     zone: ZoneConfig, config: Config, services: WorkerServices
 ) -> tuple[Filter, ...]:
     f = security_level(ZoneShield.of(zone, config))
-    return () if f is None else (list_free(f),)
+    return () if f is None else (repeatable(list_free(f)),)
 
 
 class ShieldChain:
     """A ``Filter`` running ``filters`` in order, rendering ``Challenge`` decisions."""
 
-    __slots__ = ("filters", "needs_headers", "render")
+    __slots__ = ("filters", "needs_headers", "render", "repeatable")
 
     def __init__(
         self, filters: Sequence[Filter], render: ChallengeRenderer, needs_headers: bool = True
@@ -76,6 +77,9 @@ class ShieldChain:
         # False when every filter reads the head only through ``ctx.header()``/``ctx.path``
         # (which work on the raw head): the data path then skips building ``ctx.headers``
         self.needs_headers = needs_headers
+        # a repeated head may get this chain's outcome again (``pipeline.repeatable``) when
+        # every filter in it keeps the promise; a rendered challenge never does (a new token)
+        self.repeatable = all(getattr(f, "repeatable", False) for f in self.filters)
 
     def __call__(self, ctx: RequestContext) -> Decision:
         for f in self.filters:
@@ -83,6 +87,7 @@ class ShieldChain:
             if d is CONTINUE or isinstance(d, Continue):
                 continue
             if isinstance(d, Challenge):
+                ctx.repeat = 0.0
                 return self.render(ctx, d)
             return d
         return CONTINUE

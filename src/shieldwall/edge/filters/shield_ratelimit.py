@@ -37,7 +37,7 @@ from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
 from shieldwall.edge.filters.shield_state import rule_from_config
 from shieldwall.edge.filters.shield_zone import TooManyAnswers, ZoneShield, list_free
-from shieldwall.edge.pipeline import Filter
+from shieldwall.edge.pipeline import Filter, repeatable
 from shieldwall.edge.services import WorkerServices
 from shieldwall.ratelimit import Characteristic, RateLimitRule, derive_key
 from shieldwall.ratelimit.limiter import Limiter
@@ -104,6 +104,10 @@ def build_ratelimit(
                 ctx.security_action, ctx.security_reason = "ban", "ratelimit"
                 return _DROP
         ctx.security_action = "block"
+        if cached:  # the held verdict: the same answer until its whole second ends
+            rest = reset - int(reset - 1e-9)
+            if ctx.repeat > rest:
+                ctx.repeat = rest
         return answers.get(reset, is_api(ctx))
 
     flood_ban_for = ban_duration if flood_ban else -1.0
@@ -117,6 +121,7 @@ def build_ratelimit(
             until = flood_held.get(ip)
             if until is not None and until > now:
                 return refuse(ctx, PER_IP_POLICY, flood_ban_for, flood_answers, until - now, True)
+            ctx.repeat = 0.0  # counted: a repeated head must be counted again
             v = flood.hit(ip, now)
             if not v.admitted:
                 return refuse(ctx, PER_IP_POLICY, flood_ban_for, flood_answers, v.reset, v.cached)
@@ -131,6 +136,7 @@ def build_ratelimit(
                 until = held.get(key)
                 if until is not None and until > now:
                     return refuse(ctx, rule.id, ban, answers, until - now, True)
+            ctx.repeat = 0.0
             v = lim.hit(key, now)
             if v.admitted:
                 continue
@@ -143,7 +149,9 @@ def build_ratelimit(
 
     if all(only_ip and rule.matcher is None for rule, _, only_ip, *_ in rules):
         list_free(rate_limit)  # keys, scopes and answers read the raw head at most
-    return (rate_limit,)
+    # a request that is counted says so (``ctx.repeat = 0``); a held refusal counts nothing
+    # and is the same answer until its whole second to reset ends (``refuse``)
+    return (repeatable(rate_limit),)
 
 
 def _other(ctx: RequestContext, rule: RateLimitRule) -> Decision | None:

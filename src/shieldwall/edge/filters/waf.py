@@ -50,6 +50,9 @@ class WafFilter:
     """``Filter`` over one zone's engine; ``body=True`` makes it the ``request_body`` filter."""
 
     __slots__ = ("action", "body", "engine", "hits")
+    # no rule matched: nothing counted, and the scores depend only on the head (and body,
+    # which a replayed request never has): ``pipeline.repeatable``
+    repeatable = True
 
     def __init__(self, engine: WafEngine, action: WafAction, *, body: bool = False) -> None:
         self.engine = engine
@@ -76,6 +79,7 @@ class WafFilter:
             st = self.engine.evaluate_head(ctx)
             if not st.rule_ids:
                 return CONTINUE
+        ctx.repeat = 0.0  # matches are counted (and logged) every time
         self.hits.update(st.rule_ids)
         if st.score < self.engine.threshold:
             return CONTINUE

@@ -36,14 +36,14 @@ from typing import Final
 
 from shieldwall.config.model import OriginConfig, ZoneConfig, ZoneLimits
 from shieldwall.edge.context import RequestContext
-from shieldwall.edge.decision import CONTINUE, Continue
+from shieldwall.edge.decision import CONTINUE, Continue, Decision
 from shieldwall.edge.headers import (
     client_ip,
     forwarding_tail,
     splice_request_head,
     upstream_request_head,
 )
-from shieldwall.edge.pipeline import run_chain
+from shieldwall.edge.pipeline import REPEAT_MAX_S, run_chain
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import DL_CONNECT, DL_READ, DL_SEND, PAUSE_UPSTREAM
 from shieldwall.edge.upstream.choice import OriginChoice
@@ -100,6 +100,13 @@ class Exchange(OriginChoice):
     _tail_rt: Runtime | None = None
     _tail = b""
     _spliced: tuple[bytes, bytes, ZoneConfig, bytes | None, bytes] | None = None
+    # the repeated-head memo (``pipeline.repeatable``): the head, zone and outcome of the last
+    # request whose filters said it may be given again, until ``_rep_until`` (loop time)
+    _rep_head: RequestHead | None = None
+    _rep_zone: ZoneRuntime | None = None
+    _rep_until = 0.0
+    _rep_decision: Decision = CONTINUE
+    _rep_security: tuple[str, str, str] = ("", "", "")
     # phase ``request_body``: the body pieces held back for inspection (None: not inspecting)
     inspecting: list[bytes] | None = None
     inspected = 0  # bytes in ``inspecting``
@@ -157,16 +164,39 @@ class Exchange(OriginChoice):
             self.respond_error(421, "unknown_host")
             return
         zl = self.zlimits = zone.config.limits
+        # the same head as last time on this connection, whose filters' outcome may be given
+        # again (``pipeline.repeatable``): neither the filters nor their header list are needed
+        replay = head is self._rep_head and zone is self._rep_zone and now < self._rep_until
         if (not zone.plain or self.trusted_peer or not self.request_done) and self.before_filters(
-            ctx, head, zone, lazy
+            ctx, head, zone, lazy and not replay
         ):
             return  # answered: HTTPS redirect, 413
-        phase = zone.request_filter  # the request_headers phase (one callable)
-        if phase is not None:
-            decision = phase(ctx)
-            if decision is not CONTINUE and not isinstance(decision, Continue):
+        if replay:
+            decision = self._rep_decision
+            if decision is not CONTINUE:
+                ctx.security_action, ctx.security_rule, ctx.security_reason = self._rep_security
                 self.respond_decision(decision)
                 return
+        else:
+            phase = zone.request_filter  # the request_headers phase (one callable)
+            if phase is not None:
+                if zone.repeatable:
+                    ctx.repeat = REPEAT_MAX_S
+                    decision = phase(ctx)
+                    if ctx.repeat > 0.0 and self.request_done:
+                        self._rep_head, self._rep_zone = head, zone
+                        self._rep_until = now + ctx.repeat
+                        self._rep_decision = decision
+                        self._rep_security = (
+                            ctx.security_action,
+                            ctx.security_rule,
+                            ctx.security_reason,
+                        )
+                else:
+                    decision = phase(ctx)
+                if decision is not CONTINUE and not isinstance(decision, Continue):
+                    self.respond_decision(decision)
+                    return
         if self.inspecting is not None:
             self.inspecting = None  # (a request that never finished its body)
         if (
