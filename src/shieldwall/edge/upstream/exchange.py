@@ -22,7 +22,11 @@ Speed: a fast-path head from an untrusted peer is forwarded as the client's own 
 dropped lines cut by offset and our forwarding lines appended (``splice_request_head``); the
 per-connection memo remembers Host -> zone, the origin, the forwarding tail and the last spliced
 head, so a keep-alive connection repeating itself does almost no work. ``ctx.headers`` is built
-only when the zone has filters (``ctx.header()`` reads ``raw_head`` meanwhile).
+only when the zone has filters (``ctx.header()`` reads ``raw_head`` meanwhile). The same
+connection repeating the same head also gets its ``request_headers`` outcome again (a pass, or
+a held 429) without running the filters, when they all promised it may and none declined for
+that request (``pipeline.repeatable``: nothing counted, matched or logged; one memo per
+connection, at most ``REPEAT_MAX_S``).
 
 Trust: the peer whose X-Forwarded-* we may believe is the one that sent the HTTP bytes, i.e.
 ``ConnectionInfo.client_ip`` (after a PROXY header from a trusted load balancer, that is the
