@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from shieldwall.cache.conditional import client_not_modified
+from dataclasses import replace
+
+from shieldwall.cache.conditional import (
+    client_not_modified,
+    lasting_fields_equal,
+    update_from_304,
+)
 from shieldwall.cache.engine import HttpCache
 from shieldwall.cache.entry import ResponseFacts
 from shieldwall.cache.memory import MemoryStore
@@ -51,6 +57,28 @@ def test_304_merge_updates_headers_and_restarts_freshness() -> None:
     assert updated.body == b"hello world"
     hit = cache.lookup(req(URL), T0 + 50)
     assert hit.status is CacheStatus.HIT and hit.entry == updated
+
+
+def test_lasting_fields_ignore_only_date_and_age() -> None:
+    base = h(("Date", date(T0)), ("ETag", '"abc"'), ("Age", "3"), ("Cache-Control", "max-age=1"))
+    later = h(
+        ("Date", date(T0 + 9)), ("ETag", '"abc"'), ("Age", "0"), ("Cache-Control", "max-age=1")
+    )
+    assert lasting_fields_equal(base, later) and lasting_fields_equal(base, base)
+    assert lasting_fields_equal(base, [f for f in later if f[0] != b"date"])
+    changed = h(("Date", date(T0)), ("ETag", '"abc"'), ("Cache-Control", "max-age=2"))
+    assert not lasting_fields_equal(base, changed)
+    assert not lasting_fields_equal(base, [*base, (b"x-new", b"1")])
+
+
+def test_304_merge_carries_what_is_on_disk() -> None:
+    _, entry = stored(("Cache-Control", "max-age=10"), ("ETag", '"abc"'))
+    on_disk = replace(entry, disk_headers=entry.headers, disk_at=T0)
+    r304 = ResponseFacts(304, h(("ETag", '"abc"')), request_time=T0 + 20, response_time=T0 + 20)
+    updated = update_from_304(on_disk, r304)
+    assert updated is not None and updated == replace(on_disk, request_time=T0 + 20,
+        response_time=T0 + 20, date=T0 + 20)  # fmt: skip
+    assert (updated.disk_headers, updated.disk_at) == (entry.headers, T0)
 
 
 def test_304_for_another_representation_does_not_update() -> None:

@@ -9,6 +9,8 @@ strong ETag that differs from the stored one, it validates some other response a
 entry is not updated (``None``: refetch). Otherwise every field of the 304 replaces the
 stored fields of that name, except hop-by-hop fields, ``Content-Length`` (§3.2), and framing
 fields. The entry's exchange timestamps become the revalidation's, so freshness restarts.
+``lasting_fields_equal`` tells whether two stored header lists differ in more than what every
+304 changes (``Date``, ``Age``): the edge rewrites a disk copy only for such a difference.
 
 Clients' own conditionals answered from a stored entry (§4.3.2, RFC 9110 §13.1):
 ``If-None-Match`` uses the *weak* comparison (``*`` matches any entry); ``If-Modified-Since``
@@ -35,9 +37,11 @@ __all__ = [
     "client_not_modified",
     "etag_strong_match",
     "etag_weak_match",
+    "lasting_fields_equal",
     "update_from_304",
 ]
 
+_PER_RESPONSE = frozenset({b"date", b"age"})  # fields every 304 changes (not worth a rewrite)
 _NOT_MERGED = HOP_BY_HOP | {b"content-length", b"content-encoding", b"content-range"}
 MAX_ETAGS = 64  # entity-tags compared per If-None-Match / If-Match
 
@@ -90,6 +94,14 @@ def update_from_304(entry: CacheEntry, resp: ResponseFacts) -> CacheEntry | None
         date=date_value(resp.headers, resp.response_time),
         age_value=parse_age(get_first(resp.headers, b"age")),
     )
+
+
+def lasting_fields_equal(a: Headers, b: Headers) -> bool:
+    """Equal header lists but for ``Date`` and ``Age`` (order kept, names lower-case)."""
+    if a is b:
+        return True
+    skip = _PER_RESPONSE
+    return [f for f in a if f[0] not in skip] == [f for f in b if f[0] not in skip]
 
 
 def client_not_modified(entry: CacheEntry, method: str, req_headers: Headers) -> bool:

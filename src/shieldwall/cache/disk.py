@@ -73,12 +73,14 @@ def encode_entry(key: str, entry: CacheEntry) -> bytes:
 
 
 def _meta_to_entry(meta: dict[str, Any], body: bytes) -> CacheEntry:
+    headers = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["headers"])
+    response_time = float(meta["response_time"])
     return CacheEntry(
         status=int(meta["status"]),
-        headers=tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["headers"]),
+        headers=headers,
         body=body,
         request_time=float(meta["request_time"]),
-        response_time=float(meta["response_time"]),
+        response_time=response_time,
         date=float(meta["date"]),
         stored_at=float(meta["stored_at"]),
         age_value=float(meta["age_value"]),
@@ -88,6 +90,9 @@ def _meta_to_entry(meta: dict[str, Any], body: bytes) -> CacheEntry:
         vary_key=str(meta["vary_key"]),
         vary_names=tuple(n.encode("latin-1") for n in meta["vary_names"]),
         tags=tuple(str(t) for t in meta["tags"]),
+        # this entry *is* the disk copy (written about when its response was received)
+        disk_headers=headers,
+        disk_at=response_time,
     )
 
 
@@ -126,6 +131,7 @@ class DiskStore:
         self._index = PurgeIndex()
         self._seq = 0
         self.corrupt_removed = 0
+        self.writes = 0  # files written by ``put`` (tests and metrics)
         self._open()
 
     # -- open / rebuild -------------------------------------------------------------------
@@ -232,6 +238,7 @@ class DiskStore:
                 with open(tmp, "wb") as f:
                     f.write(data)
                 os.replace(tmp, path)
+                self.writes += 1
             except OSError:
                 tmp.unlink(missing_ok=True)
                 raise

@@ -12,6 +12,11 @@ wall-clock seconds since the epoch (the same clock as ``Date``), captured by the
 ``age_value`` is the ``Age`` the origin (or an upstream cache) sent. Everything the Age
 arithmetic of §4.2.3 needs is therefore in the entry; freshness is computed, never stored.
 
+``disk_headers`` and ``disk_at`` are bookkeeping of the edge's write-behind disk tier, not part
+of the response (never compared, never serialised): the headers of this entry's copy on disk
+(None: unknown) and when that copy was written; a 304 merge carries them over, so the edge can
+tell whether a revalidation changed anything worth rewriting the disk copy for.
+
 ``vary_names`` non-empty with ``status == VARY_MARKER`` marks a *variant marker*: the entry at a
 primary key that says which request fields select the variant (RFC 9111 §4.1). Real variants live
 at ``primary + VARIANT_SEP + vary_key``.
@@ -95,6 +100,10 @@ class CacheEntry:
     vary_names: tuple[bytes, ...] = ()
     tags: tuple[str, ...] = ()
     size: int = field(default=0, compare=False)
+    disk_headers: tuple[tuple[bytes, bytes], ...] | None = field(
+        default=None, compare=False, repr=False
+    )
+    disk_at: float = field(default=0.0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         hdr = sum(len(k) + len(v) + 4 for k, v in self.headers)

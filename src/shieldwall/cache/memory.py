@@ -99,9 +99,13 @@ class MemoryStore:
             slot.freq += 1
         return slot.entry
 
+    def admits(self, size: int) -> bool:
+        """Would ``put`` take an entry of ``size`` bytes (``CacheEntry.size``)?"""
+        return size <= self.max_object_bytes and size <= self.max_bytes
+
     def put(self, key: str, entry: CacheEntry) -> bool:
         size = entry.size
-        if size > self.max_object_bytes or size > self.max_bytes:
+        if not self.admits(size):
             self.delete(key)
             return False
         old = self._slots.get(key)

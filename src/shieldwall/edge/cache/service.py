@@ -11,6 +11,14 @@ executor and a hit is promoted into memory. Stores write memory at once and disk
 the executor; the entry is already servable from memory). Objects above
 ``memory_max_object`` live on disk only. Purges run on both tiers (disk in the executor).
 
+Revalidation (a 304) replaces the memory entry at once but rewrites the disk copy only when
+it is worth a file write (``disk_rewrite_due``): never for a 304 that changed nothing but
+``Date``/``Age`` while memory holds the entry (an origin with heuristic freshness of a fraction
+of a second revalidates hundreds of times a second), and otherwise at most once per
+``DISK_REWRITE_INTERVAL`` per key. The disk copy may therefore be older than memory's: it is
+still a complete stored response, only staler, and after a restart it revalidates. The entry
+carries what is on disk (``CacheEntry.disk_headers``/``disk_at``), so the bound needs no table.
+
 The service also holds the origin side that outlives reloads: ``origins`` (per-origin health
 and in-flight counts, ``edge/upstream/balancer.py``) and ``health`` (active probes), so the
 worker has one place that starts and stops them.
@@ -23,6 +31,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from shieldwall.cache import (
@@ -35,6 +44,7 @@ from shieldwall.cache import (
     MemoryStore,
     Purger,
 )
+from shieldwall.cache.conditional import lasting_fields_equal, update_from_304
 from shieldwall.cache.engine import Lookup
 from shieldwall.config.cache import CacheConfig, ZoneCacheConfig
 from shieldwall.config.model import Config
@@ -46,9 +56,25 @@ if TYPE_CHECKING:
     from shieldwall.edge.cache.hot import Hot, HotKey
     from shieldwall.edge.runtime import Runtime, ZoneRuntime
 
-__all__ = ["CacheService", "ZoneCache", "policies"]
+__all__ = ["DISK_REWRITE_INTERVAL", "CacheService", "ZoneCache", "disk_rewrite_due", "policies"]
 
 MAX_BACKGROUND: Final = 10_000  # disk writes / refreshes in flight per worker (more dropped)
+# seconds between two rewrites of one key's disk copy by 304s (a rewrite is a file write of the
+# whole object; a 304 that changes only Date/Age of an entry memory holds never rewrites)
+DISK_REWRITE_INTERVAL: Final = 5.0
+
+
+def disk_rewrite_due(old: CacheEntry, new: CacheEntry, in_memory: bool) -> bool:
+    """Should the 304 that turned ``old`` into ``new`` rewrite the disk copy? Yes when what is
+    on disk is unknown; else at most once per ``DISK_REWRITE_INTERVAL``, and only when the
+    stored fields changed beyond Date/Age or memory does not hold ``new`` (a disk-only object:
+    its disk copy is the only one whose freshness the 304 can renew)."""
+    on_disk = old.disk_headers
+    if on_disk is None:
+        return True
+    if new.response_time - old.disk_at < DISK_REWRITE_INTERVAL:
+        return False
+    return not in_memory or not lasting_fields_equal(on_disk, new.headers)
 
 
 def policies(zc: ZoneCacheConfig) -> tuple[CachePolicy, KeyPolicy]:
@@ -164,10 +190,18 @@ class ZoneCache:
         return entry
 
     def revalidated(self, entry: CacheEntry, resp: ResponseFacts) -> CacheEntry | None:
-        updated = self.mem.update_from_304(entry, resp)
+        """Merge a 304 into ``entry``: memory now, the disk copy only when due (see the
+        module docstring); None: the 304 does not validate ``entry``."""
+        updated = update_from_304(entry, resp)
+        if updated is None:
+            return None
+        mem = self.service.memory
         disk = self.disk
-        if updated is not None and disk is not None:
-            self.store_behind(lambda: disk.backend.put(updated.key, updated))
+        if disk is not None and disk_rewrite_due(entry, updated, mem.admits(updated.size)):
+            updated = replace(updated, disk_headers=updated.headers, disk_at=resp.response_time)
+            written = updated
+            self.store_behind(lambda: disk.backend.put(written.key, written))
+        mem.put(updated.key, updated)
         return updated
 
     def invalidate(self, req: RequestFacts, resp: ResponseFacts) -> None:

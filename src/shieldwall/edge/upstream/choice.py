@@ -2,7 +2,11 @@
 
 Cache phase (``cache_phase``, after the ``request_headers`` filters): a zone whose cache is
 off costs one identity check per request (the compiled ``ZoneCache`` is memoised per
-connection and zone). Otherwise one ``CacheTxn`` (``edge/cache/txn.py``) decides:
+connection and zone). A fresh hit on a hot record (``edge/cache/hot.py``) is answered from
+its pre-rendered head; a keep-alive connection repeating the very same head object (the parser
+hands back its last head for byte-identical bytes) reuses the record it found last time, so
+only the record's validity (fresh, still the stored entry) is checked. Otherwise one
+``CacheTxn`` (``edge/cache/txn.py``) decides:
 
 - ANSWER: a stored response, rendered as one ``bytes`` and written with one
   ``transport.write`` from the protocol callback (no task);
@@ -32,7 +36,7 @@ from typing import Final
 from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
 from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
-from shieldwall.edge.cache.hot import Hot, hot_key, plain_request, remember
+from shieldwall.edge.cache.hot import SPLICE_BODY_MIN, Hot, hot_key, plain_request, remember
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import header_lines
@@ -56,7 +60,9 @@ class OriginChoice(ResponseRelay):
     _cz: ZoneCache | None = None
     _bz_zone: ZoneRuntime | None = None
     _bz: Balancer | None = None
-    _plain_raw: bytes | None = None  # a raw head known to be a plain request (hot.py)
+    _hot_head: object = None  # the request head ``_hot`` was found for (plain, hot.py)
+    _hot_zc: ZoneCache | None = None
+    _hot: Hot | None = None
     trusted_peer: bool  # set by Exchange (per connection and config version)
 
     def forward(self) -> None: ...  # provided by Exchange: choose an origin and send
@@ -75,18 +81,20 @@ class OriginChoice(ResponseRelay):
         assert head is not None
         now = zc.service.clock()
         if zc.hot:  # the hit fast path: a pre-rendered answer (hot.py)
-            hot = zc.hot.get(hot_key(ctx, zc.ignore_query))
-            if hot is not None and now < hot.until:
-                raw = head.raw
-                # plain_request, remembered per connection for the very same head bytes
-                plain = raw is self._plain_raw and raw is not None and not ctx.headers
-                if not plain and plain_request(ctx.headers, raw):
-                    plain = True
-                    if not ctx.headers:
-                        self._plain_raw = raw
-                if plain and zc.mem.backend.get(hot.key) is hot.entry:
+            # memo per connection: the very same head object (the parser hands back its last
+            # head for byte-identical bytes) in the same zone cache keys the same record
+            hot = self._hot
+            if head is not self._hot_head or zc is not self._hot_zc or hot is None:
+                hot = zc.hot.get(hot_key(ctx, zc.ignore_query))
+                if hot is None or not plain_request(ctx.headers, head.raw):
+                    hot = None
+                elif len(hot.entry.body) < SPLICE_BODY_MIN:  # (never pin a memfd copy)
+                    self._hot_head, self._hot_zc, self._hot = head, zc, hot
+            if hot is not None:
+                if now < hot.until and zc.mem.backend.get(hot.key) is hot.entry:
                     self.hot_answer(ctx, zc, hot, now)
                     return True
+                self._hot = None  # ended (expired, purged, replaced): look it up again
         txn = self.txn = CacheTxn.begin(
             zc,
             ctx,
@@ -114,31 +122,44 @@ class OriginChoice(ResponseRelay):
             self.forward()
 
     def hot_answer(self, ctx: RequestContext, zc: ZoneCache, hot: Hot, now: float) -> None:
-        """A fresh hit from its pre-rendered head: one write (a large body: one writev)."""
-        if int(now) != hot.second:
-            hot.render(zc, "HEAD" if ctx.method == b"HEAD" else "GET", now)
-        ctx.cache_status = "HIT"
-        close = self.closing or not self.request_done or not self.keep_alive
+        """A fresh hit from its pre-rendered head: one write (a large body: one splice or
+        one writev)."""
         worker = self.worker
-        if worker.draining:
-            close = True
-        more = ctx.response_headers_extra  # filters' lines (a renewed clearance cookie)
-        head = b"%s%s%s\r\n%s%s\r\n" % (
-            hot.head,
-            worker.extra_prefix,
-            ctx.request_id.encode(),
-            b"" if more is None else header_lines(more),
-            _CLOSE if close else b"",
-        )
-        body = hot.body
+        if int(now) != hot.second or hot.prefix is not worker.extra_prefix:
+            hot.render(zc, "HEAD" if ctx.method == b"HEAD" else "GET", now, worker.extra_prefix)
+        ctx.cache_status = "HIT"
         ctx.status = hot.status
-        ctx.bytes_out += len(head) + len(body)
         self.response_started = True
+        close = self.closing or not self.request_done or not self.keep_alive or worker.draining
+        more = ctx.response_headers_extra  # filters' lines (a renewed clearance cookie)
         transport = self.transport
+        rid = ctx.request_id.encode()
+        if close or more is not None:
+            head = b"%s%s\r\n%s%s\r\n" % (
+                hot.head,
+                rid,
+                b"" if more is None else header_lines(more),
+                _CLOSE if close else b"",
+            )
+        elif hot.tail:  # the common case: head and a small body in one piece
+            data = b"".join((hot.head, rid, hot.tail))
+            ctx.bytes_out += len(data)
+            if transport is not None:
+                transport.write(data)
+            self.complete(True)  # (not close: the request is done)
+            return
+        else:
+            head = hot.head + rid + b"\r\n\r\n"
+        body = hot.body
+        ctx.bytes_out += len(head) + len(body)
         if transport is not None:
             if len(body) < BIG_BODY:
                 transport.write(head + body)
-            elif self.client_fd() < 0 or not self.splice_hit(transport, head, hot, body):
+            elif (
+                len(body) < SPLICE_BODY_MIN
+                or self.client_fd() < 0
+                or not self.splice_hit(transport, head, hot, body)
+            ):
                 transport.writelines((head, body))
         if close:
             self.closing = True
