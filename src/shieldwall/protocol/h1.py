@@ -34,11 +34,11 @@ from shieldwall.protocol.h1_response import (
 
 __all__ = [
     "END",
-    "LAST_CHUNK",
     "F_CHUNKED",
     "F_LENGTH",
     "F_NO_BODY",
     "F_UNTIL_CLOSE",
+    "LAST_CHUNK",
     "EndOfMessage",
     "Framing",
     "RequestEvent",

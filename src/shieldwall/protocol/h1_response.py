@@ -42,11 +42,11 @@ import httptools
 from shieldwall.errors import UpstreamProtocolError
 
 __all__ = [
-    "HOP_BY_HOP_RESPONSE",
     "F_CHUNKED",
     "F_LENGTH",
     "F_NO_BODY",
     "F_UNTIL_CLOSE",
+    "HOP_BY_HOP_RESPONSE",
     "Framing",
     "ResponseHead",
     "ResponseHeadCache",
