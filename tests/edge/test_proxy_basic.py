@@ -7,6 +7,8 @@ import asyncio
 from tests.support.edge import edge_config, read_response, running_edge
 from tests.support.origin import Origin, OriginResponse, ReceivedRequest
 
+from shieldwall.config.cache import ZoneCacheConfig
+
 
 def echo(req: ReceivedRequest) -> OriginResponse:
     return OriginResponse(body=f"{req.method} {req.target} {len(req.body)}".encode())
@@ -83,3 +85,24 @@ async def test_chunked_response_rechunked_and_trailers_dropped() -> None:
             assert headers["transfer-encoding"] == "chunked"
         assert {q.conn_id for q in origin.requests} == {1}
         w.close()
+
+
+async def test_repeated_origin_head_keeps_its_framing_per_request_method() -> None:
+    """The origin sends the same head bytes for GET and HEAD: the worker's last-head shortcut
+    must not give the HEAD response the GET's body framing (nor the GET the HEAD's)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n"
+
+    def handler(req: ReceivedRequest) -> OriginResponse:
+        return OriginResponse(raw=head if req.method == "HEAD" else head + b"hello")
+
+    async with Origin(handler) as origin:
+        config = edge_config(origin.port, cache=ZoneCacheConfig(enabled=False))
+        async with running_edge(config) as edge:
+            r, w = await edge.connect()
+            for method in ("GET", "GET", "HEAD", "GET", "HEAD", "HEAD", "GET"):
+                w.write(f"{method} /x HTTP/1.1\r\nHost: example.com\r\n\r\n".encode())
+                status, headers, body = await read_response(r, head_request=method == "HEAD")
+                assert (status, headers["content-length"]) == (200, "5")
+                assert body == (b"" if method == "HEAD" else b"hello")
+            assert {q.conn_id for q in origin.requests} == {1}  # one pooled origin connection
+            w.close()

@@ -72,3 +72,19 @@ def test_head_cache_shares_identical_heads_and_stays_bounded() -> None:
     for _ in range(2):
         with pytest.raises(UpstreamProtocolError):
             cache.parse(bad, b"GET", 65536)
+
+
+def test_head_cache_last_is_the_latest_stored_or_found_head() -> None:
+    from shieldwall.protocol.h1 import ResponseHeadCache
+
+    cache = ResponseHeadCache()
+    assert cache.last[1] is None
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+    other = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    a = cache.parse(raw, b"GET", 65536)
+    assert cache.last == (raw, a)
+    b = cache.parse(other, b"GET", 65536)
+    assert cache.last == (other, b)
+    assert cache.parse(raw, b"GET", 65536) is a and cache.last == (raw, a)  # a hit
+    cache.parse(other, b"HEAD", 65536)  # never stored, so never the last either
+    assert cache.last == (raw, a)

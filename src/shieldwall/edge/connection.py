@@ -315,7 +315,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
 
     def request_finished(self, keep_alive: bool) -> None:
         """The response is complete (called by ``Exchange``)."""
-        if not keep_alive or self.closing or self.worker.draining:
+        worker = self.worker
+        if not keep_alive or self.closing or worker.draining:
             self.close()
             return
         if self.state != _BUSY:
@@ -325,7 +326,7 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if not (parser.events or parser.in_head or self.eof or self.paused):
             self.state = _IDLE  # the common case: wait for the next request
             self.deadline_kind = DL_IDLE
-            self.deadline = self.worker.loop.time() + self.limits().idle_timeout
+            self.deadline = worker.loop.time() + worker.holder.current.config.limits.idle_timeout
             return
         if self.eof and not parser.events:
             self.close()  # nothing more can arrive: a half-closed peer is never reused
@@ -333,7 +334,6 @@ class ClientConnection(Exchange, asyncio.Protocol):
         self.state = _IDLE
         if self.paused:
             self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
-        worker = self.worker
         if parser.events:
             self.set_deadline(DL_HEAD, self.limits().header_timeout)
             self.process_events()

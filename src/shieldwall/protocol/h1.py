@@ -20,6 +20,10 @@ from shieldwall.protocol.h1_request import (
     RequestParser,
 )
 from shieldwall.protocol.h1_response import (
+    F_CHUNKED,
+    F_LENGTH,
+    F_NO_BODY,
+    F_UNTIL_CLOSE,
     Framing,
     ResponseHead,
     ResponseHeadCache,
@@ -30,6 +34,10 @@ from shieldwall.protocol.h1_response import (
 
 __all__ = [
     "END",
+    "F_CHUNKED",
+    "F_LENGTH",
+    "F_NO_BODY",
+    "F_UNTIL_CLOSE",
     "LAST_CHUNK",
     "EndOfMessage",
     "Framing",

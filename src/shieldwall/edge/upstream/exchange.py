@@ -103,7 +103,8 @@ class Exchange(OriginChoice):
     _tail_host: bytes | None = None
     _tail_rt: Runtime | None = None
     _tail = b""
-    _spliced: tuple[bytes, bytes, ZoneConfig, bytes | None, bytes] | None = None
+    # (client head bytes, runtime, zone config, origin, the origin-bound head made of them)
+    _spliced: tuple[bytes, Runtime, ZoneConfig, OriginConfig, bytes] | None = None
     # the repeated-head memo (``pipeline.repeatable``): the head, zone and outcome of the last
     # request whose filters said it may be given again, until ``_rep_until`` (loop time)
     _rep_head: RequestHead | None = None
@@ -271,14 +272,10 @@ class Exchange(OriginChoice):
         ctx = self.ctx
         head = self.head
         assert ctx is not None and head is not None
-        worker = self.worker
-        info = self.info
-        rt = ctx.runtime
         zone = ctx.zone
         assert zone is not None
         zc = zone.config
-        zl = self.zlimits
-        now = worker.loop.time()
+        rt = ctx.runtime
         if origin is not self._origin or zc is not self._origin_zc:
             self._origin, self._origin_zc = origin, zc
             self._origin_addr = f"{origin.host}:{origin.port}"
@@ -286,55 +283,24 @@ class Exchange(OriginChoice):
             self._origin_host = origin.host.encode()
             self._host_line = b"\r\nhost: " + self._origin_host
         ctx.upstream_addr = self._origin_addr
-        if zc.preserve_host:
-            sent_host = head.host
-            assert sent_host is not None
-            host_line = None
-        else:
-            sent_host = self._origin_host
-            host_line = self._host_line
-        trusted = self.trusted_peer
         txn = self.txn
-        method = head.method
-        if txn is None and head.raw is not None and not trusted:
-            if sent_host != self._tail_host or rt is not self._tail_rt:
-                self._tail_host, self._tail_rt = sent_host, rt
-                self._tail = forwarding_tail(
-                    info.client_ip, _SCHEMES[info.scheme], sent_host, worker.via
-                )
-            memo = self._spliced
-            hraw = head.raw
-            if (
-                memo is not None
-                and memo[0] is hraw
-                and memo[1] is self._tail
-                and memo[2] is zc
-                and memo[3] is host_line
-            ):
-                raw = memo[4]  # the same client bytes as last time: the same origin bytes
-            else:
-                raw = splice_request_head(head, host_line, self._tail, zc.allow_underscore_headers)
-                self._spliced = (hraw, self._tail, zc, host_line, raw)
+        method = head.method if txn is None else txn.method  # GET for a cache's HEAD miss
+        memo = self._spliced
+        if (
+            txn is None
+            and memo is not None
+            and memo[0] is head.raw
+            and memo[1] is rt
+            and memo[2] is zc
+            and memo[3] is origin
+        ):
+            raw = memo[4]  # the same client bytes to the same origin: the same origin bytes
         else:
-            headers = head.headers
-            if txn is not None:  # the cache's view: poison stripped, conditionals, GET for HEAD
-                method, headers = txn.method, txn.headers
-            raw = upstream_request_head(
-                method,
-                head.target,
-                headers,
-                connection_tokens=head.connection_tokens,
-                host=sent_host,
-                peer_ip=info.client_ip,
-                scheme=_SCHEMES[info.scheme],
-                trusted_peer=trusted,
-                via=worker.via,
-                allow_underscore=zc.allow_underscore_headers,
-                content_length=head.content_length,
-                chunked=head.chunked,
-                websocket=head.upgrade is not None,
-            )
+            raw = self.origin_head(head, rt, zc, origin)
+        worker = self.worker
+        now = worker.loop.time()
         ctx.upstream_time = now
+        zl = self.zlimits
         conn = worker.pool.acquire(self._origin_key)
         if conn is not None:
             self.upstream = conn
@@ -356,7 +322,52 @@ class Exchange(OriginChoice):
             if pending is None:
                 pending = self.pending = []
             self.set_deadline(DL_CONNECT, zl.connect_timeout)
-            self.worker.spawn(self.connect_upstream(origin, zl, raw, method, pending))
+            worker.spawn(self.connect_upstream(origin, zl, raw, method, pending))
+
+    def origin_head(
+        self, head: RequestHead, rt: Runtime, zc: ZoneConfig, origin: OriginConfig
+    ) -> bytes:
+        """The head we send the origin: the client's bytes spliced (an untrusted peer, no
+        cache transaction; remembered in ``_spliced`` for the next identical head), else
+        re-serialised from the header list."""
+        info = self.info
+        worker = self.worker
+        if zc.preserve_host:
+            sent_host = head.host
+            assert sent_host is not None
+            host_line = None
+        else:
+            sent_host = self._origin_host
+            host_line = self._host_line
+        trusted = self.trusted_peer
+        txn = self.txn
+        if txn is None and head.raw is not None and not trusted:
+            if sent_host != self._tail_host or rt is not self._tail_rt:
+                self._tail_host, self._tail_rt = sent_host, rt
+                self._tail = forwarding_tail(
+                    info.client_ip, _SCHEMES[info.scheme], sent_host, worker.via
+                )
+            raw = splice_request_head(head, host_line, self._tail, zc.allow_underscore_headers)
+            self._spliced = (head.raw, rt, zc, origin, raw)
+            return raw
+        method, headers = head.method, head.headers
+        if txn is not None:  # the cache's view: poison stripped, conditionals, GET for HEAD
+            method, headers = txn.method, txn.headers
+        return upstream_request_head(
+            method,
+            head.target,
+            headers,
+            connection_tokens=head.connection_tokens,
+            host=sent_host,
+            peer_ip=info.client_ip,
+            scheme=_SCHEMES[info.scheme],
+            trusted_peer=trusted,
+            via=worker.via,
+            allow_underscore=zc.allow_underscore_headers,
+            content_length=head.content_length,
+            chunked=head.chunked,
+            websocket=head.upgrade is not None,
+        )
 
     def redirect_https(self, ctx: RequestContext, target: bytes) -> None:
         host = ctx.host.encode("latin-1")

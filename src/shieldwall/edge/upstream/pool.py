@@ -46,7 +46,10 @@ class UpstreamPool:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn.alive:
+            # ``conn.alive`` without the property call: a pooled connection passed ``detach``
+            # (idle), and whatever ends it meanwhile (origin bytes or close, our close) clears
+            # ``reusable``
+            if conn.reusable:
                 return conn
             conn.close()
         return None

@@ -27,7 +27,10 @@ response head is copied out (it is parsed and cached by its bytes); a ``LENGTH``
 the sink as a view of the buffer, so a 64 KB body is never copied in Python. A view outlives
 the read only when the client's transport keeps it (a partial write): the connection checks
 ``sink.transport.get_write_buffer_size()`` after handing one over and then retires the buffer
-(later reads get a fresh one; the old one lives on in the view). Everything else (a head split
+(later reads get a fresh one; the old one lives on in the view); a body under ``BIG_BODY``
+that came with its head is not checked, as ``upstream_head`` sends it joined to the head (a
+copy). A response head the worker saw last (``ResponseHeadCache.last``) is recognised by a
+prefix compare, without searching for its end or copying it. Everything else (a head split
 across reads, chunked, until-close, tunnel) is copied to ``bytes`` and takes ``data_received``.
 The sink copies a view it keeps (the cache's recording).
 
@@ -51,7 +54,9 @@ from typing import Final, Protocol
 
 from shieldwall.errors import UpstreamError, UpstreamProtocolError
 from shieldwall.protocol.h1 import (
-    Framing,
+    F_CHUNKED,
+    F_LENGTH,
+    F_NO_BODY,
     ResponseHead,
     ResponseHeadCache,
     ResponseParser,
@@ -64,7 +69,6 @@ MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of response head before the origin
 
 # validated response heads of this worker, by their bytes (see ``ResponseHeadCache``)
 HEADS: Final = ResponseHeadCache()
-_HEAD_MAP: Final = HEADS.heads  # read-only view for the hit path
 BIG_BODY: Final = 16 * 1024  # body pieces at least this large are passed as views, not copied
 READ_BYTES: Final = 256 * 1024  # one read from an origin at most (uvloop's own read size)
 HEAD_READ_BYTES: Final = 16 * 1024  # a response's first read on a plain TCP origin
@@ -170,7 +174,8 @@ def plain_tcp_fd(transport: asyncio.BaseTransport) -> int:
 
 class UpstreamSink(Protocol):
     """What the client side implements to receive an origin's response. Body pieces may be
-    views of a buffer that is reused after the call: a sink keeping one copies it."""
+    views of a buffer that is reused after the call: a sink keeping one copies it, and
+    ``upstream_head`` never leaves the transport a view of a body under ``BIG_BODY``."""
 
     transport: asyncio.Transport | None  # the client's (checked for views it still holds)
 
@@ -268,9 +273,21 @@ class UpstreamConnection(asyncio.BufferedProtocol):
                 return
             if state == _HEAD:
                 reads = self._reads
+                raw, head = HEADS.last  # origins repeat their heads byte for byte
+                end = len(raw)
+                if (
+                    head is not None
+                    and end <= nbytes
+                    and reads.buf.startswith(raw)
+                    and self._method != b"HEAD"
+                ):
+                    self._on_head(sink, head, reads.view, end, nbytes)
+                    return
                 end = reads.buf.find(b"\r\n\r\n", 0, nbytes)
                 if end >= 0:
-                    self._on_head(sink, bytes(reads.view[: end + 4]), reads.view, end + 4, nbytes)
+                    head = self._parse_head(bytes(reads.view[: end + 4]))
+                    if head is not None:
+                        self._on_head(sink, head, reads.view, end + 4, nbytes)
                     return
         self.data_received(bytes(self._reads.view[:nbytes]))
 
@@ -365,7 +382,9 @@ class UpstreamConnection(asyncio.BufferedProtocol):
                         self._fail(UpstreamProtocolError("response head too large"))
                     return
                 end += 4
-            self._on_head(sink, data[:end] if end < len(data) else data, data, end, len(data))
+            head = self._parse_head(data[:end] if end < len(data) else data)
+            if head is not None:
+                self._on_head(sink, head, data, end, len(data))
         elif state == _CHUNKED:
             self._on_chunked(sink, data)
         elif state in (_UNTIL_CLOSE, _TUNNEL):
@@ -373,22 +392,24 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         else:
             self.close()
 
+    def _parse_head(self, raw: bytes) -> ResponseHead | None:
+        """The validated head of the complete response head ``raw`` (None: the connection
+        failed)."""
+        try:
+            return HEADS.parse(raw, self._method, MAX_RESPONSE_HEAD)
+        except UpstreamError as err:
+            self._fail(err)
+            return None
+
     def _on_head(
-        self, sink: UpstreamSink, raw: bytes, data: bytes | memoryview, end: int, n: int
+        self, sink: UpstreamSink, head: ResponseHead, data: bytes | memoryview, end: int, n: int
     ) -> None:
-        """``raw`` is a complete response head, ``data[end:n]`` what followed it (body, or
+        """``head`` is a validated response head, ``data[end:n]`` what followed it (body, or
         the next head); ``data`` is ``bytes`` or a view of the read buffer."""
-        head = _HEAD_MAP.get(raw) if self._method != b"HEAD" else None
-        if head is None:
-            try:
-                head = HEADS.parse(raw, self._method, MAX_RESPONSE_HEAD)
-            except UpstreamError as err:
-                self._fail(err)
-                return
         if not head.keep_alive:
             self.reusable = False
         framing = head.framing
-        if framing is Framing.LENGTH:  # the common case first
+        if framing is F_LENGTH:  # the common case first
             cl = head.content_length or 0
             have = n - end
             stop = end + cl if have >= cl else n
@@ -401,8 +422,8 @@ class UpstreamConnection(asyncio.BufferedProtocol):
                 self._remaining = cl - have
                 self._state = _LENGTH
             sink.upstream_head(head, body)
-            if not isinstance(data, bytes):
-                self._check_kept(sink, self._reads)
+            if stop - end >= BIG_BODY and not isinstance(data, bytes):
+                self._check_kept(sink, self._reads)  # (a smaller body went out joined to the head)
             if self.sink is sink:
                 if have >= cl:
                     sink.upstream_end()
@@ -419,14 +440,14 @@ class UpstreamConnection(asyncio.BufferedProtocol):
             self._state = _TUNNEL
             self.reusable = False
             sink.upstream_head(head, rest)
-        elif framing is Framing.NO_BODY:
+        elif framing is F_NO_BODY:
             if rest:
                 self.reusable = False
             self._state = _IDLE
             sink.upstream_head(head, b"")
             if self.sink is sink:
                 sink.upstream_end()
-        elif framing is Framing.CHUNKED:
+        elif framing is F_CHUNKED:
             self._state = _CHUNKED
             self._parser = parser = ResponseParser(max_head_bytes=MAX_RESPONSE_HEAD)
             parser.prime_chunked()

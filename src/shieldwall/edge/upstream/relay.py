@@ -33,7 +33,14 @@ from shieldwall.edge.upstream.answers import (
 )
 from shieldwall.edge.upstream.protocol import BIG_BODY, plain_tcp_fd
 from shieldwall.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
-from shieldwall.protocol.h1 import LAST_CHUNK, Framing, ResponseHead, encode_chunk
+from shieldwall.protocol.h1 import (
+    F_CHUNKED,
+    F_LENGTH,
+    F_UNTIL_CLOSE,
+    LAST_CHUNK,
+    ResponseHead,
+    encode_chunk,
+)
 
 if TYPE_CHECKING:
     from shieldwall.edge.cache import CacheTxn
@@ -163,21 +170,20 @@ class ResponseRelay(ExchangeState):
         keep = self.keep_alive and not self.closing and not worker.draining
         framing = head.framing
         chunk_out = False
-        if framing is Framing.LENGTH:
+        if framing is F_LENGTH:
             pass
-        elif framing is Framing.UNTIL_CLOSE:
+        elif framing is F_UNTIL_CLOSE:
             if ctx.version == b"1.1":
                 chunk_out = True
                 extra += _CHUNKED_LINE
             else:
                 keep = False
-        elif framing is Framing.CHUNKED:
+        elif framing is F_CHUNKED:
             chunk_out = True
         self.chunk_out = chunk_out
         if not keep:
             extra += _CLOSE_LINE
             self.keep_alive = False
-        out = head.splice(extra)
         ctx.status = status
         self.response_started = True
         self.deadline = now + self.zlimits.read_timeout  # the rest of the body, if any
@@ -185,17 +191,16 @@ class ResponseRelay(ExchangeState):
         if head_only:  # a HEAD miss fetched the GET: the client gets the head only
             self.chunk_out = False
             body = b""
-        if body:
-            if chunk_out:
-                body = encode_chunk(bytes(body))
-            ctx.bytes_out += len(out) + len(body)
-            if len(body) < BIG_BODY:
-                transport.write(out + body)
-            else:
-                transport.writelines((out, body))  # one writev, the body not copied
-        else:
+        elif chunk_out and body:
+            body = encode_chunk(bytes(body))
+        if len(body) < BIG_BODY:
+            out = head.splice(extra, body)  # head and body in one write (a view is copied)
             ctx.bytes_out += len(out)
             transport.write(out)
+        else:
+            out = head.splice(extra)
+            ctx.bytes_out += len(out) + len(body)
+            transport.writelines((out, body))  # one writev, the body not copied
 
     def upstream_body(self, data: bytes | memoryview) -> None:
         ctx = self.ctx
