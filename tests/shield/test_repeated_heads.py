@@ -66,6 +66,8 @@ async def test_a_rate_limit_counts_every_repeated_head(
             assert 1 <= int(h["retry-after"]) <= 60
             assert h["ratelimit-policy"] == '"per-ip";q=3;w=60'
         log = edge.access_log.entries
+        assert [c.request_id for c in log] == ids  # one context per request, as answered
+        assert [c.status for c in log] == [s for s, _ in got]
         assert [c.security_action for c in log[3:]] == ["block"] * 4
         assert {c.security_rule for c in log[3:]} == {"per-ip"}
         assert len(origin.requests) == 3
@@ -182,3 +184,37 @@ async def test_only_repeatable_filters_are_skipped(origin: Origin) -> None:
             other = HEAD.replace(b"x=1", b"x=2")
             await same_head(edge, 2, other)
             assert f.calls == expected + (1 if expected == 1 else 2)
+
+
+async def test_a_repeated_refusal_follows_a_reload_and_head_requests(
+    origin: Origin, services: WorkerServices
+) -> None:
+    """The ready 429 given again (``Exchange.repeat_answer``) stops at a reload, and a
+    repeated HEAD gets the head of it only."""
+    rule = RateLimitRuleConfig(id="per-ip", requests=1, period=60.0)
+    config = shield_config(origin.port, security=SecurityConfig(rate_limits=(rule,)))
+    head_req = HEAD.replace(b"GET ", b"HEAD ")
+    async with shield_edge(config, services) as edge:
+        reader, writer = await edge.connect()
+
+        async def once(data: bytes, head_only: bool = False) -> tuple[int, dict[str, str]]:
+            writer.write(data)
+            async with asyncio.timeout(10):
+                status, headers, _ = await read_response(reader, head_request=head_only)
+            return status, headers
+
+        assert [(await once(HEAD))[0] for _ in range(3)] == [200, 429, 429]
+        for _ in range(2):
+            status, headers = await once(head_req, head_only=True)
+            assert status == 429 and int(headers["content-length"]) > 0
+        writer.write(HEAD)  # the body of a GET answer follows; a HEAD answer had none
+        async with asyncio.timeout(10):
+            status, headers, body = await read_response(reader)
+        assert status == 429 and len(body) == int(headers["content-length"])
+        # a reload that lifts the limit applies to the very next repeat
+        relaxed = replace(rule, requests=1000)
+        zone = replace(config.zones[0], security=SecurityConfig(rate_limits=(relaxed,)))
+        edge.server.holder.swap(
+            build_runtime(replace(config, zones=(zone,)), 2, chain_builder(services))
+        )
+        assert (await once(HEAD))[0] == 200

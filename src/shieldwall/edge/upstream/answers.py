@@ -51,7 +51,7 @@ __all__ = [
 # deadline kinds
 DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
 # the end of a plain answer's head after the request id
-_END_KEEP: Final = b"\r\n\r\n"
+END_KEEP: Final = b"\r\n\r\n"  # the end of an edge answer's head (request id line) on keep-alive
 _END_CLOSE: Final = b"\r\nconnection: close\r\n\r\n"
 PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
 
@@ -177,7 +177,7 @@ class ExchangeState:
             if type(d) is ReadyAnswer and ctx.response_headers_extra is None:
                 # rendered once: splice the request id (respond_plain's bytes exactly)
                 close = d.close or self.closing or not self.request_done or not self.keep_alive
-                end = _END_CLOSE if close else _END_KEEP
+                end = _END_CLOSE if close else END_KEEP
                 rid = ctx.request_id.encode()
                 if ctx.method == b"HEAD":
                     self.answer(d.status, d.head + rid + end, close)
@@ -224,7 +224,7 @@ class ExchangeState:
         assert ctx is not None
         close = close or self.closing or not self.request_done or not self.keep_alive
         head = plain_head(status, headers, len(body), ctx.response_headers_extra)
-        parts = [head, ctx.request_id.encode(), _END_CLOSE if close else _END_KEEP]
+        parts = [head, ctx.request_id.encode(), _END_CLOSE if close else END_KEEP]
         if ctx.method != b"HEAD":
             parts.append(body)
         self.answer(status, b"".join(parts), close)

@@ -41,6 +41,7 @@ from typing import Final
 from shieldwall.config.model import OriginConfig, ZoneConfig, ZoneLimits
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Continue, Decision
+from shieldwall.edge.errorpages import ReadyAnswer
 from shieldwall.edge.headers import (
     client_ip,
     forwarding_tail,
@@ -49,7 +50,13 @@ from shieldwall.edge.headers import (
 )
 from shieldwall.edge.pipeline import REPEAT_MAX_S, run_chain
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
-from shieldwall.edge.upstream.answers import DL_CONNECT, DL_READ, DL_SEND, PAUSE_UPSTREAM
+from shieldwall.edge.upstream.answers import (
+    DL_CONNECT,
+    DL_READ,
+    DL_SEND,
+    END_KEEP,
+    PAUSE_UPSTREAM,
+)
 from shieldwall.edge.upstream.choice import OriginChoice
 from shieldwall.edge.upstream.pool import OriginKey, origin_key
 from shieldwall.errors import BodyTooLarge, ProtocolError, UpstreamError
@@ -112,11 +119,16 @@ class Exchange(OriginChoice):
     _rep_until = 0.0
     _rep_decision: Decision = CONTINUE
     _rep_security: tuple[str, str, str] = ("", "", "")
+    # ... and when that outcome is a ready-made answer (a held 429) to a keep-alive head: the
+    # context of the request that got it first, the model of the repeats' (``repeat_answer``)
+    _rep_ctx: RequestContext | None = None
     # phase ``request_body``: the body pieces held back for inspection (None: not inspecting)
     inspecting: list[bytes] | None = None
     inspected = 0  # bytes in ``inspecting``
 
     def start_request(self, head: RequestHead) -> None:
+        if head is self._rep_head and self._rep_ctx is not None and self.repeat_answer(head):
+            return
         worker = self.worker
         rt = worker.holder.current
         info = self.info
@@ -197,6 +209,13 @@ class Exchange(OriginChoice):
                             ctx.security_rule,
                             ctx.security_reason,
                         )
+                        ready = (
+                            type(decision) is ReadyAnswer
+                            and not decision.close
+                            and head.keep_alive
+                            and ctx.response_headers_extra is None
+                        )
+                        self._rep_ctx = ctx if ready else None
                 else:
                     decision = phase(ctx)
                 if decision is not CONTINUE and not isinstance(decision, Continue):
@@ -220,6 +239,64 @@ class Exchange(OriginChoice):
         if (zone is not self._cz_zone or self._cz is not None) and self.cache_phase(ctx, zone, rt):
             return
         self.forward()
+
+    def repeat_answer(self, head: RequestHead) -> bool:
+        """The same head again, whose filters' outcome was a ready-made answer (a held 429,
+        ``pipeline.repeatable``): that answer again with this request's own id, logged like any
+        other (metrics, security events, access log), without the request's phases. False
+        when the memo has lapsed (time, a reload, a closing connection): the ordinary way."""
+        worker = self.worker
+        now = worker.loop.time()
+        prev = self._rep_ctx
+        transport = self.transport
+        assert prev is not None
+        if (
+            now >= self._rep_until
+            or prev.runtime is not worker.holder.current
+            or self.closing
+            or worker.draining
+            or transport is None
+        ):
+            return False
+        d = self._rep_decision
+        assert isinstance(d, ReadyAnswer)
+        self.info.requests += 1
+        rid = worker.ids.next()
+        if prev.method == b"HEAD":
+            data = d.head + rid.encode() + END_KEEP
+        else:
+            data = b"".join((d.head, rid.encode(), END_KEEP, d.body))
+        # positional, as in start_request: the first request's fields, this one's id and time
+        ctx = self.ctx = RequestContext(
+            prev.conn,
+            prev.runtime,
+            rid,
+            now,
+            prev.method,
+            prev.target,
+            prev.path,
+            prev.query,
+            prev.version,
+            prev.headers,
+            prev.host,
+            prev.client_ip,
+            prev.zone,
+            prev.content_length,
+            prev.chunked,
+            prev.upgrade,
+            prev.keep_alive,
+        )
+        ctx.raw_head = prev.raw_head
+        ctx.security_action, ctx.security_rule, ctx.security_reason = self._rep_security
+        ctx.status = d.status
+        ctx.bytes_out = len(data)
+        self.head = head
+        self.request_done = True
+        self.response_started = True
+        self.keep_alive = True
+        transport.write(data)
+        self.complete(True)
+        return True
 
     def before_filters(
         self, ctx: RequestContext, head: RequestHead, zone: ZoneRuntime, lazy: bool
