@@ -117,6 +117,13 @@ class ReadyAnswer(Respond):
     def __post_init__(self) -> None:
         object.__setattr__(self, "head", plain_head(self.status, self.headers, len(self.body)))
 
+    def wire(self, request_id: bytes, end: bytes, head_only: bool) -> bytes:
+        """The answer's bytes for one request: head, its id, ``end`` (the connection line
+        and blank line), then the body unless ``head_only`` (a HEAD request)."""
+        if head_only:
+            return self.head + request_id + end
+        return b"".join((self.head, request_id, end, self.body))
+
 
 def wants_json(accept: bytes | None) -> bool:
     return accept is not None and b"application/json" in accept.lower()

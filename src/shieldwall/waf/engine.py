@@ -43,6 +43,7 @@ from shieldwall.rules import (
     ast,
     compile_rule,
 )
+from shieldwall.rules.index import bits
 from shieldwall.rules.types import STRING
 from shieldwall.rules.values import regex_options
 from shieldwall.waf.inputs import WafState, state
@@ -135,16 +136,6 @@ class _Active:
     score: int
     matches: Matcher
     reads_args: bool  # evaluated again on the body (request_body phase)
-
-
-def _bits(mask: int) -> list[int]:
-    """The set bits of ``mask``, ascending."""
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
 
 
 class WafEngine:
@@ -245,7 +236,7 @@ class WafEngine:
             if value:
                 for h in match(value if len(value) <= cap else value[:cap]):
                     mask |= 1 << owners[h]
-        return self._always if mask == self._always_mask else _bits(mask)
+        return self._always if mask == self._always_mask else bits(mask)
 
     def evaluate_head(self, ctx: RequestContext) -> WafState:
         """``evaluate(ctx)`` for the head phase with the fewest calls: the joined scan, then
@@ -265,7 +256,7 @@ class WafEngine:
             masks = head.masks
             for h in hits:
                 mask |= masks[h]
-            idx = _bits(mask)
+            idx = bits(mask)
         rules = self._rules
         for i in idx:
             a = rules[i]

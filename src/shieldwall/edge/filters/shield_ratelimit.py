@@ -36,7 +36,12 @@ from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision
 from shieldwall.edge.filters.shield_state import rule_from_config
-from shieldwall.edge.filters.shield_zone import TooManyAnswers, ZoneShield, list_free
+from shieldwall.edge.filters.shield_zone import (
+    TooManyAnswers,
+    ZoneShield,
+    list_free,
+    whole_seconds,
+)
 from shieldwall.edge.pipeline import Filter, repeatable
 from shieldwall.edge.services import WorkerServices
 from shieldwall.ratelimit import Characteristic, RateLimitRule, derive_key
@@ -105,7 +110,7 @@ def build_ratelimit(
                 return _DROP
         ctx.security_action = "block"
         if cached:  # the held verdict: the same answer until its whole second ends
-            rest = reset - int(reset - 1e-9)
+            rest = reset - (whole_seconds(reset) - 1)
             if ctx.repeat > rest:
                 ctx.repeat = rest
         return answers.get(reset, is_api(ctx))

@@ -36,6 +36,7 @@ __all__ = [
     "list_free",
     "refused",
     "too_many_headers",
+    "whole_seconds",
 ]
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -139,6 +140,13 @@ _H_JSON: Final = ((b"content-type", b"application/json"), (b"cache-control", b"n
 MAX_CACHED_ANSWERS: Final = 4096  # 429 answers kept per policy; cleared when full
 
 
+def whole_seconds(reset: float) -> int:
+    """``reset`` (> 0) as the whole seconds a ``Retry-After`` says: rounded up, at least 1
+    (delay-seconds). The answer for ``reset`` holds for the next
+    ``reset - (whole_seconds(reset) - 1)`` seconds."""
+    return int(reset - 1e-9) + 1
+
+
 class TooManyAnswers:
     """Ready-made ``429`` answers of one rate-limit policy, one per whole second to reset.
 
@@ -159,7 +167,7 @@ class TooManyAnswers:
 
     def get(self, reset: float, api: bool) -> Respond:
         """The answer for a refusal with ``reset`` seconds to go (``> 0``)."""
-        secs = int(reset - 1e-9) + 1  # ceil, and at least 1 (delay-seconds)
+        secs = whole_seconds(reset)
         d = self._json if api else self._html
         r = d.get(secs)
         if r is None:

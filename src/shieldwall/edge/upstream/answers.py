@@ -178,11 +178,8 @@ class ExchangeState:
                 # rendered once: splice the request id (respond_plain's bytes exactly)
                 close = d.close or self.closing or not self.request_done or not self.keep_alive
                 end = _END_CLOSE if close else END_KEEP
-                rid = ctx.request_id.encode()
-                if ctx.method == b"HEAD":
-                    self.answer(d.status, d.head + rid + end, close)
-                else:
-                    self.answer(d.status, b"".join((d.head, rid, end, d.body)), close)
+                data = d.wire(ctx.request_id.encode(), end, ctx.method == b"HEAD")
+                self.answer(d.status, data, close)
                 return
             self.respond_plain(d.status, d.headers, d.body, close=d.close)
         elif isinstance(d, Block):

@@ -248,24 +248,17 @@ class Exchange(OriginChoice):
         worker = self.worker
         now = worker.loop.time()
         prev = self._rep_ctx
-        transport = self.transport
         assert prev is not None
-        if (
-            now >= self._rep_until
-            or prev.runtime is not worker.holder.current
-            or self.closing
-            or worker.draining
-            or transport is None
-        ):
+        if now >= self._rep_until or prev.runtime is not worker.holder.current:
+            self._rep_ctx = None  # lapsed: the ordinary way, which may remember anew
+            return False
+        if self.closing or worker.draining or self.transport is None:
             return False
         d = self._rep_decision
         assert isinstance(d, ReadyAnswer)
         self.info.requests += 1
         rid = worker.ids.next()
-        if prev.method == b"HEAD":
-            data = d.head + rid.encode() + END_KEEP
-        else:
-            data = b"".join((d.head, rid.encode(), END_KEEP, d.body))
+        data = d.wire(rid.encode(), END_KEEP, prev.method == b"HEAD")
         # positional, as in start_request: the first request's fields, this one's id and time
         ctx = self.ctx = RequestContext(
             prev.conn,
@@ -288,14 +281,10 @@ class Exchange(OriginChoice):
         )
         ctx.raw_head = prev.raw_head
         ctx.security_action, ctx.security_rule, ctx.security_reason = self._rep_security
-        ctx.status = d.status
-        ctx.bytes_out = len(data)
         self.head = head
         self.request_done = True
-        self.response_started = True
         self.keep_alive = True
-        transport.write(data)
-        self.complete(True)
+        self.answer(d.status, data, False)
         return True
 
     def before_filters(
