@@ -226,7 +226,8 @@ async def test_large_hot_hits_are_spliced_whole_and_in_order(tmp_path: Path) -> 
     record."""
     import asyncio
     import gc
-    import socket
+
+    from tests.support.edge import slow_reader
 
     from shieldwall.edge.cache.hot import memfd_usage
 
@@ -244,22 +245,8 @@ async def test_large_hot_hits_are_spliced_whole_and_in_order(tmp_path: Path) -> 
         assert (await e.fetch("/big"))[1]["sw-cache"] == "MISS"
         assert (await e.fetch("/big"))[2] == big  # slow-path HIT: the hot record is made
         files_before = memfd_usage()[0]
-        # one keep-alive connection with a small receive buffer: pipelined hits
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", e.port))
-        r, w = await asyncio.open_connection(sock=sock, limit=1 << 16)
-        e.writers.append(w)
-        for _ in range(500):  # accepted (bounded wait)
-            if e.server.worker.connections:
-                break
-            await asyncio.sleep(0.01)
-        for conn in e.server.worker.connections:  # a small send buffer on the edge's side
-            assert conn.transport is not None
-            conn.transport.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024
-            )
+        # one keep-alive connection with small socket buffers: pipelined hits
+        r, w = await slow_reader(e.server, e.port, e.writers)
         w.write(b"GET /big HTTP/1.1\r\nhost: example.com\r\n\r\n" * 8)  # > socket buffers
         await asyncio.sleep(0.2)  # the edge fills the socket buffers meanwhile
         for _ in range(8):

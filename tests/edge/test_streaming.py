@@ -6,7 +6,13 @@ import asyncio
 import hashlib
 import socket
 
-from tests.support.edge import RunningEdge, edge_config, read_response, running_edge
+from tests.support.edge import (
+    RunningEdge,
+    edge_config,
+    read_response,
+    running_edge,
+    slow_reader,
+)
 from tests.support.origin import Origin, OriginResponse, ReceivedRequest
 
 from shieldwall.edge.connection import ClientConnection
@@ -250,18 +256,7 @@ async def test_large_bodies_are_spliced_whole_and_the_origin_connection_reused()
         assert reads.spliced > 0  # the splice path was taken
         assert len({q.conn_id for q in origin.requests}) == 1  # one origin connection, reused
         # a slow reader: the client socket fills, the pipe's rest goes through the transport
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", edge.port))
-        r2, w2 = await asyncio.open_connection(sock=sock, limit=1 << 16)
-        edge.writers.append(w2)
-        await until(lambda: len(edge.server.worker.connections) == 2, "second client accepted")
-        for conn in edge.server.worker.connections:  # a small send buffer on the edge's side
-            assert conn.transport is not None
-            conn.transport.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024
-            )
+        r2, w2 = await slow_reader(edge.server, edge.port, edge.writers)
         w2.write(b"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n" * 2)
         await asyncio.sleep(0.1)
         for _ in range(2):

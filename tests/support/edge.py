@@ -36,6 +36,7 @@ __all__ = [
     "read_response",
     "running_edge",
     "runtime_for",
+    "slow_reader",
 ]
 
 
@@ -107,6 +108,35 @@ def listening_socket(backlog: int) -> socket.socket:
     sock.listen(backlog)
     sock.setblocking(False)
     return sock
+
+
+async def slow_reader(
+    server: EdgeServer, port: int, writers: list[asyncio.StreamWriter]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A keep-alive client whose socket takes 16 KB at a time, and (once the worker holds
+    it) a 64 KB send buffer on the edge's side of every connection: a response larger than
+    both backs up into partial writes. The writer joins ``writers`` (closed by the caller's
+    edge)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 16)
+    writers.append(writer)
+    conns = server.worker.connections
+    local_port = sock.getsockname()[1]
+    for _ in range(500):  # accepted: bounded wait
+        if any(c.info.peer_port == local_port for c in conns):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the slow reader was not accepted")
+    for conn in conns:
+        if conn.transport is not None:
+            conn.transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024
+            )
+    return reader, writer
 
 
 @asynccontextmanager
