@@ -182,6 +182,9 @@ class _Sink:
 def _heads(kind: str, n: int) -> list[bytes]:
     if kind == "proxy_varied":
         return [b"GET /1k.bin?v=%d HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n" % i for i in range(n)]
+    if kind in ("hit_varied", "rules_varied"):  # bench rules' varied load
+        rest = BROWSER_HEAD.partition(b"\r\n")[2]
+        return [b"GET %s%d HTTP/1.1\r\n%s" % (RULES_PATH, i, rest) for i in range(n)]
     head = BROWSER_HEAD if kind == "proxy_browser" else WRK_HEAD
     return [head] * n
 
@@ -192,7 +195,20 @@ SCENARIOS = {
     "proxy_varied": False,
     "hit": True,
     "429": False,  # every request over a 1/min per-IP rate limit
+    "hit_varied": True,  # browser head, a new query per request: bench rules' plain zone
+    "rules_varied": True,  # the same through 100 custom rules + the WAF at paranoia 1
 }
+RULES_PATH = b"/1k.bin?id=42&ref=home&utm_source=newsletter&n="
+
+
+def _extra(kind: str) -> str:
+    if kind == "429":
+        return RATE_LIMIT
+    if kind == "rules_varied":
+        from bench.scenarios.rules import rules_toml
+
+        return rules_toml(100)
+    return ""
 
 
 def run(kind: str, n: int, rounds: int, profile: bool) -> dict[str, Any]:
@@ -200,7 +216,7 @@ def run(kind: str, n: int, rounds: int, profile: bool) -> dict[str, Any]:
     asyncio.set_event_loop(loop)
     try:
         with tempfile.TemporaryDirectory(prefix="sw-micro-", ignore_cleanup_errors=True) as d:
-            rig = Rig(loop, SCENARIOS[kind], Path(d), RATE_LIMIT if kind == "429" else "")
+            rig = Rig(loop, SCENARIOS[kind], Path(d), _extra(kind))
             return loop.run_until_complete(_measure(rig, _heads(kind, n), rounds, profile))
     finally:
         loop.close()

@@ -149,21 +149,61 @@ def test_fields_name_special_lines_in_order() -> None:
     assert h is not None and h.fields == [b"host", b"via", b"te"]
 
 
-def test_repeated_head_is_reused_with_a_fresh_header_list() -> None:
+def test_repeated_head_is_reused_with_its_header_list() -> None:
     p = parser()
     data = b"GET /r HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n"
     a = p.parse_fast(data)
     assert a is not None
-    first = a.headers  # built for the first request (its context keeps this list)
+    first = a.headers
     b = p.parse_fast(bytes(bytearray(data)))
-    assert b is a  # the same validated head, handed out again
+    assert b is a  # the same validated head, handed out again, its list with it
     assert (b.method, b.target, b.host, b.keep_alive) == (b"GET", b"/r", b"x", True)
-    assert not b.headers_parsed  # the list is built anew on demand
-    assert b.headers == first and b.headers is not first
-    first.append((b"x-injected", b"1"))  # a filter editing one request's list...
-    b.headers.append((b"x-injected", b"2"))
-    c = p.parse_fast(data)
-    assert c is not None and c.headers == [(b"host", b"x"), (b"x-a", b"b")]  # ...never the next
+    assert b.headers_parsed and b.headers is first
+
+
+def test_same_field_lines_share_one_block() -> None:
+    p = parser()
+    a = p.parse_fast(b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n")
+    assert a is not None and not a.headers_parsed
+    a.block.keep("owner", 1)
+    lines = a.headers
+    b = p.parse_fast(b"GET /longer?q=1 HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n")
+    assert b is not None and b is not a and b.target == b"/longer?q=1"
+    assert b.block is a.block and b.headers is lines  # built once for both
+    assert b.block.derived("owner") == 1 and b.block.derived("other") is None
+    # field lines that differ: in a value, in a line more, in a line more before the same end
+    for data in (
+        b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: c\r\n\r\n",
+        b"GET /a HTTP/1.1\r\nHost: x\r\nX-B: x\r\nX-A: c\r\n\r\n",
+        b"GET /a HTTP/1.1\r\nX-Z: 1\r\nHost: x\r\nX-B: x\r\nX-A: c\r\n\r\n",  # ends alike
+    ):
+        prev = p._last
+        assert prev is not None
+        c = p.parse_fast(data)
+        assert c is not None, data
+        assert c.block is not prev.block and c.block.derived("owner") is None
+        assert c.headers == list(_fields(data))
+
+
+def _fields(data: bytes) -> list[tuple[bytes, bytes]]:
+    out = []
+    for line in data.split(b"\r\n")[1:-2]:
+        k, _, v = line.partition(b":")
+        out.append((k.lower(), v.strip()))
+    return out
+
+
+def test_a_block_forgets_old_owners_when_full() -> None:
+    from shieldwall.protocol.h1_head import MAX_DERIVED, HeaderBlock
+
+    block = HeaderBlock(b"\r\nHost: x\r\n\r\n")
+    for i in range(MAX_DERIVED):
+        block.keep(i, i)
+    block.keep(0, "again")  # a known owner: kept in place
+    assert block.derived(0) == "again" and block.derived(MAX_DERIVED - 1) == MAX_DERIVED - 1
+    block.keep("new", 1)
+    assert block.derived("new") == 1 and block.derived(1) is None
+    assert block.headers == [(b"host", b"x")]
 
 
 def test_no_repeat_across_general_path_or_closing_heads() -> None:

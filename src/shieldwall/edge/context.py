@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shieldwall.edge.runtime import Runtime, ZoneRuntime
+    from shieldwall.protocol.h1_head import HeaderBlock
     from shieldwall.waf.inputs import WafState
 
 __all__ = ["ConnectionInfo", "RequestContext"]
@@ -84,6 +85,10 @@ class RequestContext:
     # how long (s) this request's ``request_headers`` outcome may be replayed for a repeated
     # head on the same connection; repeatable filters lower it (``pipeline.repeatable``)
     repeat: float = 0.0
+    # the head's field lines, shared with the connection's earlier requests that sent the same
+    # lines: filters keep facts derived from the headers alone on it (``HeaderBlock.keep``).
+    # None where a context was built without a parsed head (its ``headers`` are then all)
+    block: HeaderBlock | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """First value of header ``name`` (lower-case bytes), or None."""

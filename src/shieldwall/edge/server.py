@@ -149,6 +149,9 @@ class Worker:
             chain = zone.chain.log
             if chain:
                 run_chain(chain, ctx)
+        waf = ctx.waf
+        if waf is not None:
+            waf.release()  # the one reference cycle of a request (``WafState.release``)
 
     def sweep(self) -> None:
         now = self.loop.time()

@@ -15,6 +15,7 @@ from typing import Final
 from shieldwall.protocol.h1_request import (
     END,
     EndOfMessage,
+    HeaderBlock,
     RequestEvent,
     RequestHead,
     RequestParser,
@@ -41,6 +42,7 @@ __all__ = [
     "LAST_CHUNK",
     "EndOfMessage",
     "Framing",
+    "HeaderBlock",
     "RequestEvent",
     "RequestHead",
     "RequestParser",

@@ -4,14 +4,25 @@
 its ``headers`` list; a head from the fast path carries the head bytes (``raw``) instead and
 builds the list only on first use (``header_list``), since most requests on a zone without
 filters never need it. The parser hands the same head object out again for a byte-identical
-repeat on the same connection (with its list unbuilt): nothing edits a head after parsing.
+repeat on the same connection: nothing edits a head after parsing.
+
+``HeaderBlock``: a head's field lines, with the header list and whatever is derived from the
+field lines alone. Browsers and API clients send the very same field lines with every request
+on a connection (only the request line changes), so the fast path gives a new head the
+previous head's block when its field lines are byte-identical: the list is built once, and
+filters keep their header-only facts on the block (``HeaderBlock.derived``/``keep``), so a
+new request line costs only the work that reads the request line. Nothing may edit a block's
+list: it is shared by every request of the block.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["END", "EndOfMessage", "RequestHead", "header_list"]
+__all__ = ["END", "MAX_DERIVED", "EndOfMessage", "HeaderBlock", "RequestHead", "header_list"]
+
+MAX_DERIVED: Final = 8  # consumers' facts kept per block (one per compiled consumer; a reload
+# brings new consumers: the block forgets the old ones when full)
 
 
 class EndOfMessage:
@@ -26,6 +37,46 @@ class EndOfMessage:
 END: Final = EndOfMessage()
 
 
+class HeaderBlock:
+    """The field lines of a head (``tail``: from the CRLF that ends the request line through
+    the final CRLFCRLF), the header list built from them on first use, and consumers' facts
+    derived from them (``derived``/``keep``, keyed by the consumer: a compiled rule index, a
+    WAF engine). A general-path head's block holds the parsed list and no ``tail``."""
+
+    __slots__ = ("_derived", "_list", "tail")
+
+    def __init__(self, tail: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.tail = tail
+        self._list = headers
+        self._derived: dict[Any, Any] | None = None
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        h = self._list
+        if h is None:
+            h = self._list = header_list(self.tail, 0)
+        return h
+
+    @property
+    def built(self) -> bool:
+        return self._list is not None
+
+    def derived(self, owner: Any) -> Any:
+        """What ``owner`` kept for these field lines, or None."""
+        d = self._derived
+        return None if d is None else d.get(owner)
+
+    def keep(self, owner: Any, value: Any) -> None:
+        """Remember ``value`` (not None) for ``owner``: valid for any request of the block,
+        so it may depend on the field lines and ``owner``'s config only."""
+        d = self._derived
+        if d is None:
+            d = self._derived = {}
+        elif len(d) >= MAX_DERIVED and owner not in d:
+            d.clear()
+        d[owner] = value
+
+
 class RequestHead:
     """A validated request head. Header names are lower-cased; values are raw bytes.
 
@@ -35,7 +86,7 @@ class RequestHead:
     """
 
     __slots__ = (
-        "_headers",
+        "block",
         "chunked",
         "connection_tokens",
         "content_length",
@@ -55,7 +106,7 @@ class RequestHead:
         self.method: bytes = b""
         self.target: bytes = b""
         self.version: bytes = b"1.1"
-        self._headers: list[tuple[bytes, bytes]] | None = []
+        self.block = HeaderBlock(b"", [])  # the general path appends to its list
         self.host: bytes | None = None
         self.content_length: int | None = None
         self.chunked = False
@@ -69,14 +120,11 @@ class RequestHead:
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
-        h = self._headers
-        if h is None:
-            h = self._headers = header_list(self.raw or b"", self.line_end)
-        return h
+        return self.block.headers
 
     @property
     def headers_parsed(self) -> bool:
-        return self._headers is not None
+        return self.block.built
 
     @property
     def has_body(self) -> bool:
@@ -87,7 +135,8 @@ class RequestHead:
 
 
 def header_list(raw: bytes, line_end: int) -> list[tuple[bytes, bytes]]:
-    """``(lower-cased name, value)`` of every field line of a validated head ``raw``."""
+    """``(lower-cased name, value)`` of every field line of a validated head ``raw`` (or of
+    its field lines, ``line_end`` 0)."""
     out = []
     for line in raw[line_end + 2 : -4].split(b"\r\n"):
         name, _, value = line.partition(b":")

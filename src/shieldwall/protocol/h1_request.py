@@ -54,9 +54,17 @@ from typing import Final
 import httptools
 
 from shieldwall.errors import BadRequest, HeaderTooLarge, ProtocolError, URITooLong
-from shieldwall.protocol.h1_head import END, EndOfMessage, RequestHead, header_list
+from shieldwall.protocol.h1_head import END, EndOfMessage, HeaderBlock, RequestHead, header_list
 
-__all__ = ["END", "EndOfMessage", "RequestEvent", "RequestHead", "RequestParser", "header_list"]
+__all__ = [
+    "END",
+    "EndOfMessage",
+    "HeaderBlock",
+    "RequestEvent",
+    "RequestHead",
+    "RequestParser",
+    "header_list",
+]
 
 
 RequestEvent = RequestHead | bytes | EndOfMessage | ProtocolError
@@ -153,8 +161,7 @@ class RequestParser:
         if last is not None and data == last.raw:
             # the very bytes llhttp accepted last time, in the same state: the same head. The
             # previous request is over (the fast path runs between requests) and nothing edits
-            # a head; a header list built for it stays with its context, the next is built anew
-            last._headers = None
+            # a head (nor its block's header list)
             return last
         n = len(data)
         if n > self.max_header_bytes or data.find(b"\r\n\r\n") != n - 4:
@@ -207,7 +214,12 @@ class RequestParser:
         head.method = method
         head.target = target
         head.version = version
-        head._headers = None
+        # the previous head's field lines again (a new request line): its block, whose header
+        # list and derived facts hold for this head too (``HeaderBlock``)
+        block = last.block if last is not None else None
+        if block is None or not data.endswith(block.tail) or len(block.tail) != n - line_end:
+            block = HeaderBlock(data[line_end:])
+        head.block = block
         head.host = host
         head.content_length = None
         head.chunked = False
@@ -287,7 +299,7 @@ class RequestParser:
             return  # a trailer field: counted, then dropped (never forwarded)
         name = name.lower()
         value = value.rstrip(b" \t")  # llhttp drops leading OWS only (RFC 9110 5.5: both)
-        headers = self._head._headers
+        headers = self._head.block._list
         assert headers is not None
         headers.append((name, value))
         kind = _SPECIAL.get(name)

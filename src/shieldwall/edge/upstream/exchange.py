@@ -149,7 +149,8 @@ class Exchange(OriginChoice):
                 self.trusted_peer = rt.is_trusted_proxy(info.client_ip)
                 self.trust_version = rt.version
         q = target.find(b"?")
-        lazy = self.lazy_headers = head._headers is None
+        block = head.block
+        lazy = self.lazy_headers = not block.built
         # positional, in field order: conn .. keep_alive (cheaper than keywords + defaults)
         ctx = self.ctx = RequestContext(
             info,
@@ -161,7 +162,7 @@ class Exchange(OriginChoice):
             target if q < 0 else target[:q],
             b"" if q < 0 else target[q + 1 :],
             head.version,
-            [] if lazy else head.headers,
+            [] if lazy else block.headers,
             host_str,
             info.client_ip,
             zone,
@@ -170,6 +171,7 @@ class Exchange(OriginChoice):
             head.upgrade is not None,
             head.keep_alive,
         )
+        ctx.block = block
         if lazy:
             ctx.raw_head = head.raw  # header() works before (or without) the list
         self.head = head
@@ -280,6 +282,7 @@ class Exchange(OriginChoice):
             prev.keep_alive,
         )
         ctx.raw_head = prev.raw_head
+        ctx.block = prev.block
         ctx.security_action, ctx.security_rule, ctx.security_reason = self._rep_security
         self.head = head
         self.request_done = True
