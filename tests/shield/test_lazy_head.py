@@ -39,6 +39,26 @@ def test_cookie_from_raw_head_matches_the_list() -> None:
     assert _clearance_cookie(_ctx()) is None
 
 
+def test_cookie_read_once_per_header_block() -> None:
+    from shieldwall.protocol.h1 import RequestParser
+
+    p = RequestParser(max_header_bytes=8192, max_header_count=100, max_uri_bytes=4096)
+    heads = [p.parse_fast(RAW.replace(b"GET / ", b"GET /%d " % i)) for i in range(3)]
+    assert all(h is not None for h in heads)
+    blocks = {id(h.block) for h in heads if h is not None}
+    assert len(blocks) == 1  # one block: the same field lines with new request lines
+    for h in heads:
+        assert h is not None
+        assert _clearance_cookie(_ctx(block=h.block, raw_head=h.raw)) == "tok.en"
+    other = p.parse_fast(RAW.replace(b"tok.en", b"changed"))
+    assert other is not None and heads[0] is not None and other.block is not heads[0].block
+    assert _clearance_cookie(_ctx(block=other.block)) == "changed"  # new lines: read anew
+    none = p.parse_fast(RAW.replace(b"__sw_clearance=tok.en", b"c=3"))
+    assert none is not None
+    assert _clearance_cookie(_ctx(block=none.block)) is None
+    assert _clearance_cookie(_ctx(block=none.block)) is None  # the kept "none" answer
+
+
 def test_only_list_free_filters_leave_the_list_unbuilt(services: WorkerServices) -> None:
     for level in ("off", "medium", "under_attack"):
         cfg = shield_config(1, security=SecurityConfig(level=level))

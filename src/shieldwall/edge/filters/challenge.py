@@ -79,7 +79,20 @@ def _cookie_lines(ctx: RequestContext) -> list[bytes]:
 
 
 def _clearance_cookie(ctx: RequestContext) -> str | None:
-    for v in _cookie_lines(ctx):
+    """The clearance cookie's value, or None. Once per header block (``HeaderBlock``): a
+    connection sending the same field lines with new request lines reads them once."""
+    block = ctx.block
+    if block is None:
+        return _cookie_value(_cookie_lines(ctx))
+    value = block.derived(_cookie_value)
+    if value is None:
+        value = _cookie_value([v for k, v in block.headers if k == b"cookie"]) or ""
+        block.keep(_cookie_value, value)
+    return value or None
+
+
+def _cookie_value(lines: list[bytes]) -> str | None:
+    for v in lines:
         if _COOKIE_PREFIX not in v:
             continue
         for part in v.split(b";"):
