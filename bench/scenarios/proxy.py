@@ -148,7 +148,9 @@ def _profile(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str, A
         raise SystemExit(f"--profile: unknown load {args.profile!r}")
     path, headers = LOADS[args.profile]
     url = f"http://127.0.0.1:{server.port}{path}"
-    return profile_server(server, args.profile, url, headers, args.duration, args.connections, tmp)
+    return profile_server(
+        server, args.profile, url, list(headers), args.duration, args.connections, tmp
+    )
 
 
 def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

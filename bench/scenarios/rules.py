@@ -1,17 +1,19 @@
 """Cost of custom firewall rules plus the managed WAF, on the real edge and in-process.
 
-Throughput: two shieldwall instances (the real CLI, one worker each, pinned like the proxy
-scenario's contender) in front of one nginx origin that sends ``Cache-Control: max-age=600``
-(the cache scenario's origin): ``plain`` (a zone without rules) and ``rules`` (the same zone
-with ``RULE_COUNT`` realistic custom rules that do not match, so every one is evaluated, plus
-the managed WAF at paranoia 1). Both zones key their cache without the query
-(``ignore_query``), so in steady state every request of either load is a cache hit and the
-difference between the zones is the rules alone. Loads (``--loads``): ``same``, the 1 KB file
+Throughput: pairs of shieldwall instances (the real CLI, one worker each, pinned like the
+proxy scenario's contender) in front of one nginx origin that sends ``Cache-Control:
+max-age=600`` (the cache scenario's origin): ``plain`` (a zone without rules) and ``rules``
+(the same zone with ``RULE_COUNT`` realistic custom rules that do not match, so every one is
+evaluated, plus the managed WAF at paranoia 1). One pair per mode (``--modes``): ``hit``, both
+zones key their cache without the query (``ignore_query``), so in steady state every request
+of either load is a cache hit (the cheapest answer the edge gives: the rules weigh most);
+``pass``, both zones without a cache, every request proxied to the origin (a dynamic site's
+pages). Loads (``--loads``): ``same``, the 1 KB file
 with a query string and 11 browser headers, the same head on every request (wrk's way: a
 connection that repeats its head gets its filters' outcome again without running them,
 ``pipeline.repeatable``); ``varied``, the same head with a counter added to the query (no two
 heads equal: every request runs every rule and the whole WAF). Runs are interleaved plain,
-rules, ... each after a warm-up; the figure per load is the rps ratio rules/plain (target >=
+rules, ... each after a warm-up; the figure per ``load@mode`` is the rps ratio rules/plain (target >=
 ``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU µs per request difference.
 
 (The origin sends an explicit lifetime: a file served with only ``Last-Modified`` gets a
@@ -52,7 +54,14 @@ RULE_COUNT = 100
 TARGET_RATIO = 0.85  # rules rps / plain rps
 PATH = "/1k.bin?id=42&ref=home&utm_source=newsletter"
 LOADS = {"same": PATH, "varied": PATH + "&n=" + VARY_MARK}
-CACHE_TOML = "\n[zones.cache.key]\nignore_query = true\n"
+# how both zones serve the file (``--modes``): ``hit``, from their cache (keyed without the
+# query: every request of either load a hit, the cheapest answer there is, so the rules weigh
+# most); ``pass``, without a cache, every request proxied to the origin (a dynamic site's
+# pages, where a WAF matters most)
+MODES = {
+    "hit": "\n[zones.cache.key]\nignore_query = true\n",
+    "pass": "\n[zones.cache]\nenabled = false\n",
+}
 MICRO_ROUNDS = 200  # passes over the benign corpus
 
 
@@ -96,6 +105,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--rules", type=int, default=RULE_COUNT, help="custom rules in the zone")
     p.add_argument("--loads", default="same,varied", help="comma-separated: same, varied")
+    p.add_argument(
+        "--modes", default="hit,pass", help="comma-separated: hit (cache hits), pass (no cache)"
+    )
     p.add_argument("--micro-only", action="store_true", help="skip the throughput runs")
     p.add_argument("--keep-tmp", action="store_true")
     p.add_argument(
@@ -105,13 +117,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _start(env: BenchEnv, name: str, extra: str) -> Server:
+def _start(env: BenchEnv, name: str, extra: str, mode: str = "hit") -> Server:
     port = free_port()
     data_dir = env.tmp / f"{name}-data"
     data_dir.mkdir(exist_ok=True)
     conf = env.tmp / f"{name}.toml"
     base = shieldwall_toml(port=port, origin_port=env.origin_port, data_dir=data_dir, access_log="")
-    conf.write_text(base + CACHE_TOML + extra)
+    conf.write_text(base + MODES[mode] + extra)
     return env.procs.start(
         name,
         [*env.shieldwall_cmd, "run", "-c", str(conf)],
@@ -186,31 +198,39 @@ def main(args: argparse.Namespace) -> int:
 
 def _throughput(args: argparse.Namespace) -> dict[str, Any]:
     loads = [x.strip() for x in args.loads.split(",") if x.strip()]
-    unknown = [x for x in loads if x not in LOADS]
+    modes = [x.strip() for x in args.modes.split(",") if x.strip()]
+    unknown = [x for x in loads if x not in LOADS] + [x for x in modes if x not in MODES]
     if unknown:
-        raise SystemExit(f"unknown load(s) {unknown}; choose from {sorted(LOADS)}")
+        raise SystemExit(
+            f"unknown load(s)/mode(s) {unknown}; loads {sorted(LOADS)}, modes {sorted(MODES)}"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-rules-"))
+    # case "load@mode" -> zone -> rows
+    cases = [(load, mode) for mode in modes for load in loads]
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        load: {"plain": [], "rules": []} for load in loads
+        f"{load}@{mode}": {"plain": [], "rules": []} for load, mode in cases
     }
     try:
         with ProcessSet() as procs:
             origin, _ = start_cache_origin(procs, tmp)
             env = BenchEnv(tmp=tmp, procs=procs, origin_port=origin.port)
             servers = {
-                "plain": _start(env, "plain", ""),
-                "rules": _start(env, "rules", rules_toml(args.rules)),
+                (mode, name): _start(env, f"{name}-{mode}", extra, mode)
+                for mode in modes
+                for name, extra in (("plain", ""), ("rules", rules_toml(args.rules)))
             }
-            for s in servers.values():
-                sanity_check(s, PATH.split("?")[0], BROWSER_HEADERS)
-            for load in loads:
+            for server in servers.values():
+                sanity_check(server, PATH.split("?")[0], BROWSER_HEADERS)
+            for load, mode in cases:
+                case = f"{load}@{mode}"
                 for i in range(args.runs):
-                    for name, s in servers.items():
-                        url = f"http://127.0.0.1:{s.port}{LOADS[load]}"
-                        row = measure(s, url, args, BROWSER_HEADERS)
-                        runs[load][name].append(row)
+                    for name in ("plain", "rules"):
+                        server = servers[(mode, name)]
+                        url = f"http://127.0.0.1:{server.port}{LOADS[load]}"
+                        row = measure(server, url, args, BROWSER_HEADERS)
+                        runs[case][name].append(row)
                         print(
-                            f"[{load} run {i + 1}/{args.runs}] {name:6s} {row['rps']:>9,.0f} rps "
+                            f"[{case} run {i + 1}/{args.runs}] {name:6s} {row['rps']:>9,.0f} rps "
                             f"{row['cpu_us_per_req']} µs CPU/req p99 {row['p99_us']:.0f} µs"
                             + ("" if row["clean"] else "  FLAGGED"),
                             flush=True,
@@ -218,9 +238,9 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    per_load: dict[str, Any] = {}
+    per_case: dict[str, Any] = {}
     table = []
-    for load, by_zone in runs.items():
+    for case, by_zone in runs.items():
         summary = {}
         for name, rows in by_zone.items():
             clean = [r for r in rows if r["clean"]]
@@ -233,24 +253,24 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
                 "flagged": len(rows) - len(clean),
             }
             s = summary[name]
-            table.append([load, name, s["rps"], s["cpu_us_per_req"], s["p99_us"], s["flagged"]])
+            table.append([case, name, s["rps"], s["cpu_us_per_req"], s["p99_us"], s["flagged"]])
         rps_ratio = ratio(summary["rules"]["rps"], summary["plain"]["rps"])
         plain_cpu, rules_cpu = (
             summary["plain"]["cpu_us_per_req"],
             summary["rules"]["cpu_us_per_req"],
         )
-        per_load[load] = {
+        per_case[case] = {
             "zones": summary,
             "rps_ratio": rps_ratio,
             "cpu_ratio": ratio(plain_cpu, rules_cpu),
             "rules_cpu_us": (round(rules_cpu - plain_cpu, 2) if plain_cpu and rules_cpu else None),
             "target_met": rps_ratio is not None and rps_ratio >= TARGET_RATIO,
-            "path": LOADS[load],
+            "path": LOADS[case.split("@")[0]],
         }
-    print(fmt_table(["load", "zone", "rps", "CPU µs/req", "p99 µs", "flagged"], table))
-    for load, r in per_load.items():
+    print(fmt_table(["load@mode", "zone", "rps", "CPU µs/req", "p99 µs", "flagged"], table))
+    for case, r in per_case.items():
         print(
-            f"{load}: rules/plain rps ratio {r['rps_ratio']} (target >= {TARGET_RATIO}); "
+            f"{case}: rules/plain rps ratio {r['rps_ratio']} (target >= {TARGET_RATIO}); "
             f"CPU-based ratio {r['cpu_ratio']}; rules cost {r['rules_cpu_us']} µs CPU/request"
         )
     return {
@@ -258,26 +278,29 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
             "rules": args.rules,
             "waf_paranoia": 1,
             "loads": loads,
+            "modes": modes,
             "runs": args.runs,
             "duration_s": args.duration,
             "connections": args.connections,
         },
-        "loads": per_load,
+        "loads": per_case,
         "runs": runs,
         "target_ratio": TARGET_RATIO,
-        "targets_met": all(r["target_met"] for r in per_load.values()),
+        "targets_met": all(r["target_met"] for r in per_case.values()),
     }
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
-    """py-spy one instance (``--profile plain|rules``) under the first of ``--loads``."""
+    """py-spy one instance (``--profile plain|rules``) under the first of ``--loads`` and of
+    ``--modes``."""
     tmp = Path(tempfile.mkdtemp(prefix="shieldwall-bench-rules-"))
     try:
         with ProcessSet() as procs:
             origin, _ = start_cache_origin(procs, tmp)
             env = BenchEnv(tmp=tmp, procs=procs, origin_port=origin.port)
             extra = rules_toml(args.rules) if args.profile == "rules" else ""
-            server = _start(env, args.profile, extra)
+            mode = args.modes.split(",")[0].strip()
+            server = _start(env, args.profile, extra, mode)
             sanity_check(server, PATH.split("?")[0], BROWSER_HEADERS)
             load = args.loads.split(",")[0].strip()
             base = f"http://127.0.0.1:{server.port}"
