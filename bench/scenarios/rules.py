@@ -13,8 +13,8 @@ with a query string and 11 browser headers, the same head on every request (wrk'
 connection that repeats its head gets its filters' outcome again without running them,
 ``pipeline.repeatable``); ``varied``, the same head with a counter added to the query (no two
 heads equal: every request runs every rule and the whole WAF). Runs are interleaved plain,
-rules, ... each after a warm-up; the figure per ``load@mode`` is the rps ratio rules/plain (target >=
-``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU µs per request difference.
+rules, ... each after a warm-up; the figure per ``load@mode`` is the rps ratio rules/plain
+(target >= ``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU µs per request difference.
 
 (The origin sends an explicit lifetime: a file served with only ``Last-Modified`` gets a
 heuristic freshness of a fraction of a second when just written, and the runs then measured
