@@ -11,7 +11,8 @@ rule can only be true if at least one of its atoms is true (a necessary conditio
 
 - ``F eq "c"`` / ``F in {"a" "b"}`` (String or Int field) -> exact values of F (one dict probe);
 - ``F matches r"..."``, ``F contains "c"``, ``starts_with(F, "c")``, ``ends_with(F, "c")``
-  -> a regex over F; all of one field's regexes form one ``re2.Set`` (one linear scan);
+  -> a regex over F; the regexes of fields read together form one ``re2.Set`` (one linear
+  scan, ``rules.joined``);
 - ``ip.src in {nets}`` / ``ip.src eq addr`` -> prefixes; every rule's prefixes share one
   table per prefix length (one dict probe per distinct length);
 - ``F in $list`` -> one membership test per distinct (field, list);
@@ -27,6 +28,10 @@ disjunct of an ``or`` (the union). ``not``, ``xor``, ranges, wildcards, computed
 atom; a rule without atoms is *always* a candidate. Candidates are returned in rule order, so
 "first matching rule wins" is unchanged: the index only skips rules that cannot match (a
 property test checks it against plain evaluation).
+
+The probe (``rules.probes``) is cut by what each fact depends on: the field lines alone
+(kept on the request's ``HeaderBlock`` and reused by the connection's next heads that repeat
+them), the client address, or the request line.
 
 Regex and literal scans look at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes as a
 compiled ``matches``; a longer value makes every regex atom of that field a candidate (a

@@ -6,13 +6,11 @@ no call per probe and no set:
 
 - ``exact``: one dict probe per field (``table.get(value, 0)`` gives the rules' mask);
 - ``ip``: one dict probe per distinct prefix length over the address's integer;
-- ``regex`` over several fields at once: the fields' values joined with ``\\n`` and matched
-  against one ``re2.Set`` of all patterns wrapped as ``(?m:...)``. A pattern matching its own
-  field's value matches the joined text (same bytes; ``^``/``$`` hold next to ``\\n`` in
-  multi-line mode; ``\\b`` sees the same non-word neighbour), so the candidates can only grow:
-  extra ones are evaluated and decide nothing. Patterns with ``\\A``/``\\z`` cannot be joined:
-  their rules are always candidates. A joined text over ``MAX_MATCH_SUBJECT_BYTES`` makes
-  every regex rule of that scan a candidate, as the per-field probe did for one long value;
+- ``regex`` over several fields at once: one ``re2.Set`` over the fields' values joined with
+  ``\\n`` (``rules.joined``: a superset of the per-field scans). Patterns that cannot be
+  joined make their rules always candidates; a joined text over ``MAX_MATCH_SUBJECT_BYTES``
+  makes every regex rule of that scan a candidate, as the per-field probe did for one long
+  value;
 - ``header``: the request's header names intersected with the indexed ones (C-level);
 - ``member``: ``value in list`` per distinct named list;
 - ``arg`` / ``cookie``: a name written literally in the raw query / a Cookie header (a
@@ -55,16 +53,23 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any, Final
 
-import re2
-
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules.fields import FIELDS, Environment, NullGeoLookup, _enc
-from shieldwall.rules.values import MAX_MATCH_SUBJECT_BYTES, parse_query, regex_options
+from shieldwall.rules.joined import (  # (the WAF's prefilter imports these from here too)
+    SET_MAX_MEM,
+    UNANCHORED,
+    any_matcher,
+    joinable,
+    joined_set,
+    scanner,
+)
+from shieldwall.rules.values import parse_query
 from shieldwall.waf.inputs import state
 
 __all__ = [
     "MAX_IP_MEMO",
     "SET_MAX_MEM",
+    "UNANCHORED",
     "BlockKey",
     "any_matcher",
     "build_probe",
@@ -73,7 +78,6 @@ __all__ = [
     "mask_of",
 ]
 
-SET_MAX_MEM: Final = 32 << 20  # RE2 program memory of the joined regex set
 # remembered masks, per worker, for every compiled index (keyed by (index key, value)):
 # emptied when full, so a flood of new values costs what it would cost anyway
 MAX_IP_MEMO: Final = 4096  # client addresses -> address-part mask
@@ -123,47 +127,6 @@ def mask_of(ids: Any) -> int:
     for i in ids:
         out |= 1 << i
     return out
-
-
-def joinable(pattern: bytes) -> bool:
-    """Whether ``pattern`` may join a newline-joined scan: ``\\A`` and ``\\z`` mean the
-    text's edges even in multi-line mode (a literal backslash before A or z is refused too,
-    harmlessly)."""
-    return b"\\A" not in pattern and b"\\z" not in pattern
-
-
-def joined_set(owners: Mapping[bytes, int], max_mem: int) -> tuple[Any, tuple[int, ...]] | None:
-    """One ``re2.Set`` of ``owners``' patterns (already wrapped ``(?m:...)``): its C-level
-    ``Match`` and, per set id, the rule mask the pattern stands for; None when RE2 refuses."""
-    try:
-        s = re2.Set.SearchSet(regex_options(max_mem=max_mem))
-        for wrapped in owners:
-            s.Add(wrapped)
-        s.Compile()
-    except re2.error:
-        return None
-    return s._set.Match, tuple(owners.values())
-
-
-def any_matcher(patterns: list[bytes], max_mem: int) -> Any | None:
-    """``m(anchor, text, 0, len(text))[0][0] >= 0`` when any of ``patterns`` matches: one
-    RE2 program of them all (no captures), or None when RE2 refuses it.
-
-    Why not just the ``re2.Set``: ``Set.Match`` releases the GIL on every call, so whenever
-    another thread of the worker runs Python (the cache's write-behind, resolver threads) each
-    call is a GIL handoff that costs tens of µs of waiting; a single program's ``Match`` keeps
-    the GIL. The set is then asked which patterns matched only when one did.
-    """
-    opts = regex_options(max_mem=max_mem)
-    opts.never_capture = True
-    try:
-        prog = re2.compile(b"|".join(b"(?:" + p + b")" for p in patterns), opts)
-    except re2.error:
-        return None
-    return prog._regexp.Match
-
-
-UNANCHORED: Final = re2._Anchor.UNANCHORED
 
 
 def _first(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
@@ -311,7 +274,7 @@ class _Part:
         set_match, masks = compiled
         values = [self.value(f) for f in fields]
         text = values[0] if len(values) == 1 else f"b'\\n'.join(({', '.join(values)},))"
-        scan = _scanner(set_match, masks, every, any_matcher(list(owners), SET_MAX_MEM))
+        scan = scanner(set_match, masks, every, any_matcher(list(owners), SET_MAX_MEM))
         body, fn = self.body, self.const(scan)
         if not self.memo:
             body.append(f"    m |= {fn}({text})")
@@ -337,25 +300,6 @@ class _Part:
         if self.uses_hdict:
             head.append("    hd = _state(ctx).header_dict()")
         return [*head, *self.reads, *self.body, "    return m", ""]
-
-
-def _scanner(
-    set_match: Any, masks: tuple[int, ...], every: int, anyof: Any
-) -> Callable[[bytes], int]:
-    """The joined scan: ``text -> mask`` of the rules whose patterns match ``text``."""
-
-    def scan(text: bytes) -> int:
-        n = len(text)
-        if n > MAX_MATCH_SUBJECT_BYTES:
-            return every
-        m = 0
-        # the set (which releases the GIL) only when something matched
-        if anyof is None or anyof(UNANCHORED, text, 0, n)[0][0] >= 0:
-            for h in set_match(text):
-                m |= masks[h]
-        return m
-
-    return scan
 
 
 def _owners(entries: list[tuple[Any, int]]) -> dict[Any, int]:
