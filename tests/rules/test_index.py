@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from tests.rules.conftest import LISTS, make_ctx
 from tests.rules.strategies import conditions, ips
 
+from shieldwall.edge.context import RequestContext
+from shieldwall.protocol.h1_head import HeaderBlock
 from shieldwall.rules import ast, check_source, compile_rule, compile_rule_index, to_source
 from shieldwall.rules.ast import CmpOp
 from shieldwall.rules.index import atoms
@@ -28,6 +30,33 @@ CONTEXTS = [
     make_ctx(ip="2001:db8::5", headers=[(b"host", b"example.com")]),
     make_ctx(b"GET", b"/?", [], ip="not-an-ip"),
     make_ctx(b"GET", b"/private/x?token=revoked", [(b"cookie", b"id=7")], ip="198.51.100.7"),
+]
+REQUEST_LINES = [  # (method, target, client address): one block's requests differ in these
+    (b"GET", b"/", "192.0.2.1"),
+    (b"POST", b"/wp-admin/a.php?id=1&token=revoked", "10.1.2.3"),
+    (b"DELETE", b"/api/v1/admin?tok%65n=x", "198.51.100.7"),
+    (b"GET", b"/private/x?Q=1", "2001:db8::5"),
+]
+
+
+def _block_contexts(headers: list[tuple[bytes, bytes]]) -> list[RequestContext]:
+    """Requests sharing one ``HeaderBlock`` (the same field lines, new request lines), as a
+    keep-alive connection sends them: the header part is computed by the first request a rule
+    set sees and remembered for the others."""
+    block = HeaderBlock(b"", headers)
+    out = []
+    for method, target, ip in REQUEST_LINES:
+        ctx = make_ctx(method, target, headers, ip=ip)
+        ctx.headers = block.headers
+        ctx.block = block
+        out.append(ctx)
+    return out
+
+
+BLOCK_CONTEXTS = [
+    *_block_contexts(HEADERS),
+    *_block_contexts([(b"host", b"example.com"), (b"cookie", b"token=1"), (b"x-a", b"")]),
+    *_block_contexts([(b"user-agent", b"bot"), (b"user-agent", b"x"), (b"referer", b"")]),
 ]
 PATHS = [b"/", b"/wp-admin/a.php", b"/api/v1/admin", b"/private/x", b"/x"]
 STRING_FIELDS = st.sampled_from(
@@ -128,6 +157,9 @@ def test_indexed_rule_set_agrees_with_evaluating_every_rule(rules: list[ast.Expr
     sources = [to_source(r) for r in rules]
     rule_set = compile_rule_index(sources, lists=LISTS)
     for ctx in CONTEXTS:
+        for start in range(len(sources)):
+            assert rule_set.first(ctx, start) == _reference(sources, ctx, start), sources
+    for ctx in BLOCK_CONTEXTS:  # the first of a block computes its header part, the rest reuse it
         for start in range(len(sources)):
             assert rule_set.first(ctx, start) == _reference(sources, ctx, start), sources
 

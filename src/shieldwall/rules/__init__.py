@@ -124,9 +124,13 @@ class RuleSet:
     def first(self, ctx: RequestContext, start: int = 0) -> int:
         """The first rule at or after ``start`` that matches, or -1."""
         matchers = self.matchers
-        for i in self.index.candidates(ctx):
-            if i >= start and matchers[i](ctx):
+        mask = self.index.mask(ctx) >> start << start  # (drops the rules before ``start``)
+        while mask:
+            low = mask & -mask
+            i = low.bit_length() - 1
+            if matchers[i](ctx):
                 return i
+            mask ^= low
         return -1
 
 

@@ -11,7 +11,8 @@ rule can only be true if at least one of its atoms is true (a necessary conditio
 
 - ``F eq "c"`` / ``F in {"a" "b"}`` (String or Int field) -> exact values of F (one dict probe);
 - ``F matches r"..."``, ``F contains "c"``, ``starts_with(F, "c")``, ``ends_with(F, "c")``
-  -> a regex over F; all of one field's regexes form one ``re2.Set`` (one linear scan);
+  -> a regex over F; the regexes of fields read together form one ``re2.Set`` (one linear
+  scan, ``rules.joined``);
 - ``ip.src in {nets}`` / ``ip.src eq addr`` -> prefixes; every rule's prefixes share one
   table per prefix length (one dict probe per distinct length);
 - ``F in $list`` -> one membership test per distinct (field, list);
@@ -28,6 +29,10 @@ atom; a rule without atoms is *always* a candidate. Candidates are returned in r
 "first matching rule wins" is unchanged: the index only skips rules that cannot match (a
 property test checks it against plain evaluation).
 
+The probe (``rules.probes``) is cut by what each fact depends on: the field lines alone
+(kept on the request's ``HeaderBlock`` and reused by the connection's next heads that repeat
+them), the client address, or the request line.
+
 Regex and literal scans look at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes as a
 compiled ``matches``; a longer value makes every regex atom of that field a candidate (a
 literal after the cap could still be found by ``contains``).
@@ -35,8 +40,7 @@ literal after the cap could still be found by ``contains``).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -46,7 +50,7 @@ from shieldwall.rules.ast import CmpOp, LogicOp
 from shieldwall.rules.checker import Checked
 from shieldwall.rules.fields import FIELDS, Environment
 from shieldwall.rules.plan import field_key, find_star
-from shieldwall.rules.probes import MaskProbe, build_probe, mask_of
+from shieldwall.rules.probes import BlockKey, build_probe, mask_of
 from shieldwall.rules.types import INT, STRING
 from shieldwall.rules.values import network_range
 
@@ -163,16 +167,22 @@ def _presence(node: ast.Expr) -> list[Atom] | None:
 class RuleIndex:
     """``candidates(ctx)``: the indexes of the rules that could match, ascending;
     ``mask(ctx)``: the same as bits (bit ``i`` for rule ``i``). ``source``: the generated
-    probe (``rules.probes``)."""
+    probe (``rules.probes``); ``block_key``: the key its header-part masks are kept under on
+    a ``HeaderBlock``."""
 
-    __slots__ = ("indexed", "mask", "source")
+    __slots__ = ("block_key", "indexed", "mask", "source")
 
     def __init__(
-        self, mask: Callable[[RequestContext], int], indexed: int, source: str = ""
+        self,
+        mask: Callable[[RequestContext], int],
+        indexed: int,
+        source: str = "",
+        block_key: BlockKey | None = None,
     ) -> None:
         self.mask = mask
         self.indexed = indexed  # rules that are evaluated only when a probe names them
         self.source = source
+        self.block_key = block_key
 
     def candidates(self, ctx: RequestContext) -> list[int]:
         return bits(self.mask(ctx))
@@ -191,108 +201,16 @@ def bits(mask: int) -> list[int]:
 def build_index(rules: Sequence[Checked], env: Environment) -> RuleIndex:
     """The index of ``rules`` (checked expressions, in order)."""
     always: list[int] = []
-    by_kind: dict[tuple[str, str], list[tuple[Atom, int]]] = {}
+    by_kind: dict[tuple[str, str], list[tuple[Any, int]]] = {}
     for i, c in enumerate(rules):
         found = atoms(c.expr, c)
         if not found:
             always.append(i)
             continue
         for a in found:
-            by_kind.setdefault((a.kind, a.field), []).append((a, i))
-    inlined: dict[tuple[str, str], list[tuple[Any, int]]] = {}
-    closures: list[MaskProbe] = []
-    for (kind, name), entries in by_kind.items():
-        if kind in ("exact", "ip", "regex", "header"):
-            inlined[(kind, name)] = [(a.value, i) for a, i in entries]
-        elif kind == "member":
-            closures.append(_member_probe(name, entries, [c.lists for c in rules], env))
-        else:
-            closures.append(_BUILDERS[kind](name, entries, env))
-    fn, source = build_probe(inlined, mask_of(always), closures, env)
-    return RuleIndex(fn, len(rules) - len(set(always)), source)
-
-
-def _owners(entries: list[tuple[Any, int]]) -> dict[Any, int]:
-    """atom value -> mask of the rules that have it."""
-    out: dict[Any, int] = {}
-    for v, i in entries:
-        out[v] = out.get(v, 0) | (1 << i)
-    return out
-
-
-def _member_probe(
-    name: str,
-    entries: list[tuple[Atom, int]],
-    lists_by_rule: Sequence[Mapping[str, Any]],
-    env: Environment,
-) -> MaskProbe:
-    get = FIELDS[name].make(env)
-    groups: dict[str, tuple[Any, list[int]]] = {}
-    for a, i in entries:
-        matcher = lists_by_rule[i][a.value].matcher
-        groups.setdefault(a.value, (matcher, []))[1].append(i)
-    tests = tuple((m, mask_of(ids)) for m, ids in groups.values())
-
-    def probe(ctx: RequestContext) -> int:
-        value = get(ctx)
-        found = 0
-        for matcher, ids in tests:
-            if value in matcher:
-                found |= ids
-        return found
-
-    return probe
-
-
-# a query argument name holding an escape; linear (each try starts at the text's start or an
-# "&" and stops at the next "=" or "&"), so Python's ``re`` is safe here
-_ENCODED_NAME: Final = re.compile(rb"(?:^|&)[^=&]*[%+]")
-_PERCENT, _PLUS = 0x25, 0x2B  # int needles: a plain memchr
-
-
-def _arg_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> MaskProbe:
-    """Argument names: a name written literally in the query; when a *name* holds ``%`` or
-    ``+`` (it may be encoded) the parsed names (the field's own parser)."""
-    table = tuple(_owners([(a.value, i) for a, i in entries]).items())
-    parsed = FIELDS[name].make(env)
-    encoded_name = _ENCODED_NAME.search
-
-    def probe(ctx: RequestContext) -> int:
-        text = ctx.query
-        found = 0
-        if not text:
-            return found
-        if (_PERCENT in text or _PLUS in text) and encoded_name(text) is not None:
-            args = parsed(ctx)
-            for key, ids in table:
-                if key in args:
-                    found |= ids
-            return found
-        for key, ids in table:
-            if key in text:
-                found |= ids
-        return found
-
-    return probe
-
-
-def _cookie_probe(name: str, entries: list[tuple[Atom, int]], env: Environment) -> MaskProbe:
-    """Cookie names (never decoded): a name written literally in a Cookie header."""
-    table = tuple(_owners([(a.value, i) for a, i in entries]).items())
-
-    def probe(ctx: RequestContext) -> int:
-        found = 0
-        for k, text in ctx.headers:
-            if k == b"cookie":
-                for key, ids in table:
-                    if key in text:
-                        found |= ids
-        return found
-
-    return probe
-
-
-_BUILDERS: Final[dict[str, Callable[[str, list[tuple[Atom, int]], Environment], MaskProbe]]] = {
-    "arg": _arg_probe,
-    "cookie": _cookie_probe,
-}
+            value = a.value
+            if a.kind == "member":  # the list's matcher: the same object for every rule
+                value = (a.value, c.lists[a.value].matcher)
+            by_kind.setdefault((a.kind, a.field), []).append((value, i))
+    fn, source, key = build_probe(by_kind, mask_of(always), env)
+    return RuleIndex(fn, len(rules) - len(set(always)), source, key)

@@ -76,7 +76,9 @@ class FirewallFilter:
     (``rules.compile_rule_index``), so a request evaluates only the rules whose indexed
     constants (addresses, paths, hosts, methods, user-agent fragments ...) it matches, plus
     the rules the index cannot reason about. Candidates are evaluated in rule order; the
-    first matching terminating rule wins. A request no probe names costs one call.
+    first matching terminating rule wins. A request no probe names costs one call, and its
+    header facts are probed once per ``HeaderBlock`` (``rules.probes``): a connection that
+    repeats its field lines with new request lines pays for its request line only.
     """
 
     __slots__ = ("_candidates", "_decisions", "_hits", "_matchers", "_rules", "log_only")
@@ -108,6 +110,8 @@ class FirewallFilter:
         if ctx.security_skip and "firewall" in ctx.security_skip:
             return CONTINUE
         mask = self._candidates(ctx)
+        if not mask:  # the usual request: no rule could match
+            return CONTINUE
         matchers = self._matchers
         while mask:
             low = mask & -mask
