@@ -48,6 +48,7 @@ from shieldwall.edge.upstream.answers import (
     DL_NONE,
     DL_READ,
     DL_SEND,
+    END_KEEP,
     PAUSE_UPSTREAM,
 )
 from shieldwall.edge.upstream.exchange import Exchange
@@ -178,6 +179,8 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if state == _IDLE:
             head = parser.parse_fast(data)
             if head is not None:  # one whole bodiless head: no events, no queue
+                if head is self._rep_head and self._quick is not None and self.refuse_again(head):
+                    return  # a held refusal given again: answered and logged, still idle
                 self.state = _BUSY
                 self.deadline_kind = DL_NONE
                 self.ahead = 0
@@ -198,6 +201,47 @@ class ClientConnection(Exchange, asyncio.Protocol):
                     self.pause(PAUSE_PIPELINE)
             else:
                 self.process_events()
+
+    def refuse_again(self, head: RequestHead) -> bool:
+        """The same head again on an idle connection whose memo holds a ready refusal
+        (``Exchange.repeat_answer``) and whose log phase needs no context (``Refusal``):
+        answer it with its own id and log it (``Worker.quick_log``), staying idle, without
+        the exchange's request cycle. False (nothing done) whenever ``repeat_answer`` might
+        decide otherwise or the log phase has changed: the ordinary way then."""
+        r = self._quick
+        assert r is not None
+        worker = self.worker
+        now = worker.loop.time()
+        if (
+            r.prev is not self._rep_ctx
+            or now >= self._rep_until
+            or r.runtime is not worker.holder.current
+            or self.closing
+            or self.eof
+            or self.paused
+            or worker.draining
+        ):
+            return False
+        sink = worker.access_log
+        if sink is None:
+            return False
+        if sink.log is not r.log:  # the log phase changed (the access log turned on or off)
+            r.log = sink.log
+            r.record = worker.quick_log(r.model)
+        record = r.record
+        if record is None:
+            return False
+        tr = self.transport
+        assert tr is not None
+        self.info.requests += 1
+        data = r.answer.wire(worker.ids.next().encode(), END_KEEP, r.head_only)
+        tr.write(data)
+        self.head = head
+        record(now, len(data))
+        # what request_finished does for a kept-alive connection with nothing queued
+        self.deadline_kind = DL_IDLE
+        self.deadline = now + r.idle
+        return True
 
     def _on_proxy_bytes(self, data: bytes) -> None:
         """A listener with ``proxy_protocol``: the header is required and always consumed,

@@ -30,6 +30,7 @@ challenge) create at service start: ``registry.counter("challenges_issued_total"
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from bisect import bisect_right
@@ -59,6 +60,7 @@ __all__ = [
     "Family",
     "GeoFacts",
     "MetricsRegistry",
+    "RepeatTally",
     "RequestMetrics",
 ]
 
@@ -178,6 +180,70 @@ def _key_text(k: bytes | str | int) -> str:
     return str(k)
 
 
+_ZERO_BUCKET = bisect_right(LATENCY_BUCKETS, 0.0)
+
+
+class RepeatTally:
+    """Requests equal to ``model`` but for their start and bytes out, counted as ``record``
+    counts them (one row, histogram bucket, security event count and top-N sampling), for
+    a flood of one refusal given again to a repeated head (``ClientConnection``).
+
+    ``add`` records a request at once (``RequestMetrics.again``) unless it falls in a *quiet
+    window*: a stretch in which ``record`` would do nothing but arithmetic for it, because
+    its security event could not become a sample (the zone's budget for this wall second is
+    spent, the sample buffer is full, or its action is never sampled). There it only counts
+    the request and its bytes; ``take_delta`` folds those counts in before it ships (as
+    requests answered within the callback that read their head, with no time on the loop's
+    clock). Exact counts, byte sums and event counts (events of the window count as
+    dropped); a window ends at the end of the wall second (mapped onto the loop clock when
+    it opens, so a wall clock step shifts it by at most that second) or at ``take_delta``."""
+
+    __slots__ = (
+        "_metrics",
+        "bytes_in",
+        "bytes_out",
+        "enlisted",
+        "ev_key",
+        "key",
+        "model",
+        "n",
+        "origin_error",
+        "quiet_until",
+        "zone",
+    )
+
+    def __init__(
+        self,
+        metrics: RequestMetrics,
+        model: RequestContext,
+        zone: str,
+        key: tuple[str, int, str, str],
+        ev_key: tuple[str, str, str] | None,
+    ) -> None:
+        self._metrics = metrics
+        self.model = model
+        self.zone = zone
+        self.key = key
+        self.ev_key = ev_key
+        self.bytes_in = model.bytes_in
+        self.origin_error = model.upstream_status >= 500
+        self.n = 0  # requests in quiet windows not folded in yet
+        self.bytes_out = 0  # ... and their bytes out
+        self.enlisted = False  # in the metrics' list of tallies to fold in
+        self.quiet_until = -math.inf  # (the loop clock) until then, only count
+
+    def add(self, started: float, bytes_out: int) -> None:
+        """One more request, answered at ``started`` (loop clock) with ``bytes_out``."""
+        if started < self.quiet_until:
+            self.n += 1
+            self.bytes_out += bytes_out
+            if not self.enlisted:
+                self.enlisted = True
+                self._metrics._tallies.append(self)
+            return
+        self._metrics.again(self, started, bytes_out)
+
+
 class RequestMetrics:
     """The per-worker aggregator; ``record`` is the hot path."""
 
@@ -208,6 +274,7 @@ class RequestMetrics:
         self._countdown = 1
         self._sampled = 0  # top-N samples taken this interval
         self._gap = random.Random().randint
+        self._tallies: list[RepeatTally] = []  # with counts not folded in yet (take_delta)
 
     def record(self, ctx: RequestContext) -> None:
         zone = ctx.zone
@@ -239,6 +306,77 @@ class RequestMetrics:
         # traffic and never (or always) see one client
         self._countdown = 1 if every == 1 else self._gap(1, 2 * every - 1)
         self._sample(ctx, key[0], every)
+
+    def repeater(self, model: RequestContext) -> RepeatTally:
+        """A tally of requests equal to ``model`` in everything ``record`` reads but their
+        start and bytes out (a refusal given again to a repeated head): ``add(started,
+        bytes_out)`` counts one exactly as ``record`` would (see ``RepeatTally``)."""
+        zone = model.zone
+        zn = zone.config.name if zone is not None else ""
+        key = (zn, model.status, model.cache_status, model.security_action)
+        ev_key = self.events.key_of(model, zn) if key[3] else None
+        return RepeatTally(self, model, zn, key, ev_key)
+
+    @property
+    def pending_repeats(self) -> int:
+        """Requests counted in tallies' quiet windows, not folded into the interval yet."""
+        return sum(t.n for t in self._tallies)
+
+    def again(self, t: RepeatTally, started: float, bytes_out: int) -> None:
+        """``record`` for one request of ``t`` (``RepeatTally.add`` outside a quiet window):
+        keep in step with ``record``; a test compares them."""
+        row = self._rows.get(t.key)
+        if row is None:
+            row = self._new_row(t.key)
+        row[0] += 1
+        row[1] += t.bytes_in
+        row[2] += bytes_out
+        if t.origin_error:
+            row[3] += 1
+        d = self.clock() - started
+        row[4] += d
+        row[_HIST + bisect_right(LATENCY_BUCKETS, d)] += 1
+        ev = t.ev_key
+        wait = math.inf if ev is None else self.events.again(t.model, t.zone, ev)
+        if wait > 0.0:
+            t.quiet_until = started + wait
+        self._tick(t.model, t.zone, 1)
+
+    def _tick(self, ctx: RequestContext, zone: str, n: int) -> None:
+        """``n`` more requests like ``ctx`` for the top-N sampling: the countdown ``record``
+        keeps, with a sample of ``ctx`` wherever it runs out."""
+        while n:
+            c = self._countdown
+            if n < c:
+                self._countdown = c - n
+                return
+            n -= c
+            every = self._every
+            self._countdown = 1 if every == 1 else self._gap(1, 2 * every - 1)
+            self._sample(ctx, zone, every)
+
+    def _flush_tallies(self) -> None:
+        """Fold the quiet windows' counts of every enlisted tally into the interval."""
+        tallies, self._tallies = self._tallies, []
+        for t in tallies:
+            n, size = t.n, t.bytes_out
+            t.n = t.bytes_out = 0
+            t.enlisted = False
+            t.quiet_until = -math.inf  # the next one looks at the event budget again
+            if not n:
+                continue
+            row = self._rows.get(t.key)
+            if row is None:
+                row = self._new_row(t.key)
+            row[0] += n
+            row[1] += t.bytes_in * n
+            row[2] += size
+            if t.origin_error:
+                row[3] += n
+            row[_HIST + _ZERO_BUCKET] += n  # (each took no time on the loop's clock)
+            if t.ev_key is not None:
+                self.events.add_dropped(t.zone, t.ev_key, n)
+            self._tick(t.model, t.zone, n)
 
     def _new_row(self, key: tuple[str, int, str, str]) -> list[float]:
         zn, status, cache, action = key
@@ -287,6 +425,7 @@ class RequestMetrics:
 
     def take_delta(self, worker: int) -> MetricsDelta:
         """Everything since the previous call, as a shippable delta; resets the interval."""
+        self._flush_tallies()
         rows, self._norm, self._rows = self._norm, {}, {}
         zones, self._zones = self._zones, {}
         self._every = self._countdown = 1

@@ -17,6 +17,7 @@ clipped here, once, before they are stored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -76,15 +77,59 @@ class SecurityEventSampler:
             counts[key] = counts.get(key, 0) + 1
         if action in _UNSAMPLED:
             return
+        self._offer(ctx, zone, key)
+
+    def again(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
+        """``record(ctx, zone)`` for one more request equal to ``ctx`` in everything an event
+        holds but its time (a refusal given again to a repeated head), with ``key`` from
+        ``key_of(ctx, zone)`` made once. Returns how long (s) no such request could become a
+        sample: until the end of this wall second when the zone's budget is spent, ``inf``
+        when the action is never sampled or the sample buffer is full (until ``take``), else
+        0 (``add_dropped`` may count them meanwhile)."""
+        counts = self._counts
+        n = counts.get(key)
+        if n is None:  # the first of this interval (or a full table): the general way
+            self.record(ctx, zone)
+            return 0.0
+        counts[key] = n + 1
+        if key[2] in _UNSAMPLED:  # (a clipped action is "allow" only if it was)
+            return math.inf
+        return self._offer(ctx, zone, key)
+
+    def add_dropped(self, zone: str, key: tuple[str, str, str], n: int) -> None:
+        """``n`` more requests of ``key`` (from ``key_of``) that could not be sampled (see
+        ``again``): counted as ``record`` counts them, and as dropped unless never sampled."""
+        counts = self._counts
+        if key in counts:
+            counts[key] += n
+        elif len(counts) < MAX_SERIES:
+            counts[key] = n
+        else:
+            other = (zone, "(other)", "(other)")
+            counts[other] = counts.get(other, 0) + n
+        if key[2] not in _UNSAMPLED:
+            self.dropped += n
+
+    @staticmethod
+    def key_of(ctx: RequestContext, zone: str) -> tuple[str, str, str]:
+        """The counter key ``record`` files ``ctx`` under (while the table has room)."""
+        return (zone, ctx.security_rule[:CLIP_SHORT], ctx.security_action[:CLIP_SHORT])
+
+    def _offer(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
+        """Keep ``ctx`` as a raw event if its zone's budget for this second allows; else
+        count it dropped and return how long the budget stays spent (``again``)."""
         now = self._wall()
         sec = int(now)
         if sec != self._second:
             self._second = sec
             self._budget.clear()
         used = self._budget.get(zone, 0)
-        if used >= self._per_second or len(self._samples) >= MAX_EVENT_SAMPLES:
+        if len(self._samples) >= MAX_EVENT_SAMPLES:
             self.dropped += 1
-            return
+            return math.inf
+        if used >= self._per_second:
+            self.dropped += 1
+            return sec + 1 - now
         self._budget[zone] = used + 1
         conn = ctx.conn
         self._samples.append(
@@ -103,6 +148,7 @@ class SecurityEventSampler:
                 ua=_text(ctx.header(b"user-agent"), CLIP_UA),
             )
         )
+        return 0.0
 
     def take(self) -> tuple[tuple[EventCount, ...], tuple[SecurityEvent, ...], int]:
         """Counts, samples and the dropped count since the last ``take``; resets them."""

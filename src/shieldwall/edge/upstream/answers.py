@@ -21,7 +21,7 @@ refreshed by every origin read).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from shieldwall.config.model import ServerLimits, ZoneLimits
@@ -45,6 +45,7 @@ __all__ = [
     "DL_READ",
     "DL_SEND",
     "ExchangeState",
+    "Refusal",
     "header_lines",
 ]
 
@@ -54,6 +55,37 @@ DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
 END_KEEP: Final = b"\r\n\r\n"  # the end of an edge answer's head (request id line) on keep-alive
 _END_CLOSE: Final = b"\r\nconnection: close\r\n\r\n"
 PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
+
+
+class Refusal:
+    """A held refusal (``Exchange.repeat_answer``) ready to be given again to the same head
+    with no context at all (``ClientConnection.refuse_again``): the answer, whether the head
+    is a HEAD, the connection's idle timeout, and the log phase of one more such request:
+    ``record(started, bytes_out)`` from ``Worker.quick_log``, made for the sink's ``log``
+    (None while that log phase needs a context per request). ``prev`` is the memo's first
+    context (the refusal holds only while the connection's memo is that one); ``model`` the
+    context of its first repeat, which every later repeat equals but for id, start and
+    bytes out."""
+
+    __slots__ = ("answer", "head_only", "idle", "log", "model", "prev", "record", "runtime")
+
+    def __init__(
+        self,
+        prev: RequestContext,
+        model: RequestContext,
+        answer: ReadyAnswer,
+        idle: float,
+        log: Callable[[RequestContext], None] | None,
+        record: Callable[[float, int], None] | None,
+    ) -> None:
+        self.prev = prev
+        self.model = model
+        self.runtime = prev.runtime
+        self.answer = answer
+        self.head_only = prev.method == b"HEAD"
+        self.idle = idle
+        self.log = log
+        self.record = record
 
 
 def header_lines(headers: Sequence[tuple[bytes, bytes]]) -> bytes:

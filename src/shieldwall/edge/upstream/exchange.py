@@ -56,6 +56,7 @@ from shieldwall.edge.upstream.answers import (
     DL_SEND,
     END_KEEP,
     PAUSE_UPSTREAM,
+    Refusal,
 )
 from shieldwall.edge.upstream.choice import OriginChoice
 from shieldwall.edge.upstream.pool import OriginKey, origin_key
@@ -122,6 +123,9 @@ class Exchange(OriginChoice):
     # ... and when that outcome is a ready-made answer (a held 429) to a keep-alive head: the
     # context of the request that got it first, the model of the repeats' (``repeat_answer``)
     _rep_ctx: RequestContext | None = None
+    # ... and from its first repeat on, that refusal ready to be given without a context
+    # (``ClientConnection.refuse_again``) while the memo holds
+    _quick: Refusal | None = None
     # phase ``request_body``: the body pieces held back for inspection (None: not inspecting)
     inspecting: list[bytes] | None = None
     inspected = 0  # bytes in ``inspecting``
@@ -288,6 +292,18 @@ class Exchange(OriginChoice):
         self.request_done = True
         self.keep_alive = True
         self.answer(d.status, data, False)
+        quick = self._quick
+        if quick is None or quick.prev is not prev:  # the next repeats without a context
+            sink = worker.access_log
+            log = worker.quick_log(ctx)
+            self._quick = Refusal(
+                prev,
+                ctx,
+                d,
+                prev.runtime.config.limits.idle_timeout,
+                sink.log if sink is not None else None,
+                log,
+            )
         return True
 
     def before_filters(
