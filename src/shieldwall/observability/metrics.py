@@ -17,35 +17,36 @@ Theory of operation
   hitters - what top-N tables are for - survive sampling; the per-request cost under a flood
   is bounded.
 
+A flood of one refusal given again to a repeated head (the edge's ``refuse_again``) is
+counted by a ``RepeatTally`` instead, without a context per request: exactly what ``record``
+would count, most of it as plain counters folded in by ``take_delta``.
+
 Every map is bounded: rows by ``MAX_SERIES`` (labels come from config and fixed vocabularies;
 unknown cache statuses become ``other``), zones by the config, sketches by ``2k`` keys.
 
 ``take_delta`` (every ``SHIP_INTERVAL``, on the loop) swaps the maps out and returns a
 ``MetricsDelta`` for the supervisor; cost is proportional to the bounded sizes, not to traffic.
 
-``MetricsRegistry`` holds named counter/gauge families other subsystems (shield, WAF, cache,
-challenge) create at service start: ``registry.counter("challenges_issued_total", "help",
-("zone",)).inc(("example",))``. They ship in the same delta and are rendered by name.
+``MetricsRegistry`` (``registry.py``, re-exported here) holds named counter/gauge families
+other subsystems (shield, WAF, cache, challenge) create at service start; they ship in the
+same delta and are rendered by name.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from shieldwall.observability.registry import Family, MetricsRegistry
 from shieldwall.observability.security_events import SecurityEventSampler
 from shieldwall.observability.sketch import DEFAULT_K, TopK
 from shieldwall.observability.snapshot import (
     CACHE_STATUSES,
     LATENCY_BUCKETS,
-    MAX_FAMILIES,
-    MAX_FAMILY_ROWS,
     MAX_SERIES,
-    CounterFamilyDelta,
     MetricsDelta,
     RequestRow,
     ZoneLatency,
@@ -69,7 +70,6 @@ DEFAULT_SAMPLE_EVERY = 32  # beyond that, 1 in N requests feeds the top-N tables
 MAX_ALIASES = 4 * MAX_SERIES  # raw label keys remembered per interval (statuses alias classes)
 TOP_KEY_BYTES = 256  # a path or user agent is clipped to this before it becomes a key
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
-_NAME = re.compile(r"[a-z_][a-z0-9_]{0,99}\Z")
 
 
 class GeoFacts(Protocol):
@@ -78,81 +78,6 @@ class GeoFacts(Protocol):
     def country(self, ip: str) -> str: ...
 
     def asn(self, ip: str) -> int: ...
-
-
-class Family:
-    """A named counter (increments) or gauge (current value) with fixed label names."""
-
-    __slots__ = ("help", "kind", "labels", "name", "overflow", "values")
-
-    def __init__(
-        self, name: str, kind: Literal["counter", "gauge"], help: str, labels: tuple[str, ...]
-    ) -> None:
-        if not _NAME.match(name) or not all(_NAME.match(x) for x in labels):
-            raise ValueError(f"bad metric or label name in {name!r} {labels!r}")
-        self.name, self.kind, self.help, self.labels = name, kind, help, labels
-        self.values: dict[tuple[str, ...], float] = {}
-        self.overflow = 0  # increments refused because the family was full
-
-    def inc(self, labels: tuple[str, ...] = (), n: float = 1) -> None:
-        v = self.values
-        if labels in v:
-            v[labels] += n
-        elif len(v) < MAX_FAMILY_ROWS and len(labels) == len(self.labels):
-            v[labels] = n
-        else:
-            self.overflow += 1
-
-    def set(self, labels: tuple[str, ...], value: float) -> None:
-        if labels in self.values or len(self.values) < MAX_FAMILY_ROWS:
-            self.values[labels] = value
-
-
-class MetricsRegistry:
-    """Named families, created once (idempotently by name) and shipped with every delta."""
-
-    def __init__(self) -> None:
-        self._families: dict[str, Family] = {}
-        self._gauge_fns: dict[str, tuple[str, Callable[[], float]]] = {}
-
-    def _family(
-        self, name: str, kind: Literal["counter", "gauge"], help: str, labels: tuple[str, ...]
-    ) -> Family:
-        f = self._families.get(name)
-        if f is not None:
-            if f.kind != kind or f.labels != labels:
-                raise ValueError(f"metric {name!r} already registered as {f.kind} {f.labels}")
-            return f
-        if len(self._families) + len(self._gauge_fns) >= MAX_FAMILIES:
-            raise ValueError(f"too many metric families (max {MAX_FAMILIES})")
-        f = self._families[name] = Family(name, kind, help, labels)
-        return f
-
-    def counter(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Family:
-        return self._family(name, "counter", help, labels)
-
-    def gauge(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Family:
-        return self._family(name, "gauge", help, labels)
-
-    def gauge_fn(self, name: str, help: str, fn: Callable[[], float]) -> None:
-        """A label-less gauge read when a delta is taken (e.g. active connections)."""
-        if not _NAME.match(name) or name in self._families:
-            raise ValueError(f"bad or duplicate metric name {name!r}")
-        self._gauge_fns[name] = (help, fn)
-
-    def take(self) -> tuple[CounterFamilyDelta, ...]:
-        """Counter increments since the last take (reset) and current gauge values."""
-        out = []
-        for f in self._families.values():
-            rows = tuple(f.values.items())
-            if f.kind == "counter":
-                f.values = {}
-                if not rows:
-                    continue
-            out.append(CounterFamilyDelta(f.name, f.kind, f.help, f.labels, rows))
-        for name, (help, fn) in self._gauge_fns.items():
-            out.append(CounterFamilyDelta(name, "gauge", help, (), (((), float(fn())),)))
-        return tuple(out)
 
 
 # A request row: requests, bytes in, bytes out, origin errors, latency sum, latency buckets.

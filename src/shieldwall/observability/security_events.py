@@ -11,6 +11,10 @@ service. So at most ``per_zone_per_second`` raw events are kept per zone per wal
 action ``allow`` are counted but never sampled: they are not attacks. The sample buffer is also
 capped in total (``MAX_EVENT_SAMPLES``) in case shipping stalls.
 
+A repeated refusal (``metrics.RepeatTally``) uses ``again``, which also says how long no such
+event could become a sample (the zone's budget is spent until the end of the second), and
+``add_dropped`` for the ones counted meanwhile: the same counts and the same samples.
+
 Attacker-controlled strings (path, host, user agent, reason text derived from the request) are
 clipped here, once, before they are stored.
 """
@@ -77,7 +81,17 @@ class SecurityEventSampler:
             counts[key] = counts.get(key, 0) + 1
         if action in _UNSAMPLED:
             return
-        self._offer(ctx, zone, key)
+        now = self._wall()
+        sec = int(now)
+        if sec != self._second:
+            self._second = sec
+            self._budget.clear()
+        used = self._budget.get(zone, 0)
+        if used >= self._per_second or len(self._samples) >= MAX_EVENT_SAMPLES:
+            self.dropped += 1
+            return
+        self._budget[zone] = used + 1
+        self._keep(ctx, zone, key, now)
 
     def again(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
         """``record(ctx, zone)`` for one more request equal to ``ctx`` in everything an event
@@ -116,8 +130,9 @@ class SecurityEventSampler:
         return (zone, ctx.security_rule[:CLIP_SHORT], ctx.security_action[:CLIP_SHORT])
 
     def _offer(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
-        """Keep ``ctx`` as a raw event if its zone's budget for this second allows; else
-        count it dropped and return how long the budget stays spent (``again``)."""
+        """``record``'s sampling for ``again``: keep ``ctx`` as a raw event if its zone's
+        budget for this second allows (0.0); else count it dropped and return how long
+        no sample can be kept (the rest of the second, or ``inf`` until ``take``)."""
         now = self._wall()
         sec = int(now)
         if sec != self._second:
@@ -131,6 +146,10 @@ class SecurityEventSampler:
             self.dropped += 1
             return sec + 1 - now
         self._budget[zone] = used + 1
+        self._keep(ctx, zone, key, now)
+        return 0.0
+
+    def _keep(self, ctx: RequestContext, zone: str, key: tuple[str, str, str], now: float) -> None:
         conn = ctx.conn
         self._samples.append(
             SecurityEvent(
@@ -148,7 +167,6 @@ class SecurityEventSampler:
                 ua=_text(ctx.header(b"user-agent"), CLIP_UA),
             )
         )
-        return 0.0
 
     def take(self) -> tuple[tuple[EventCount, ...], tuple[SecurityEvent, ...], int]:
         """Counts, samples and the dropped count since the last ``take``; resets them."""

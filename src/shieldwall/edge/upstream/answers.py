@@ -65,9 +65,10 @@ class Refusal:
     (None while that log phase needs a context per request). ``prev`` is the memo's first
     context (the refusal holds only while the connection's memo is that one); ``model`` the
     context of its first repeat, which every later repeat equals but for id, start and
-    bytes out."""
+    bytes out. The answer's bytes are ``ReadyAnswer.wire``'s, joined around the id
+    (``tests/shield/test_repeat_refusal`` compares them with the general path's)."""
 
-    __slots__ = ("answer", "head_only", "idle", "log", "model", "prev", "record", "runtime")
+    __slots__ = ("idle", "log", "model", "prefix", "prev", "record", "runtime", "suffix")
 
     def __init__(
         self,
@@ -81,8 +82,9 @@ class Refusal:
         self.prev = prev
         self.model = model
         self.runtime = prev.runtime
-        self.answer = answer
-        self.head_only = prev.method == b"HEAD"
+        # ``answer.wire(request_id, END_KEEP, head_only)`` is prefix + request_id + suffix
+        self.prefix = answer.head
+        self.suffix = END_KEEP if prev.method == b"HEAD" else END_KEEP + answer.body
         self.idle = idle
         self.log = log
         self.record = record

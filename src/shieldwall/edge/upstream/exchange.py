@@ -26,7 +26,9 @@ only when the zone has filters (``ctx.header()`` reads ``raw_head`` meanwhile). 
 connection repeating the same head also gets its ``request_headers`` outcome again (a pass, or
 a held 429) without running the filters, when they all promised it may and none declined for
 that request (``pipeline.repeatable``: nothing counted, matched or logged; one memo per
-connection, at most ``REPEAT_MAX_S``).
+connection, at most ``REPEAT_MAX_S``). A held refusal is given again by ``repeat_answer``
+(a context modelled on the first one's, logged like any other); from its second repeat on,
+while only the metrics log requests, by ``ClientConnection.refuse_again`` without a context.
 
 Trust: the peer whose X-Forwarded-* we may believe is the one that sent the HTTP bytes, i.e.
 ``ConnectionInfo.client_ip`` (after a PROXY header from a trusted load balancer, that is the
