@@ -9,21 +9,25 @@ what the general path (a context per request) gives: the same run is made both w
 from __future__ import annotations
 
 import asyncio
-import re
+from dataclasses import replace
 from typing import Any
 
 from tests.shield.conftest import FakeClock, shield_config, shield_edge
 from tests.support.edge import read_response
 from tests.support.origin import Origin
 
+from shieldwall.config.model import Config, ZoneConfig
 from shieldwall.config.security import RateLimitRuleConfig, SecurityConfig
 from shieldwall.edge.context import RequestContext
+from shieldwall.edge.decision import CONTINUE, Decision
+from shieldwall.edge.filters.chain import chain_builder
+from shieldwall.edge.pipeline import PhaseChain
+from shieldwall.edge.runtime import build_runtime
 from shieldwall.edge.services import WorkerServices
 from shieldwall.observability.metrics import RequestMetrics
 from shieldwall.observability.snapshot import MetricsDelta
 
 HEAD = b"GET /page?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\n\r\n"
-_ID = re.compile(rb"sw-request-id: [0-9a-f]+-([0-9a-f]+)\r\n")
 
 
 class Sink:
@@ -146,3 +150,30 @@ async def test_a_repeated_head_request_gets_the_head_only(
         assert status == 429 and len(body) == int(headers["content-length"])
         d = metrics.take_delta(0)
         assert sum(r.requests for r in d.requests) == 27
+
+
+async def test_a_zone_with_log_filters_gets_a_context_per_request(
+    origin: Origin, services: WorkerServices
+) -> None:
+    """Log filters read every request's context: no refusal is given without one there."""
+    seen: list[str] = []
+
+    def log_filter(ctx: RequestContext) -> Decision:
+        seen.append(ctx.request_id)
+        return CONTINUE
+
+    build = chain_builder(services)
+
+    def with_log(zone: ZoneConfig, config: Config) -> PhaseChain:
+        return replace(build(zone, config), log=(log_filter,))
+
+    metrics = RequestMetrics(clock=asyncio.get_running_loop().time, wall_clock=services.wall_clock)
+    config = _config(origin)
+    async with shield_edge(config, services, sink=Sink(metrics)) as edge:
+        edge.server.holder.swap(build_runtime(config, 2, with_log))
+        reader, writer = await edge.connect()
+        got = [await _exchange(reader, writer) for _ in range(25)]
+        assert [s for s, _, _ in got] == [200] + [429] * 24
+        assert seen == [h["sw-request-id"] for _, h, _ in got]
+        assert metrics.pending_repeats == 0
+        assert sum(r.requests for r in metrics.take_delta(0).requests) == 25
