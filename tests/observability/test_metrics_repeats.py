@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from tests.observability._metrics_support import request, zone
 
-from shieldwall.observability.metrics import RequestMetrics
+from shieldwall.observability.metrics import FOLD_AT, RequestMetrics
 from shieldwall.observability.security_events import SecurityEventSampler
 from shieldwall.observability.snapshot import MetricsDelta
 
@@ -23,11 +23,11 @@ class Clock:
         return self.t
 
 
-def _pair(per_second: int) -> tuple[RequestMetrics, RequestMetrics, Clock, Clock]:
+def _pair(per_second: int, exact: int = 256) -> tuple[RequestMetrics, RequestMetrics, Clock, Clock]:
     mono, wall = Clock(50.0), Clock(1_700_000_000.25)
     out = []
     for _ in range(2):
-        m = RequestMetrics(clock=mono, wall_clock=wall)
+        m = RequestMetrics(clock=mono, wall_clock=wall, exact_per_interval=exact)
         m.events = SecurityEventSampler(wall_clock=wall, per_zone_per_second=per_second)
         out.append(m)
     return out[0], out[1], mono, wall
@@ -104,3 +104,18 @@ def test_a_full_sample_buffer_quiets_until_the_delta_is_taken() -> None:
     assert d.requests[0].requests == 2054
     t.add(mono.t, 1)
     assert t.n == 0  # a new interval: looked at again
+
+
+def test_a_long_quiet_window_is_folded_in_as_it_goes() -> None:
+    """Every ``FOLD_AT`` quiet requests are folded in (their top-N samples drawn) at once,
+    not all by ``take_delta``; the delta is still the one ``record`` makes."""
+    general, quick, mono, _ = _pair(per_second=1, exact=10**6)  # (top-N: every request)
+    z = zone("z")
+    t = quick.repeater(request(z, status=429, action="block", rule="r"))
+    n = 3 * FOLD_AT + 7
+    for _ in range(n):
+        general.record(request(z, status=429, action="block", rule="r", started=mono.t))
+        t.add(mono.t, 100)
+        assert quick.pending_repeats < FOLD_AT
+    assert quick.pending_repeats == (n - 2) % FOLD_AT  # (2 at once: a sample, a spent budget)
+    _same(general.take_delta(1), quick.take_delta(1))
