@@ -13,7 +13,8 @@ capped in total (``MAX_EVENT_SAMPLES``) in case shipping stalls.
 
 A repeated refusal (``metrics.RepeatTally``) uses ``again``, which also says how long no such
 event could become a sample (the zone's budget is spent until the end of the second), and
-``add_dropped`` for the ones counted meanwhile: the same counts and the same samples.
+``add_dropped`` for the ones counted meanwhile: the same counts, and the same samples unless
+the wall clock steps while a zone's budget is spent (that second is mapped onto the loop clock).
 
 Attacker-controlled strings (path, host, user agent, reason text derived from the request) are
 clipped here, once, before they are stored.

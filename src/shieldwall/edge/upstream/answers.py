@@ -59,8 +59,8 @@ PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not 
 
 class Refusal:
     """A held refusal (``Exchange.repeat_answer``) ready to be given again to the same head
-    with no context at all (``ClientConnection.refuse_again``): the answer, whether the head
-    is a HEAD, the connection's idle timeout, and the log phase of one more such request:
+    with no context at all (``ClientConnection.refuse_again``): the answer's bytes around
+    the request id, the connection's idle timeout, and the log phase of one more request:
     ``record(started, bytes_out)`` from ``Worker.quick_log``, made for the sink's ``log``
     (None while that log phase needs a context per request). ``prev`` is the memo's first
     context (the refusal holds only while the connection's memo is that one); ``model`` the
