@@ -24,7 +24,7 @@ from shieldwall.config.model import Config
 from shieldwall.config.security import SecurityConfig, ShieldConfig
 from shieldwall.edge.filters.chain import chain_builder
 from shieldwall.edge.runtime import RuntimeHolder, build_runtime
-from shieldwall.edge.server import EdgeServer
+from shieldwall.edge.server import AccessLogSink, EdgeServer
 from shieldwall.edge.services import WorkerServices
 
 SECRET = "s" * 40  # fixed signing secret: no data_dir file needed in most tests
@@ -83,10 +83,14 @@ def shield_config(
 
 
 @asynccontextmanager
-async def shield_edge(config: Config, services: WorkerServices) -> AsyncIterator[RunningEdge]:
+async def shield_edge(
+    config: Config, services: WorkerServices, *, sink: AccessLogSink | None = None
+) -> AsyncIterator[RunningEdge]:
+    """The edge; its access-log sink records every context, or is ``sink`` when given (then
+    ``edge.access_log`` stays empty)."""
     holder = RuntimeHolder(build_runtime(config, 1, chain_builder(services)))
     log = RecordingLog()
-    server = EdgeServer(holder, access_log=log, services=services)
+    server = EdgeServer(holder, access_log=log if sink is None else sink, services=services)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -8,6 +8,12 @@ request is in flight, ``_TUNNEL`` after a WebSocket 101, ``_CLOSED``); transitio
 
     IDLE --head--> BUSY --response end, keep-alive--> IDLE
     IDLE/BUSY --error/close--> CLOSED          BUSY --101--> TUNNEL --either side closes--> CLOSED
+    IDLE --the head of a held refusal again (refuse_again)--> IDLE
+
+The last one is the flood case (a client hammering past its rate limit on a keep-alive
+connection): the held 429 is written with the request's own id and counted by the metrics
+alone (``Worker.quick_log``), with no context and no request cycle, while the memo and the
+log phase allow (``Exchange.repeat_answer`` otherwise).
 
 Requests are answered strictly one at a time, in order. Bytes of pipelined requests are parsed
 (``RequestParser`` queues their events) but not acted on until the response before them is
@@ -49,6 +55,7 @@ from shieldwall.edge.upstream.answers import (
     DL_READ,
     DL_SEND,
     PAUSE_UPSTREAM,
+    Refusal,
 )
 from shieldwall.edge.upstream.exchange import Exchange
 from shieldwall.errors import BadRequest, ProtocolError
@@ -178,6 +185,10 @@ class ClientConnection(Exchange, asyncio.Protocol):
         if state == _IDLE:
             head = parser.parse_fast(data)
             if head is not None:  # one whole bodiless head: no events, no queue
+                if head is self._rep_head:
+                    quick = self._quick
+                    if quick is not None and self.refuse_again(head, quick):
+                        return  # a held refusal given again: answered and logged, still idle
                 self.state = _BUSY
                 self.deadline_kind = DL_NONE
                 self.ahead = 0
@@ -198,6 +209,46 @@ class ClientConnection(Exchange, asyncio.Protocol):
                     self.pause(PAUSE_PIPELINE)
             else:
                 self.process_events()
+
+    def refuse_again(self, head: RequestHead, r: Refusal) -> bool:
+        """The same head again on an idle connection whose memo holds a ready refusal
+        (``Exchange.repeat_answer``) and whose log phase needs no context (``Refusal``):
+        answer it with its own id and log it (``Worker.quick_log``), staying idle, without
+        the exchange's request cycle. False (nothing done) whenever ``repeat_answer`` might
+        decide otherwise or the log phase needs a context (the access log is on): the
+        ordinary way then."""
+        worker = self.worker
+        now = worker.loop.time()
+        if (
+            r.prev is not self._rep_ctx
+            or now >= self._rep_until
+            or r.runtime is not worker.holder.current
+            or self.closing
+            or self.eof
+            or self.paused
+            or worker.draining
+        ):
+            return False
+        sink = worker.access_log
+        if sink is None:
+            return False
+        if sink.log is not r.log:  # the log phase changed (the access log turned on or off)
+            r.log = sink.log
+            r.record = worker.quick_log(r.model)
+        record = r.record
+        if record is None:
+            return False
+        tr = self.transport
+        assert tr is not None
+        self.info.requests += 1
+        data = b"".join((r.prefix, worker.ids.next().encode(), r.suffix))
+        tr.write(data)
+        self.head = head
+        record(now, len(data))
+        # what request_finished does for a kept-alive connection with nothing queued
+        self.deadline_kind = DL_IDLE
+        self.deadline = now + r.idle
+        return True
 
     def _on_proxy_bytes(self, data: bytes) -> None:
         """A listener with ``proxy_protocol``: the header is required and always consumed,

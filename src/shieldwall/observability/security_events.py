@@ -11,12 +11,18 @@ service. So at most ``per_zone_per_second`` raw events are kept per zone per wal
 action ``allow`` are counted but never sampled: they are not attacks. The sample buffer is also
 capped in total (``MAX_EVENT_SAMPLES``) in case shipping stalls.
 
+A repeated refusal (``metrics.RepeatTally``) uses ``again``, which also says how long no such
+event could become a sample (the zone's budget is spent until the end of the second), and
+``add_dropped`` for the ones counted meanwhile: the same counts, and the same samples unless
+the wall clock steps while a zone's budget is spent (that second is mapped onto the loop clock).
+
 Attacker-controlled strings (path, host, user agent, reason text derived from the request) are
 clipped here, once, before they are stored.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -86,6 +92,65 @@ class SecurityEventSampler:
             self.dropped += 1
             return
         self._budget[zone] = used + 1
+        self._keep(ctx, zone, key, now)
+
+    def again(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
+        """``record(ctx, zone)`` for one more request equal to ``ctx`` in everything an event
+        holds but its time (a refusal given again to a repeated head), with ``key`` from
+        ``key_of(ctx, zone)`` made once. Returns how long (s) no such request could become a
+        sample: until the end of this wall second when the zone's budget is spent, ``inf``
+        when the action is never sampled or the sample buffer is full (until ``take``), else
+        0 (``add_dropped`` may count them meanwhile)."""
+        counts = self._counts
+        n = counts.get(key)
+        if n is None:  # the first of this interval (or a full table): the general way
+            self.record(ctx, zone)
+            return 0.0
+        counts[key] = n + 1
+        if key[2] in _UNSAMPLED:  # (a clipped action is "allow" only if it was)
+            return math.inf
+        return self._offer(ctx, zone, key)
+
+    def add_dropped(self, zone: str, key: tuple[str, str, str], n: int) -> None:
+        """``n`` more requests of ``key`` (from ``key_of``) that could not be sampled (see
+        ``again``): counted as ``record`` counts them, and as dropped unless never sampled."""
+        counts = self._counts
+        if key in counts:
+            counts[key] += n
+        elif len(counts) < MAX_SERIES:
+            counts[key] = n
+        else:
+            other = (zone, "(other)", "(other)")
+            counts[other] = counts.get(other, 0) + n
+        if key[2] not in _UNSAMPLED:
+            self.dropped += n
+
+    @staticmethod
+    def key_of(ctx: RequestContext, zone: str) -> tuple[str, str, str]:
+        """The counter key ``record`` files ``ctx`` under (while the table has room)."""
+        return (zone, ctx.security_rule[:CLIP_SHORT], ctx.security_action[:CLIP_SHORT])
+
+    def _offer(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
+        """``record``'s sampling for ``again``: keep ``ctx`` as a raw event if its zone's
+        budget for this second allows (0.0); else count it dropped and return how long
+        no sample can be kept (the rest of the second, or ``inf`` until ``take``)."""
+        now = self._wall()
+        sec = int(now)
+        if sec != self._second:
+            self._second = sec
+            self._budget.clear()
+        used = self._budget.get(zone, 0)
+        if len(self._samples) >= MAX_EVENT_SAMPLES:
+            self.dropped += 1
+            return math.inf
+        if used >= self._per_second:
+            self.dropped += 1
+            return sec + 1 - now
+        self._budget[zone] = used + 1
+        self._keep(ctx, zone, key, now)
+        return 0.0
+
+    def _keep(self, ctx: RequestContext, zone: str, key: tuple[str, str, str], now: float) -> None:
         conn = ctx.conn
         self._samples.append(
             SecurityEvent(

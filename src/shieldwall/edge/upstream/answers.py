@@ -21,7 +21,7 @@ refreshed by every origin read).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from shieldwall.config.model import ServerLimits, ZoneLimits
@@ -45,6 +45,7 @@ __all__ = [
     "DL_READ",
     "DL_SEND",
     "ExchangeState",
+    "Refusal",
     "header_lines",
 ]
 
@@ -54,6 +55,39 @@ DL_IDLE, DL_HEAD, DL_CONNECT, DL_SEND, DL_READ, DL_NONE = range(6)
 END_KEEP: Final = b"\r\n\r\n"  # the end of an edge answer's head (request id line) on keep-alive
 _END_CLOSE: Final = b"\r\nconnection: close\r\n\r\n"
 PAUSE_UPSTREAM: Final = 2  # ClientConnection's pause reason: the origin is not taking bytes
+
+
+class Refusal:
+    """A held refusal (``Exchange.repeat_answer``) ready to be given again to the same head
+    with no context at all (``ClientConnection.refuse_again``): the answer's bytes around
+    the request id, the connection's idle timeout, and the log phase of one more request:
+    ``record(started, bytes_out)`` from ``Worker.quick_log``, made for the sink's ``log``
+    (None while that log phase needs a context per request). ``prev`` is the memo's first
+    context (the refusal holds only while the connection's memo is that one); ``model`` the
+    context of its first repeat, which every later repeat equals but for id, start and
+    bytes out. The answer's bytes are ``ReadyAnswer.wire``'s, joined around the id
+    (``tests/shield/test_repeat_refusal`` compares them with the general path's)."""
+
+    __slots__ = ("idle", "log", "model", "prefix", "prev", "record", "runtime", "suffix")
+
+    def __init__(
+        self,
+        prev: RequestContext,
+        model: RequestContext,
+        answer: ReadyAnswer,
+        idle: float,
+        log: Callable[[RequestContext], None] | None,
+        record: Callable[[float, int], None] | None,
+    ) -> None:
+        self.prev = prev
+        self.model = model
+        self.runtime = prev.runtime
+        # ``answer.wire(request_id, END_KEEP, head_only)`` is prefix + request_id + suffix
+        self.prefix = answer.head
+        self.suffix = END_KEEP if prev.method == b"HEAD" else END_KEEP + answer.body
+        self.idle = idle
+        self.log = log
+        self.record = record
 
 
 def header_lines(headers: Sequence[tuple[bytes, bytes]]) -> bytes:

@@ -26,7 +26,9 @@ only when the zone has filters (``ctx.header()`` reads ``raw_head`` meanwhile). 
 connection repeating the same head also gets its ``request_headers`` outcome again (a pass, or
 a held 429) without running the filters, when they all promised it may and none declined for
 that request (``pipeline.repeatable``: nothing counted, matched or logged; one memo per
-connection, at most ``REPEAT_MAX_S``).
+connection, at most ``REPEAT_MAX_S``). A held refusal is given again by ``repeat_answer``
+(a context modelled on the first one's, logged like any other); from its second repeat on,
+while only the metrics log requests, by ``ClientConnection.refuse_again`` without a context.
 
 Trust: the peer whose X-Forwarded-* we may believe is the one that sent the HTTP bytes, i.e.
 ``ConnectionInfo.client_ip`` (after a PROXY header from a trusted load balancer, that is the
@@ -56,6 +58,7 @@ from shieldwall.edge.upstream.answers import (
     DL_SEND,
     END_KEEP,
     PAUSE_UPSTREAM,
+    Refusal,
 )
 from shieldwall.edge.upstream.choice import OriginChoice
 from shieldwall.edge.upstream.pool import OriginKey, origin_key
@@ -122,6 +125,9 @@ class Exchange(OriginChoice):
     # ... and when that outcome is a ready-made answer (a held 429) to a keep-alive head: the
     # context of the request that got it first, the model of the repeats' (``repeat_answer``)
     _rep_ctx: RequestContext | None = None
+    # ... and from its first repeat on, that refusal ready to be given without a context
+    # (``ClientConnection.refuse_again``) while the memo holds
+    _quick: Refusal | None = None
     # phase ``request_body``: the body pieces held back for inspection (None: not inspecting)
     inspecting: list[bytes] | None = None
     inspected = 0  # bytes in ``inspecting``
@@ -288,6 +294,18 @@ class Exchange(OriginChoice):
         self.request_done = True
         self.keep_alive = True
         self.answer(d.status, data, False)
+        quick = self._quick
+        if quick is None or quick.prev is not prev:  # the next repeats without a context
+            sink = worker.access_log
+            log = worker.quick_log(ctx)
+            self._quick = Refusal(
+                prev,
+                ctx,
+                d,
+                prev.runtime.config.limits.idle_timeout,
+                sink.log if sink is not None else None,
+                log,
+            )
         return True
 
     def before_filters(
