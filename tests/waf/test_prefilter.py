@@ -126,7 +126,7 @@ def test_a_gate_closes_for_a_plain_browser_request() -> None:
     assert st is not None
     # neither the header nor the cookie view was decoded: their raw gates were closed
     assert st._headers is None and st._cookies is None
-    assert st.rule_ids == []
+    assert st.rule_ids == ()
 
 
 def _args_per_part(query: bytes) -> bytes:

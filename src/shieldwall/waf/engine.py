@@ -21,9 +21,20 @@ verdict: it only skips rules that cannot match (tests check both paths agree). T
 at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes the compiled rule does.
 
 The head phase (``evaluate_head``) uses the cheaper form of the same prefilter in
-``waf/prefilter.py``: per-field byte gates, then every field joined and scanned once, a
-superset of the per-field scans; the per-field sets remain for the body phase and for
+``waf/prefilter.py``: per-field byte gates, then the fields joined and scanned once per part,
+a superset of the per-field scans; the per-field sets remain for the body phase and for
 oversized values.
+
+Field lines and request line. Browsers and API clients repeat a connection's field lines
+with a new request line, and the parser then gives the heads one ``HeaderBlock``. The head
+scan is split in two parts (``prefilter.FIELD_LINE_FIELDS``): the candidates named by the
+fields read from the field lines alone (user agent, cookies, the header view) are a fact of
+the field lines and of this engine, kept on the block (``HeaderBlock.keep``, keyed by the
+engine, so another zone's engine or a reload's new one computes its own); a request of the
+block scans only its request line. So are the *field-line conditions* of the rules without
+a trigger: the conjuncts of such a rule that read the field lines alone (rule 1001's "no
+Host header") are a necessary condition, tested once per block; the rule is a candidate only
+when it holds. A context without a block (built without a parsed head) computes both parts.
 """
 
 from __future__ import annotations
@@ -44,10 +55,18 @@ from shieldwall.rules import (
     compile_rule,
 )
 from shieldwall.rules.index import bits
+from shieldwall.rules.plan import field_key, walk
+from shieldwall.rules.printer import to_source
 from shieldwall.rules.types import STRING
 from shieldwall.rules.values import regex_options
 from shieldwall.waf.inputs import WafState, state
-from shieldwall.waf.prefilter import build_head_scan
+from shieldwall.waf.prefilter import (
+    FIELD_LINE_FIELDS,
+    HeadScan,
+    Scan,
+    build_head_scan,
+    field_lines_only,
+)
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
 
 __all__ = ["ARGS_FIELDS", "RuleOverride", "WafEngine", "WafSettings", "compile_engine", "select"]
@@ -64,6 +83,9 @@ _VIEWS: Final[dict[str, Callable[[WafState], bytes]]] = {
     "shieldwall.waf.headers": WafState.headers,
 }
 Trigger = tuple[str, bytes]  # (field name, regex)
+# one field's trigger set: (read the value, read from the state?, the set's match, the rule
+# mask of each pattern)
+_FieldScan = tuple[Callable[[Any], bytes], bool, Callable[[bytes], list[int]], tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,25 +152,76 @@ def triggers(expr: ast.Expr) -> list[Trigger] | None:
     return None
 
 
+def field_line_condition(expr: ast.Expr) -> str | None:
+    """The source of the conjuncts of ``expr`` that read the field lines alone (a necessary
+    condition of ``expr``, a fact of the field lines), or None when it has none."""
+    parts = (
+        ast.flatten(expr, expr.op)
+        if isinstance(expr, ast.Logical) and expr.op is ast.LogicOp.AND
+        else [expr]
+    )
+    kept = []
+    for part in parts:
+        keys = {k for k in map(field_key, walk(part)) if k is not None}
+        if field_lines_only(keys):
+            kept.append(part)
+    if not kept:
+        return None
+    return " and ".join(f"({to_source(p)})" for p in kept)
+
+
 @dataclass(frozen=True, slots=True)
 class _Active:
     rule: ManagedRule
     score: int
     matches: Matcher
     reads_args: bool  # evaluated again on the body (request_body phase)
+    # the rule's triggers (None: it has none) and, for a rule without any, its field-line
+    # condition (``field_line_condition``) compiled
+    triggers: list[Trigger] | None = None
+    field_lines: Matcher | None = None
+
+
+def _exact(by_field: Mapping[str, _FieldScan]) -> Callable[[Iterable[str]], Scan]:
+    """``prefilter.PerField`` over the engine's per-field sets: the exact scan of some fields,
+    each value cut at ``MAX_MATCH_SUBJECT_BYTES`` as a rule cuts it."""
+
+    def make(fields: Iterable[str]) -> Scan:
+        scans = tuple(by_field[name] for name in fields)
+        cap = MAX_MATCH_SUBJECT_BYTES
+
+        def mask(ctx: RequestContext, st: WafState) -> int:
+            m = 0
+            for read, is_view, match, owners in scans:
+                value = read(st) if is_view else read(ctx)
+                if value:
+                    for h in match(value if len(value) <= cap else value[:cap]):
+                        m |= owners[h]
+            return m
+
+        return mask
+
+    return make
+
+
+def _nothing(ctx: RequestContext, st: WafState) -> int:
+    return 0
 
 
 class WafEngine:
     """Evaluates the selected rules of one zone; ``evaluate`` adds to ``ctx.waf``."""
 
     __slots__ = (
+        "_all_fields",
         "_always",
         "_always_mask",
-        "_head",
-        "_residual",
+        "_conds",
+        "_field_line_scan",
+        "_line_scan",
         "_rules",
         "_scans",
         "body_rules",
+        "scans",
         "threshold",
     )
 
@@ -157,38 +230,50 @@ class WafEngine:
         self.threshold = threshold
         self.body_rules = frozenset(i for i, a in enumerate(active) if a.reads_args)
         always: list[int] = []
+        conds: list[tuple[Matcher, int]] = []
         per_field: dict[str, list[tuple[bytes, int]]] = {}
         for i, a in enumerate(active):
-            ts = triggers(compile_rule(a.rule.expression).expr)
+            ts = a.triggers
             if ts is None:
-                always.append(i)
+                if a.field_lines is not None:
+                    conds.append((a.field_lines, 1 << i))
+                else:
+                    always.append(i)
                 continue
             for name, pattern in ts:
                 per_field.setdefault(name, []).append((pattern, i))
         self._always = tuple(always)
-        scans = []
+        self._always_mask = sum(1 << i for i in always)
+        self._conds = tuple(conds)
+        by_field: dict[str, _FieldScan] = {}
         for name, pats in per_field.items():
             s = re2.Set.SearchSet(regex_options(max_mem=SET_MAX_MEM))
             owners = []
             for pattern, i in pats:
                 s.Add(pattern)
-                owners.append(i)
+                owners.append(1 << i)
             s.Compile()
             # a decoded view is read straight from the request's WafState (one call instead of
             # field getter -> state() -> view method)
             view = _VIEWS.get(name)
             read: Callable[[Any], bytes] = FIELDS[name].make(env) if view is None else view
             # the C-level match of the wrapper (skips its per-call str/bytes dispatch)
-            scans.append((read, view is not None, s._set.Match, tuple(owners)))
-        self._scans = tuple(scans)
-        # the head phase: one joined scan (``waf/prefilter.py``); per-field scans remain for
-        # the body phase, for fields the joined scan cannot take, and for oversized values
-        self._head = build_head_scan(per_field, env)
-        self._always_mask = sum(1 << i for i in always)
-        residual = self._head.residual if self._head is not None else frozenset()
-        self._residual = tuple(
-            scan for name, scan in zip(per_field, self._scans, strict=True) if name in residual
-        )
+            by_field[name] = (read, view is not None, s._set.Match, tuple(owners))
+        self._scans = tuple(by_field.values())
+        exact = _exact(by_field)
+        self._all_fields = exact(by_field)
+        # the head phase: one joined scan per part (``waf/prefilter.py``); the per-field scans
+        # remain for the body phase, for fields a joined scan cannot take, and for oversized
+        # values
+        parts: list[Scan] = []
+        self.scans: list[HeadScan] = []
+        for lines in (True, False):
+            fields = {k: v for k, v in per_field.items() if (k in FIELD_LINE_FIELDS) is lines}
+            head = build_head_scan(fields, env, exact) if fields else None
+            if head is not None:
+                self.scans.append(head)
+            parts.append(head.scan if head is not None else exact(fields) if fields else _nothing)
+        self._field_line_scan, self._line_scan = parts
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -197,73 +282,72 @@ class WafEngine:
     def candidates(self, ctx: RequestContext) -> set[int]:
         return set(self.ordered_candidates(ctx))
 
+    def _conditions(self, ctx: RequestContext) -> int:
+        m = 0
+        for cond, bit in self._conds:
+            if cond(ctx):
+                m |= bit
+        return m
+
+    def field_lines_mask(self, ctx: RequestContext, st: WafState) -> int:
+        """The candidates named by the fields read from the field lines alone and by the
+        field-line conditions: a fact of the field lines (and of this engine). Kept on the
+        request's ``HeaderBlock`` by ``head_mask``."""
+        m = self._field_line_scan(ctx, st)
+        if self._conds:
+            m |= self._conditions(ctx)
+        return m
+
+    def head_mask(self, ctx: RequestContext, st: WafState) -> int:
+        """The head phase's candidates as a rule mask: the block's field-line part (computed
+        for its first request), this request line's part, the always-evaluated rules."""
+        block = ctx.block
+        if block is None:
+            m = self.field_lines_mask(ctx, st)
+        else:
+            m = block.derived(self)
+            if m is None:
+                m = self.field_lines_mask(ctx, st)
+                block.keep(self, m)
+        return m | self._line_scan(ctx, st) | self._always_mask
+
     def ordered_candidates(self, ctx: RequestContext) -> Sequence[int]:
-        """The rules to evaluate, ascending: the always-evaluated ones plus those a trigger
-        names (a benign request usually costs no set and no sort)."""
-        found: set[int] | None = None
-        cap = MAX_MATCH_SUBJECT_BYTES
-        st = state(ctx)
-        for read, is_view, match, owners in self._scans:
-            value = read(st) if is_view else read(ctx)
-            if not value:
-                continue
-            hits = match(value if len(value) <= cap else value[:cap])
-            if hits:
-                if found is None:
-                    found = set(self._always)
-                found.update(owners[h] for h in hits)
-        return self._always if found is None else sorted(found)
+        """The rules to evaluate by the per-field scans, ascending: the always-evaluated
+        ones, those whose field-line condition holds, and those a trigger names."""
+        m = self._all_fields(ctx, state(ctx)) | self._always_mask
+        if self._conds:
+            m |= self._conditions(ctx)
+        return self._always if m == self._always_mask else bits(m)
 
     def head_candidates(self, ctx: RequestContext) -> Sequence[int]:
-        """``ordered_candidates`` of the head phase by the joined scan: a superset of the
-        per-field scan's rules (see ``waf/prefilter.py``), usually just the always-evaluated
-        ones."""
-        head = self._head
-        if head is None:
-            return self.ordered_candidates(ctx)
-        st = state(ctx)
-        hits = head.scan(ctx, st)
-        if hits is None:
-            return self.ordered_candidates(ctx)
-        mask = self._always_mask
-        if hits:
-            masks = head.masks
-            for h in hits:
-                mask |= masks[h]
-        cap = MAX_MATCH_SUBJECT_BYTES
-        for read, is_view, match, owners in self._residual:
-            value = read(st) if is_view else read(ctx)
-            if value:
-                for h in match(value if len(value) <= cap else value[:cap]):
-                    mask |= 1 << owners[h]
-        return self._always if mask == self._always_mask else bits(mask)
+        """``ordered_candidates`` of the head phase by the joined scans (``head_mask``): a
+        superset of the per-field scans' rules (see ``waf/prefilter.py``), usually just the
+        always-evaluated ones."""
+        m = self.head_mask(ctx, state(ctx))
+        return self._always if m == self._always_mask else bits(m)
 
     def evaluate_head(self, ctx: RequestContext) -> WafState:
-        """``evaluate(ctx)`` for the head phase with the fewest calls: the joined scan, then
-        (usually) just the always-evaluated rules. The ``request_headers`` filter's path."""
+        """``evaluate(ctx)`` for the head phase with the fewest calls (``head_mask`` inlined),
+        then (usually) just the always-evaluated rules. The ``request_headers`` filter's path."""
         st = ctx.waf
         if st is None:
             st = ctx.waf = WafState(ctx)
-        head = self._head
-        if head is None or self._residual:
-            return self.evaluate(ctx)
-        hits = head.scan(ctx, st)
-        if hits is None:
-            return self.evaluate(ctx)
-        idx: Sequence[int] = self._always
-        if hits:
-            mask = self._always_mask
-            masks = head.masks
-            for h in hits:
-                mask |= masks[h]
-            idx = bits(mask)
+        block = ctx.block
+        if block is None:
+            m = self.field_lines_mask(ctx, st)
+        else:
+            m = block.derived(self)
+            if m is None:
+                m = self.field_lines_mask(ctx, st)
+                block.keep(self, m)
+        m |= self._line_scan(ctx, st)
         rules = self._rules
-        for i in idx:
+        for i in self._always if not m else bits(m | self._always_mask):
             a = rules[i]
             if a.matches(ctx):
                 st.score += a.score
-                st.rule_ids.append(a.rule.id)
-                st.tags.add(a.rule.attack_class)
+                st.rule_ids += (a.rule.id,)
+                st.tags |= {a.rule.attack_class}
         return st
 
     def evaluate(
@@ -279,24 +363,14 @@ class WafEngine:
             idx = self.ordered_candidates(ctx)
         else:
             idx = self.head_candidates(ctx)
-        if not body:
-            for i in idx:
-                a = self._rules[i]
-                if a.matches(ctx):
-                    st.score += a.score
-                    st.rule_ids.append(a.rule.id)
-                    st.tags.add(a.rule.attack_class)
-            return st
         for i in idx:
-            if body and i not in self.body_rules:
+            if body and (i not in self.body_rules or self._rules[i].rule.id in st.rule_ids):
                 continue
             a = self._rules[i]
-            if body and a.rule.id in st.rule_ids:
-                continue
             if a.matches(ctx):
                 st.score += a.score
-                st.rule_ids.append(a.rule.id)
-                st.tags.add(a.rule.attack_class)
+                st.rule_ids += (a.rule.id,)
+                st.tags |= {a.rule.attack_class}
         return st
 
 
@@ -312,7 +386,16 @@ def compile_engine(
     active = []
     for rule, score in select(ruleset, settings):
         compiled = compile_rule(rule.expression, lists=lists, env=env)
+        ts = triggers(compiled.expr)
+        cond = field_line_condition(compiled.expr) if ts is None else None
         active.append(
-            _Active(rule, score, compiled.matches, bool(ARGS_FIELDS & set(compiled.fields)))
+            _Active(
+                rule,
+                score,
+                compiled.matches,
+                bool(ARGS_FIELDS & set(compiled.fields)),
+                ts,
+                None if cond is None else compile_rule(cond, lists=lists, env=env).matches,
+            )
         )
     return WafEngine(active, settings.threshold, env)

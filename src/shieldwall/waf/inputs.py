@@ -62,13 +62,21 @@ _MAX_QUERY_PARTS = 256
 # else the table that lower-cases ASCII (as bytes.lower) and makes both separators SEP
 _SECOND_EQ = re.compile(rb"=[^&]*=").search
 _ARGS_TABLE = bytes(0 if b in b"&=" else (b + 32 if 65 <= b <= 90 else b) for b in range(256))
+_NO_TAGS: frozenset[str] = frozenset()
 MAX_JOINED_BYTES = (
     4 * MAX_VIEW_BYTES
 )  # a whole header or cookie view  # query pairs decoded (same bound as the rules language)
 
 
 class WafState:
-    """Per-request WAF state: memoised views, score and the ids of matched rules."""
+    """Per-request WAF state: memoised views, score and the ids of matched rules (a tuple,
+    and ``tags`` a frozenset: replaced, not mutated, when a rule matches, which is rare)."""
+
+    _path: bytes | None
+    _args: bytes | None
+    _args_sql: bytes | None
+    _cookies: bytes | None
+    _headers: bytes | None
 
     __slots__ = (
         "_args",
@@ -86,18 +94,15 @@ class WafState:
     )
 
     def __init__(self, ctx: RequestContext, body_mode: bool = False) -> None:
+        # one per request: chained assignments, and no list or set until a rule matches
         self.ctx = ctx
         self.body_mode = body_mode
-        self._path: bytes | None = None
-        self._args: bytes | None = None
-        self._args_sql: bytes | None = None
-        self._cookies: bytes | None = None
-        self._headers: bytes | None = None
+        self._path = self._args = self._args_sql = self._cookies = self._headers = None
         self._split: tuple[bytes, bytes] | None = None
         self._hdict: dict[bytes, bytes] | bool | None = False  # False: not computed yet
         self.score = 0
-        self.rule_ids: list[str] = []
-        self.tags: set[str] = set()
+        self.rule_ids: tuple[str, ...] = ()  # in rule order
+        self.tags = _NO_TAGS
 
     def header_dict(self) -> dict[bytes, bytes] | None:
         """name -> value when no header name repeats (each value is then the first and only

@@ -1,4 +1,4 @@
-"""The head-phase prefilter as one RE2 scan over all inspected fields at once.
+"""The head-phase prefilter as RE2 scans over all inspected fields at once.
 
 The engine's triggers (``engine.triggers``) are (field, regex) pairs: a rule can only match if
 one of its triggers matches its field. Scanning each field with its own ``re2.Set`` costs one
@@ -11,9 +11,9 @@ RE2 call per field (~0.45 µs each, whatever the length) and every byte of every
    cookie and header views it is first tested on their raw input (``raw_gate``: the bytes in
    both cases, plus ``%`` and ``&``, from which decoding can make any byte): closed there, the
    view is not even decoded.
-2. **One scan.** The remaining values are joined with ``\\n`` and matched once against one
-   RE2 program of every trigger wrapped as ``(?m:...)``; only when it matches does the
-   ``re2.Set`` of the same patterns say which (``Set.Match`` releases the GIL: see
+2. **One scan per part.** The remaining values are joined with ``\\n`` and matched once
+   against one RE2 program of every trigger wrapped as ``(?m:...)``; only when it matches does
+   the ``re2.Set`` of the same patterns say which (``Set.Match`` releases the GIL: see
    ``rules.probes.any_matcher``). A match of a trigger in its field's value is a
    match in the joined text: the same bytes are there, ``^``/``$`` hold at the value's edges
    in multi-line mode (a ``\\n`` or the text's end is next to them), and ``\\b`` sees the
@@ -22,17 +22,28 @@ RE2 call per field (~0.45 µs each, whatever the length) and every byte of every
    which decides. So the candidate rules are a superset of the per-field scan's, and the
    verdict never changes (tests compare with evaluating every rule).
 
-Patterns that ``\\A``/``\\z`` pin to a value's edges cannot be joined; their fields keep a
-per-field set (``residual``). Values longer than ``MAX_MATCH_SUBJECT_BYTES`` make ``scan``
-return None and the caller use the per-field path, which cuts each value as a rule does.
+The engine builds two such scans (``split``): the *field-lines part*, over the fields whose
+value depends on the head's field lines alone (``FIELD_LINE_FIELDS``: user agent, cookies,
+the header view, ...), and the *request-line part* over the others (target, query, args,
+path). The union of their candidates is still a superset of the per-field scans' (each
+trigger is in the part of its field), and the field-lines part's result is a fact of the
+field lines: the engine keeps it on the request's ``HeaderBlock``, so the requests of a
+connection that repeat their field lines with a new request line scan only the request line.
 
-``scan(ctx, st)`` is generated Python (one function per engine: no loop over fields, no
-per-field call); like the rules compiler, every constant reaches it through its globals.
+Patterns that ``\\A``/``\\z`` pin to a value's edges cannot be joined; their fields keep a
+per-field set (``residual``). Every value of a joined text is at most
+``MAX_MATCH_SUBJECT_BYTES`` long (the text is), so the rule, which cuts a value there, reads
+it whole; a longer text makes the scan fall back to the part's per-field scans, which cut
+each value as a rule does. Both per-field scans come from the engine (``PerField``).
+
+``scan(ctx, st)`` is generated Python (one function per part: no loop over fields, no
+per-field call) returning the candidates as a rule mask; like the rules compiler, every
+constant reaches it through its globals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -42,11 +53,34 @@ from shieldwall.rules.probes import UNANCHORED, any_matcher, joinable, joined_se
 from shieldwall.waf.inputs import SEP, WafState
 from shieldwall.waf.required import required_bytes
 
-__all__ = ["GATE_MAX_BYTES", "HeadScan", "build_head_scan"]
+__all__ = [
+    "FIELD_LINE_FIELDS",
+    "GATE_MAX_BYTES",
+    "HeadScan",
+    "PerField",
+    "build_head_scan",
+    "field_lines_only",
+]
 
 GATE_MAX_BYTES: Final = 4  # a gate costs one memchr per byte; larger sets: always scanned
 RAW_GATE_MAX_BYTES: Final = 8  # a raw gate spares a view's decoding too: worth a few more
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory of the joined set
+# fields whose getters read ``ctx.headers`` (or the views / header dict built from them) and
+# nothing else: their values are facts of the head's field lines (``HeaderBlock``). Not
+# ``http.host``: an absolute-form request target names the host in the request line
+FIELD_LINE_FIELDS: Final = frozenset(
+    {
+        "http.user_agent",
+        "http.referer",
+        "http.cookie",
+        "http.request.cookies",
+        "http.request.headers",
+        "http.request.headers.names",
+        "http.request.headers.values",
+        "shieldwall.waf.cookies",
+        "shieldwall.waf.headers",
+    }
+)
 _VIEW_METHODS: Final = {
     "shieldwall.waf.path": "path",
     "shieldwall.waf.args": "args",
@@ -71,18 +105,27 @@ _RAW: Final = {
 }
 _DECODING: Final = b"%&"  # decode_value / decode_joined: percent escapes, HTML references
 
-Scan = Callable[[RequestContext, WafState], "list[int] | None"]
+Scan = Callable[[RequestContext, WafState], int]
+# the engine's exact per-field scans of some fields, as one function: the rule mask of the
+# triggers of those fields that match (each value cut as a rule cuts it)
+PerField = Callable[[Collection[str]], Scan]
+
+
+def field_lines_only(keys: Collection[object]) -> bool:
+    """Whether a rule or condition reading the field keys ``keys`` (``rules.plan.field_key``:
+    a field name, or ``("header", name)``) reads the field lines alone."""
+    return bool(keys) and all(
+        isinstance(k, tuple) or (isinstance(k, str) and k in FIELD_LINE_FIELDS) for k in keys
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class HeadScan:
-    """``scan(ctx, st)``: ids of the joined set's patterns that matched (None: value too
-    long, use the per-field path); ``masks[id]``: bit ``i`` set for each rule ``i`` that
-    pattern triggers. ``residual``: fields left to per-field scanning. ``source``: the
-    generated function (tests, debugging)."""
+    """``scan(ctx, st)``: the mask of the rules whose triggers on the part's fields may match
+    (a superset of the per-field scans'). ``residual``: fields left to per-field scanning.
+    ``source``: the generated function (tests, debugging)."""
 
     scan: Scan
-    masks: tuple[int, ...]
     residual: frozenset[str]
     gates: Mapping[str, bytes]
     source: str
@@ -120,10 +163,12 @@ def _gate(patterns: Sequence[bytes]) -> bytes | None:
 
 
 def build_head_scan(
-    per_field: Mapping[str, Sequence[tuple[bytes, int]]], env: Environment
+    per_field: Mapping[str, Sequence[tuple[bytes, int]]], env: Environment, exact: PerField
 ) -> HeadScan | None:
     """The joined scan of ``per_field`` (field -> [(pattern, rule index)]); None when RE2
-    refuses the joined set (the caller keeps per-field scanning)."""
+    refuses the joined set or no pattern can join it (the caller keeps per-field scanning).
+    ``exact`` makes the per-field scans of the residual fields and of every field (for
+    oversized values)."""
     residual = {name for name, pats in per_field.items() if not all(joinable(p) for p, _ in pats)}
     owners: dict[bytes, int] = {}
     for name, pats in per_field.items():
@@ -132,13 +177,15 @@ def build_head_scan(
         for pattern, i in pats:
             wrapped = b"(?m:" + pattern + b")"
             owners[wrapped] = owners.get(wrapped, 0) | (1 << i)
-    compiled = joined_set(owners, SET_MAX_MEM)
+    compiled = joined_set(owners, SET_MAX_MEM) if owners else None
     if compiled is None:
         return None
     set_match, masks = compiled
-    consts: dict[str, Any] = {"_match": set_match, "_cap": MAX_MATCH_SUBJECT_BYTES}
-    lines = ["def _scan(ctx, st):", "    hd = st.header_dict()"]
+    consts: dict[str, Any] = {"_match": set_match, "_masks": masks, "_cap": MAX_MATCH_SUBJECT_BYTES}
     consts["_sep"] = SEP
+    consts["_fallback"] = exact(list(per_field))
+    lines = ["def _scan(ctx, st):"]
+    uses_hd = False
     values = []
     gates: dict[str, bytes] = {}
     var: dict[str, str] = {}
@@ -149,6 +196,7 @@ def build_head_scan(
         if name in _VIEW_METHODS and raw is not None:
             # the raw input first: a closed gate spares decoding the view at all
             raw_tests = " or ".join(f"{b} in r" for b in raw)
+            uses_hd = uses_hd or "hd" in _RAW[name]
             lines.append(f"    r = {_RAW[name]}")
             lines.append(f"    if r is not None and not ({raw_tests}):")
             lines.append(f"        {v} = b''")
@@ -165,6 +213,7 @@ def build_head_scan(
         elif name in _INLINE:
             code = _INLINE[name]
         elif name in _FIRST_HEADER:
+            uses_hd = True
             consts[f"_g{n}"] = FIELDS[name].make(env)
             consts[f"_h{n}"] = _FIRST_HEADER[name]
             code = f"hd.get(_h{n}, b'') if hd is not None else _g{n}(ctx)"
@@ -178,24 +227,33 @@ def build_head_scan(
             lines.append(f"    if {v} and not ({' or '.join(tests)}):")
             lines.append(f"        {v} = b''")
         values.append(v)
+    if uses_hd:
+        lines.insert(1, "    hd = st.header_dict()")
     args, sql = var.get("shieldwall.waf.args"), var.get("shieldwall.waf.args_sql")
     if args is not None and sql is not None:
         # the usual query needs no SQL normalisation: the same bytes once are enough
         lines.append(f"    if {sql} is {args}:")
         lines.append(f"        {sql} = b''")
+    start = "0"
+    if residual:
+        consts["_residual"] = exact(sorted(residual))
+        start = "_residual(ctx, st)"
     if not values:
-        lines.append("    return []")
+        lines.append(f"    return {start}")
     else:
         lines.append(f"    text = b'\\n'.join(({', '.join(values)},))")
         lines.append("    if len(text) > _cap:")
-        lines.append("        return None")
+        lines.append("        return _fallback(ctx, st)")
+        lines.append(f"    m = {start}")
         anyof = any_matcher(list(owners), SET_MAX_MEM)
         if anyof is not None:  # the set (which releases the GIL) only when something matched
             consts["_any"], consts["_unanchored"] = anyof, UNANCHORED
             lines.append("    if _any(_unanchored, text, 0, len(text))[0][0] < 0:")
-            lines.append("        return []")
-        lines.append("    return _match(text)")
+            lines.append("        return m")
+        lines.append("    for h in _match(text):")
+        lines.append("        m |= _masks[h]")
+        lines.append("    return m")
     source = "\n".join(lines) + "\n"
     namespace = dict(consts)
     exec(compile(source, "<shieldwall waf scan>", "exec"), namespace)  # constants via globals
-    return HeadScan(namespace["_scan"], masks, frozenset(residual), gates, source)
+    return HeadScan(namespace["_scan"], frozenset(residual), gates, source)
