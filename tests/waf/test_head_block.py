@@ -29,7 +29,7 @@ from shieldwall.edge.services import WorkerServices
 from shieldwall.protocol.h1_head import HeaderBlock, RequestHead
 from shieldwall.protocol.h1_request import RequestParser
 from shieldwall.rules import MAX_MATCH_SUBJECT_BYTES
-from shieldwall.waf.engine import WafEngine, WafSettings, compile_engine
+from shieldwall.waf.engine import MAX_METHODS, WafEngine, WafSettings, compile_engine
 from shieldwall.waf.inputs import WafState
 from shieldwall.waf.ruleset import load_ruleset
 
@@ -88,7 +88,7 @@ def full(engine: WafEngine, ctx: RequestContext) -> tuple[tuple[str, ...], int]:
 
 def split(engine: WafEngine, ctx: RequestContext) -> tuple[tuple[str, ...], int]:
     st = engine.evaluate_head(ctx)
-    return st.rule_ids, st.score
+    return ((), 0) if st is None else (st.rule_ids, st.score)
 
 
 def test_a_header_borne_attack_is_found_on_every_request_of_its_block() -> None:
@@ -313,3 +313,31 @@ async def test_through_an_edge_every_request_of_a_block_is_judged() -> None:
             rules = [e.security_rule for e in edge.access_log.entries]
             assert rules[:3] == ["waf:1403"] * 3 and rules[-3:] == ["waf:1104"] * 3
         assert len(origin.requests) == 2 + 3
+
+
+def test_a_benign_request_of_a_known_block_needs_no_waf_state() -> None:
+    """The request-line part reads the context alone: with the field-line part remembered and
+    no rule matching, nothing creates ``ctx.waf``."""
+    engine = ENGINES[1]
+    p = parser()
+    first = edge_ctx(parse(p, b"GET /a?x=1 HTTP/1.1\r\n", BROWSER))
+    engine.evaluate_head(first)
+    assert first.waf is not None  # the field-line part read the header views
+    for n in range(3):
+        ctx = edge_ctx(parse(p, b"GET /b/%d?y=%d&z=w HTTP/1.1\r\n" % (n, n), BROWSER))
+        assert engine.evaluate_head(ctx) is None and ctx.waf is None
+
+
+def test_method_only_rules_are_judged_per_method_within_a_bound() -> None:
+    """Rule 1002 (TRACE, TRACK, DEBUG, CONNECT) reads the method alone: its verdict is kept
+    per method, in a bounded memo that a stream of made-up methods cannot grow."""
+    engine = ENGINES[1]
+    block = HeaderBlock(b"", [(b"host", b"example.com"), (b"user-agent", b"t/1")])
+    methods = ["GET", "TRACE", "track", "POST", "DEBUG"] + [f"M{i}" for i in range(200)]
+    for method in [*methods, "TRACE", "GET"]:
+        ctx = make_ctx({"method": method, "target": "/a?b=c", "headers": []})
+        ctx.headers, ctx.block = block.headers, block
+        got = split(engine, ctx)
+        assert got == full(engine, ctx)
+        assert ("1002" in got[0]) is (method.upper() in {"TRACE", "TRACK", "DEBUG"})
+    assert 0 < len(engine._by_method) <= MAX_METHODS

@@ -35,6 +35,10 @@ block scans only its request line. So are the *field-line conditions* of the rul
 a trigger: the conjuncts of such a rule that read the field lines alone (rule 1001's "no
 Host header") are a necessary condition, tested once per block; the rule is a candidate only
 when it holds. A context without a block (built without a parsed head) computes both parts.
+A rule without a trigger that reads the method alone (1002) has its verdict kept per method
+on the engine (``method_mask``). The request-line part computes its views from the context
+(``inputs.query_args``, ``path_view``), so a benign request of a known block creates no
+``WafState``: one is made only when a rule matches or a rule's field reads a view.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from shieldwall.waf.ruleset import ManagedRule, RuleSet
 __all__ = ["ARGS_FIELDS", "RuleOverride", "WafEngine", "WafSettings", "compile_engine", "select"]
 
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory for one field's trigger set
+MAX_METHODS: Final = 64  # methods whose method-only verdicts an engine remembers
 ARGS_FIELDS: Final = frozenset({"shieldwall.waf.args", "shieldwall.waf.args_sql"})
 
 Matcher = Callable[[RequestContext], bool]
@@ -180,6 +185,7 @@ class _Active:
     # condition (``field_line_condition``) compiled
     triggers: list[Trigger] | None = None
     field_lines: Matcher | None = None
+    method_only: bool = False  # reads the request method alone (``WafEngine.method_mask``)
 
 
 def _exact(by_field: Mapping[str, _FieldScan]) -> Callable[[Iterable[str]], Scan]:
@@ -190,8 +196,9 @@ def _exact(by_field: Mapping[str, _FieldScan]) -> Callable[[Iterable[str]], Scan
         scans = tuple(by_field[name] for name in fields)
         cap = MAX_MATCH_SUBJECT_BYTES
 
-        def mask(ctx: RequestContext, st: WafState) -> int:
+        def mask(ctx: RequestContext) -> int:
             m = 0
+            st = state(ctx)
             for read, is_view, match, owners in scans:
                 value = read(st) if is_view else read(ctx)
                 if value:
@@ -204,7 +211,7 @@ def _exact(by_field: Mapping[str, _FieldScan]) -> Callable[[Iterable[str]], Scan
     return make
 
 
-def _nothing(ctx: RequestContext, st: WafState) -> int:
+def _nothing(ctx: RequestContext) -> int:
     return 0
 
 
@@ -215,9 +222,11 @@ class WafEngine:
         "_all_fields",
         "_always",
         "_always_mask",
+        "_by_method",
         "_conds",
         "_field_line_scan",
         "_line_scan",
+        "_method_rules",
         "_rules",
         "_scans",
         "body_rules",
@@ -231,12 +240,15 @@ class WafEngine:
         self.body_rules = frozenset(i for i, a in enumerate(active) if a.reads_args)
         always: list[int] = []
         conds: list[tuple[Matcher, int]] = []
+        by_method: list[tuple[Matcher, int]] = []
         per_field: dict[str, list[tuple[bytes, int]]] = {}
         for i, a in enumerate(active):
             ts = a.triggers
             if ts is None:
                 if a.field_lines is not None:
                     conds.append((a.field_lines, 1 << i))
+                elif a.method_only:
+                    by_method.append((a.matches, 1 << i))
                 else:
                     always.append(i)
                 continue
@@ -245,6 +257,8 @@ class WafEngine:
         self._always = tuple(always)
         self._always_mask = sum(1 << i for i in always)
         self._conds = tuple(conds)
+        self._method_rules = tuple(by_method)
+        self._by_method: dict[bytes, int] = {}
         by_field: dict[str, _FieldScan] = {}
         for name, pats in per_field.items():
             s = re2.Set.SearchSet(regex_options(max_mem=SET_MAX_MEM))
@@ -289,32 +303,48 @@ class WafEngine:
                 m |= bit
         return m
 
-    def field_lines_mask(self, ctx: RequestContext, st: WafState) -> int:
+    def field_lines_mask(self, ctx: RequestContext) -> int:
         """The candidates named by the fields read from the field lines alone and by the
         field-line conditions: a fact of the field lines (and of this engine). Kept on the
         request's ``HeaderBlock`` by ``head_mask``."""
-        m = self._field_line_scan(ctx, st)
+        m = self._field_line_scan(ctx)
         if self._conds:
             m |= self._conditions(ctx)
         return m
 
-    def head_mask(self, ctx: RequestContext, st: WafState) -> int:
+    def method_mask(self, ctx: RequestContext) -> int:
+        """The method-only rules (no trigger; 1002's "TRACE, TRACK, ...") that match this
+        request's method, memoised per method: a bounded dict (the parser takes a fixed set
+        of methods; a context built elsewhere may carry any)."""
+        method = ctx.method
+        m = self._by_method.get(method)
+        if m is None:
+            m = 0
+            for rule, bit in self._method_rules:
+                if rule(ctx):
+                    m |= bit
+            if len(self._by_method) >= MAX_METHODS:
+                self._by_method.clear()
+            self._by_method[method] = m
+        return m
+
+    def head_mask(self, ctx: RequestContext) -> int:
         """The head phase's candidates as a rule mask: the block's field-line part (computed
         for its first request), this request line's part, the always-evaluated rules."""
         block = ctx.block
         if block is None:
-            m = self.field_lines_mask(ctx, st)
+            m = self.field_lines_mask(ctx)
         else:
             m = block.derived(self)
             if m is None:
-                m = self.field_lines_mask(ctx, st)
+                m = self.field_lines_mask(ctx)
                 block.keep(self, m)
-        return m | self._line_scan(ctx, st) | self._always_mask
+        return m | self._line_scan(ctx) | self.method_mask(ctx) | self._always_mask
 
     def ordered_candidates(self, ctx: RequestContext) -> Sequence[int]:
         """The rules to evaluate by the per-field scans, ascending: the always-evaluated
         ones, those whose field-line condition holds, and those a trigger names."""
-        m = self._all_fields(ctx, state(ctx)) | self._always_mask
+        m = self._all_fields(ctx) | self.method_mask(ctx) | self._always_mask
         if self._conds:
             m |= self._conditions(ctx)
         return self._always if m == self._always_mask else bits(m)
@@ -323,32 +353,36 @@ class WafEngine:
         """``ordered_candidates`` of the head phase by the joined scans (``head_mask``): a
         superset of the per-field scans' rules (see ``waf/prefilter.py``), usually just the
         always-evaluated ones."""
-        m = self.head_mask(ctx, state(ctx))
+        m = self.head_mask(ctx)
         return self._always if m == self._always_mask else bits(m)
 
-    def evaluate_head(self, ctx: RequestContext) -> WafState:
+    def evaluate_head(self, ctx: RequestContext) -> WafState | None:
         """``evaluate(ctx)`` for the head phase with the fewest calls (``head_mask`` inlined),
-        then (usually) just the always-evaluated rules. The ``request_headers`` filter's path."""
-        st = ctx.waf
-        if st is None:
-            st = ctx.waf = WafState(ctx)
+        then (usually) just the always-evaluated rules. Returns ``ctx.waf``, which stays None
+        when nothing needed it: no rule matched nor read a view, and the field-line part came
+        from the block (the request-line part reads no state). The ``request_headers``
+        filter's path."""
         block = ctx.block
         if block is None:
-            m = self.field_lines_mask(ctx, st)
+            m = self.field_lines_mask(ctx)
         else:
             m = block.derived(self)
             if m is None:
-                m = self.field_lines_mask(ctx, st)
+                m = self.field_lines_mask(ctx)
                 block.keep(self, m)
-        m |= self._line_scan(ctx, st)
-        rules = self._rules
-        for i in self._always if not m else bits(m | self._always_mask):
-            a = rules[i]
-            if a.matches(ctx):
-                st.score += a.score
-                st.rule_ids += (a.rule.id,)
-                st.tags |= {a.rule.attack_class}
-        return st
+        mm = self._by_method.get(ctx.method)
+        m |= self._line_scan(ctx) | (self.method_mask(ctx) if mm is None else mm)
+        m |= self._always_mask
+        if m:
+            rules = self._rules
+            for i in self._always if m == self._always_mask else bits(m):
+                a = rules[i]
+                if a.matches(ctx):
+                    st = state(ctx)
+                    st.score += a.score
+                    st.rule_ids += (a.rule.id,)
+                    st.tags |= {a.rule.attack_class}
+        return ctx.waf
 
     def evaluate(
         self, ctx: RequestContext, *, body: bool = False, prefilter: bool = True
@@ -388,6 +422,7 @@ def compile_engine(
         compiled = compile_rule(rule.expression, lists=lists, env=env)
         ts = triggers(compiled.expr)
         cond = field_line_condition(compiled.expr) if ts is None else None
+        keys = {k for k in map(field_key, walk(compiled.expr)) if k is not None}
         active.append(
             _Active(
                 rule,
@@ -396,6 +431,7 @@ def compile_engine(
                 bool(ARGS_FIELDS & set(compiled.fields)),
                 ts,
                 None if cond is None else compile_rule(cond, lists=lists, env=env).matches,
+                keys == {"http.request.method"},
             )
         )
     return WafEngine(active, settings.threshold, env)

@@ -52,6 +52,8 @@ __all__ = [
     "decode_joined",
     "headers",
     "path",
+    "path_view",
+    "query_args",
     "state",
 ]
 
@@ -157,7 +159,7 @@ class WafState:
     def path(self) -> bytes:
         v = self._path
         if v is None:
-            v = self._path = decode_value(self.ctx.path, plus=False)
+            v = self._path = path_view(self.ctx.path)
         return v
 
     def args(self) -> bytes:
@@ -173,38 +175,7 @@ class WafState:
             ctype = ctx.header(b"content-type") or b""
             values, plus = body_values(ctype, sample)
             return SEP.join(decode_value(x, plus=plus) for x in values)
-        query = ctx.query
-        if not query:
-            return b""
-        if (
-            PERCENT not in query
-            and PLUS not in query
-            and NUL not in query
-            and len(query) <= MAX_VIEW_BYTES
-        ):
-            # nothing to decode (and no "&" inside a part): each part is just lower-cased,
-            # so lower once and cut "name=value" at its first "="; with no empty part and no
-            # part holding a second "=", that is one translation of the whole query
-            if (
-                len(query) < 2 * _MAX_QUERY_PARTS
-                and query[0] != AMP
-                and query[-1] != AMP
-                and query.find(b"&&") < 0
-                and _SECOND_EQ(query) is None
-            ):
-                return query.translate(_ARGS_TABLE)
-            pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
-            return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
-        parts: list[bytes] = []
-        for i, pair in enumerate(query.split(b"&")):
-            if i >= _MAX_QUERY_PARTS:
-                break
-            if pair:
-                name, eq, value = pair.partition(b"=")
-                parts.append(decode_value(name))
-                if eq:
-                    parts.append(decode_value(value))
-        return SEP.join(parts)
+        return query_args(ctx.query)
 
     def args_sql(self) -> bytes:
         v = self._args_sql
@@ -224,6 +195,50 @@ class WafState:
         if v is None:
             v = self._headers = decode_joined(self._split_headers()[0])
         return v
+
+
+def query_args(query: bytes) -> bytes:
+    """The ``args`` view of a query string (the head phase's): every argument name and value,
+    decoded, joined with ``SEP``."""
+    if not query:
+        return b""
+    if (
+        PERCENT not in query
+        and PLUS not in query
+        and NUL not in query
+        and len(query) <= MAX_VIEW_BYTES
+    ):
+        # nothing to decode (and no "&" inside a part): each part is just lower-cased,
+        # so lower once and cut "name=value" at its first "="; with no empty part and no
+        # part holding a second "=", that is one translation of the whole query
+        if (
+            len(query) < 2 * _MAX_QUERY_PARTS
+            and query[0] != AMP
+            and query[-1] != AMP
+            and query.find(b"&&") < 0
+            and _SECOND_EQ(query) is None
+        ):
+            return query.translate(_ARGS_TABLE)
+        pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
+        return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
+    parts: list[bytes] = []
+    for i, pair in enumerate(query.split(b"&")):
+        if i >= _MAX_QUERY_PARTS:
+            break
+        if pair:
+            name, eq, value = pair.partition(b"=")
+            parts.append(decode_value(name))
+            if eq:
+                parts.append(decode_value(value))
+    return SEP.join(parts)
+
+
+def path_view(path: bytes) -> bytes:
+    """The ``path`` view: ``decode_value`` without ``+`` decoding (none in a path). The usual
+    path has nothing to decode: it is just lower-cased."""
+    if PERCENT in path or AMP in path or NUL in path or len(path) > MAX_VIEW_BYTES:
+        return decode_value(path, plus=False)
+    return path.lower()
 
 
 _name, _value = itemgetter(0), itemgetter(1)

@@ -36,7 +36,7 @@ per-field set (``residual``). Every value of a joined text is at most
 it whole; a longer text makes the scan fall back to the part's per-field scans, which cut
 each value as a rule does. Both per-field scans come from the engine (``PerField``).
 
-``scan(ctx, st)`` is generated Python (one function per part: no loop over fields, no
+``scan(ctx)`` is generated Python (one function per part: no loop over fields, no
 per-field call) returning the candidates as a rule mask; like the rules compiler, every
 constant reaches it through its globals.
 """
@@ -50,7 +50,8 @@ from typing import Any, Final
 from shieldwall.edge.context import RequestContext
 from shieldwall.rules import FIELDS, MAX_MATCH_SUBJECT_BYTES, Environment
 from shieldwall.rules.probes import UNANCHORED, any_matcher, joinable, joined_set
-from shieldwall.waf.inputs import SEP, WafState
+from shieldwall.waf.inputs import SEP, path_view, query_args, state
+from shieldwall.waf.normalize import sql_normalize
 from shieldwall.waf.required import required_bytes
 
 __all__ = [
@@ -81,12 +82,15 @@ FIELD_LINE_FIELDS: Final = frozenset(
         "shieldwall.waf.headers",
     }
 )
-_VIEW_METHODS: Final = {
-    "shieldwall.waf.path": "path",
-    "shieldwall.waf.args": "args",
-    "shieldwall.waf.args_sql": "args_sql",
-    "shieldwall.waf.cookies": "cookies",
-    "shieldwall.waf.headers": "headers",
+# views of the field lines: read from the request's ``WafState`` (the header dict and the
+# header/cookie split it memoises)
+_STATE_VIEWS: Final = {"shieldwall.waf.cookies": "cookies", "shieldwall.waf.headers": "headers"}
+# views of the request line: computed from the context alone, the same functions the state's
+# views call (``args_sql`` from the ``args`` value), so a request whose request line names no
+# candidate needs no ``WafState`` at all
+_LINE_VIEWS: Final = {
+    "shieldwall.waf.path": "_path_view(ctx.path)",
+    "shieldwall.waf.args": "_query_args(ctx.query)",
 }
 _INLINE: Final = {  # fields read as a plain attribute of the context
     "http.request.uri": "ctx.target",
@@ -105,7 +109,7 @@ _RAW: Final = {
 }
 _DECODING: Final = b"%&"  # decode_value / decode_joined: percent escapes, HTML references
 
-Scan = Callable[[RequestContext, WafState], int]
+Scan = Callable[[RequestContext], int]
 # the engine's exact per-field scans of some fields, as one function: the rule mask of the
 # triggers of those fields that match (each value cut as a rule cuts it)
 PerField = Callable[[Collection[str]], Scan]
@@ -121,7 +125,7 @@ def field_lines_only(keys: Collection[object]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class HeadScan:
-    """``scan(ctx, st)``: the mask of the rules whose triggers on the part's fields may match
+    """``scan(ctx)``: the mask of the rules whose triggers on the part's fields may match
     (a superset of the per-field scans'). ``residual``: fields left to per-field scanning.
     ``source``: the generated function (tests, debugging)."""
 
@@ -182,10 +186,11 @@ def build_head_scan(
         return None
     set_match, masks = compiled
     consts: dict[str, Any] = {"_match": set_match, "_masks": masks, "_cap": MAX_MATCH_SUBJECT_BYTES}
-    consts["_sep"] = SEP
+    consts.update(_sep=SEP, _state=state, _query_args=query_args, _path_view=path_view)
+    consts["_sql"] = sql_normalize
     consts["_fallback"] = exact(list(per_field))
-    lines = ["def _scan(ctx, st):"]
-    uses_hd = False
+    lines = ["def _scan(ctx):"]
+    uses_st = uses_hd = False
     values = []
     gates: dict[str, bytes] = {}
     var: dict[str, str] = {}
@@ -193,34 +198,45 @@ def build_head_scan(
         v = var[name] = f"v{n}"
         gate = _gate([p for p, _ in per_field[name]])
         raw = raw_gate(gate) if gate is not None and name in _RAW else None
-        if name in _VIEW_METHODS and raw is not None:
+        if name in _STATE_VIEWS and raw is not None:
             # the raw input first: a closed gate spares decoding the view at all
             raw_tests = " or ".join(f"{b} in r" for b in raw)
+            uses_st = True
             uses_hd = uses_hd or "hd" in _RAW[name]
             lines.append(f"    r = {_RAW[name]}")
             lines.append(f"    if r is not None and not ({raw_tests}):")
             lines.append(f"        {v} = b''")
             lines.append("    else:")
-            lines.append(f"        {v} = st.{_VIEW_METHODS[name]}()")
+            lines.append(f"        {v} = st.{_STATE_VIEWS[name]}()")
             assert gate is not None
             gates[name] = gate
             lines.append(f"        if {v} and not ({' or '.join(f'{b} in {v}' for b in gate)}):")
             lines.append(f"            {v} = b''")
             values.append(v)
             continue
-        if name in _VIEW_METHODS:
-            code = f"st.{_VIEW_METHODS[name]}()"
+        if name in _STATE_VIEWS:
+            uses_st = True
+            code = f"st.{_STATE_VIEWS[name]}()"
+        elif name == "shieldwall.waf.args_sql":
+            code = f"_sql({var.get('shieldwall.waf.args', '_query_args(ctx.query)')})"
+        elif name in _LINE_VIEWS:
+            code = _LINE_VIEWS[name]
         elif name in _INLINE:
             code = _INLINE[name]
         elif name in _FIRST_HEADER:
-            uses_hd = True
+            uses_st = uses_hd = True
             consts[f"_g{n}"] = FIELDS[name].make(env)
             consts[f"_h{n}"] = _FIRST_HEADER[name]
             code = f"hd.get(_h{n}, b'') if hd is not None else _g{n}(ctx)"
         else:
             consts[f"_g{n}"] = FIELDS[name].make(env)
             code = f"_g{n}(ctx)"
-        lines.append(f"    {v} = {code}")
+        if name in _RAW and raw is not None:  # a view of the request line: its raw gate
+            raw_tests = " or ".join(f"{b} in r" for b in raw)
+            lines.append(f"    r = {_RAW[name]}")
+            lines.append(f"    {v} = {code} if {raw_tests} else b''")
+        else:
+            lines.append(f"    {v} = {code}")
         if gate is not None:
             gates[name] = gate
             tests = [f"{b} in {v}" for b in gate]  # int needles: a plain memchr
@@ -229,6 +245,8 @@ def build_head_scan(
         values.append(v)
     if uses_hd:
         lines.insert(1, "    hd = st.header_dict()")
+    if uses_st:
+        lines.insert(1, "    st = _state(ctx)")
     args, sql = var.get("shieldwall.waf.args"), var.get("shieldwall.waf.args_sql")
     if args is not None and sql is not None:
         # the usual query needs no SQL normalisation: the same bytes once are enough
@@ -237,13 +255,13 @@ def build_head_scan(
     start = "0"
     if residual:
         consts["_residual"] = exact(sorted(residual))
-        start = "_residual(ctx, st)"
+        start = "_residual(ctx)"
     if not values:
         lines.append(f"    return {start}")
     else:
         lines.append(f"    text = b'\\n'.join(({', '.join(values)},))")
         lines.append("    if len(text) > _cap:")
-        lines.append("        return _fallback(ctx, st)")
+        lines.append("        return _fallback(ctx)")
         lines.append(f"    m = {start}")
         anyof = any_matcher(list(owners), SET_MAX_MEM)
         if anyof is not None:  # the set (which releases the GIL) only when something matched

@@ -76,9 +76,10 @@ class WafFilter:
             if len(st.rule_ids) == before:
                 return CONTINUE
         else:
-            st = self.engine.evaluate_head(ctx)
-            if not st.rule_ids:
+            found = self.engine.evaluate_head(ctx)
+            if found is None or not found.rule_ids:
                 return CONTINUE
+            st = found
         ctx.repeat = 0.0  # matches are counted (and logged) every time
         self.hits.update(st.rule_ids)
         if st.score < self.engine.threshold:
