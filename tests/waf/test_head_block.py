@@ -30,7 +30,7 @@ from shieldwall.protocol.h1_head import HeaderBlock, RequestHead
 from shieldwall.protocol.h1_request import RequestParser
 from shieldwall.rules import MAX_MATCH_SUBJECT_BYTES
 from shieldwall.waf.engine import MAX_METHODS, WafEngine, WafSettings, compile_engine
-from shieldwall.waf.inputs import WafState
+from shieldwall.waf.inputs import WafState, header_dict
 from shieldwall.waf.ruleset import load_ruleset
 
 ROWS = load("benign.jsonl") + load("attack.jsonl")
@@ -341,3 +341,16 @@ def test_method_only_rules_are_judged_per_method_within_a_bound() -> None:
         assert got == full(engine, ctx)
         assert ("1002" in got[0]) is (method.upper() in {"TRACE", "TRACK", "DEBUG"})
     assert 0 < len(engine._by_method) <= MAX_METHODS
+
+
+def test_header_dict_of_a_block_needs_no_state() -> None:
+    p = parser()
+    fields = b"Host: example.com\r\nAccept: */*\r\nAccept: text/html\r\n\r\n"
+    for line, body in ((b"GET /a HTTP/1.1\r\n", BROWSER), (b"GET /b HTTP/1.1\r\n", fields)):
+        ctx = edge_ctx(parse(p, line, body))
+        got = header_dict(ctx)
+        assert ctx.waf is None  # the block's dict, no state made for it
+        assert got == WafState(replace(ctx, block=None)).header_dict()
+        assert (got is None) is (body is fields)  # a repeated name: the list is the truth
+    ctx = make_ctx({"method": "GET", "target": "/", "headers": [["Host", "a"], ["X", "1"]]})
+    assert header_dict(ctx) == {b"host": b"a", b"x": b"1"}  # no block: the state's

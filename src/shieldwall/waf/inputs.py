@@ -50,6 +50,7 @@ __all__ = [
     "args_sql",
     "cookies",
     "decode_joined",
+    "header_dict",
     "headers",
     "path",
     "path_view",
@@ -287,6 +288,21 @@ def state(ctx: RequestContext) -> WafState:
     if s is None:
         s = ctx.waf = WafState(ctx)
     return s
+
+
+def header_dict(ctx: RequestContext) -> dict[bytes, bytes] | None:
+    """``state(ctx).header_dict()``, without making a ``WafState`` for it when the context
+    has a header block (the dict is then the block's): for a reader that needs no view, such
+    as the firewall's rule index, which runs before the WAF."""
+    st = ctx.waf
+    block = ctx.block
+    if st is not None or block is None:
+        return state(ctx).header_dict()
+    d = block.derived(_header_dict)
+    if d is None:
+        d = _header_dict(block.headers)
+        block.keep(_header_dict, d)
+    return d or None
 
 
 def path(ctx: RequestContext) -> bytes:
