@@ -69,6 +69,7 @@ from shieldwall.waf.prefilter import (
     HeadScan,
     Scan,
     build_head_scan,
+    define,
     field_lines_only,
 )
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
@@ -230,6 +231,7 @@ class WafEngine:
         "_rules",
         "_scans",
         "body_rules",
+        "head",
         "scans",
         "threshold",
     )
@@ -281,13 +283,48 @@ class WafEngine:
         # values
         parts: list[Scan] = []
         self.scans: list[HeadScan] = []
+        line: HeadScan | None = None
         for lines in (True, False):
             fields = {k: v for k, v in per_field.items() if (k in FIELD_LINE_FIELDS) is lines}
-            head = build_head_scan(fields, env, exact) if fields else None
-            if head is not None:
-                self.scans.append(head)
-            parts.append(head.scan if head is not None else exact(fields) if fields else _nothing)
+            line = build_head_scan(fields, env, exact) if fields else None
+            if line is not None:
+                self.scans.append(line)
+            parts.append(line.scan if line is not None else exact(fields) if fields else _nothing)
         self._field_line_scan, self._line_scan = parts
+        self.head = self._generic_head if line is None else self._generate_head(line)
+
+    def _generate_head(self, line: HeadScan) -> Callable[[RequestContext], WafState | None]:
+        """``evaluate_head`` as one generated function around the request-line scan: the
+        block's field-line part, the method memo, the scan, then the rules (``_judge``) only
+        when a mask bit is set. The same steps as ``_generic_head``, without its calls."""
+        consts: dict[str, Any] = {
+            "_owner": self,
+            "_field_lines": self.field_lines_mask,
+            "_by_method": self._by_method.get,
+            "_method_mask": self.method_mask,
+            "_judge": self._judge,
+        }
+        assert not consts.keys() & line.consts.keys()
+        consts.update(line.consts)
+        always = self._always_mask
+        body = [
+            "    block = ctx.block",
+            "    if block is None:",
+            "        m = _field_lines(ctx)",
+            "    else:",
+            "        m = block.derived(_owner)",
+            "        if m is None:",
+            "            m = _field_lines(ctx)",
+            "            block.keep(_owner, m)",
+            "    mm = _by_method(ctx.method)",
+            "    m |= _method_mask(ctx) if mm is None else mm",
+            *line.body,
+            *(["    if m:", "        return _judge(ctx, m)"] if not always else []),
+            f"    return _judge(ctx, m | {always})" if always else "    return ctx.waf",
+        ]
+        fn, _ = define("_head", body, consts)
+        head: Callable[[RequestContext], WafState | None] = fn
+        return head
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -357,31 +394,29 @@ class WafEngine:
         return self._always if m == self._always_mask else bits(m)
 
     def evaluate_head(self, ctx: RequestContext) -> WafState | None:
-        """``evaluate(ctx)`` for the head phase with the fewest calls (``head_mask`` inlined),
-        then (usually) just the always-evaluated rules. Returns ``ctx.waf``, which stays None
-        when nothing needed it: no rule matched nor read a view, and the field-line part came
-        from the block (the request-line part reads no state). The ``request_headers``
-        filter's path."""
-        block = ctx.block
-        if block is None:
-            m = self.field_lines_mask(ctx)
-        else:
-            m = block.derived(self)
-            if m is None:
-                m = self.field_lines_mask(ctx)
-                block.keep(self, m)
-        mm = self._by_method.get(ctx.method)
-        m |= self._line_scan(ctx) | (self.method_mask(ctx) if mm is None else mm)
-        m |= self._always_mask
-        if m:
-            rules = self._rules
-            for i in self._always if m == self._always_mask else bits(m):
-                a = rules[i]
-                if a.matches(ctx):
-                    st = state(ctx)
-                    st.score += a.score
-                    st.rule_ids += (a.rule.id,)
-                    st.tags |= {a.rule.attack_class}
+        """``evaluate(ctx)`` for the head phase with the fewest calls: the block's field-line
+        part, the request line's scan, then (usually) no rule at all or just the
+        always-evaluated ones. Returns ``ctx.waf``, which stays None when nothing needed it:
+        no rule matched nor read a view, and the field-line part came from the block (the
+        request-line part reads no state). ``head`` is this function, generated: the
+        ``request_headers`` filter calls it directly."""
+        return self.head(ctx)
+
+    def _generic_head(self, ctx: RequestContext) -> WafState | None:
+        """``head`` when there is no joined request-line scan to generate around."""
+        m = self.head_mask(ctx)
+        return self._judge(ctx, m) if m else ctx.waf
+
+    def _judge(self, ctx: RequestContext, mask: int) -> WafState | None:
+        """Evaluate the candidate rules ``mask`` names, in rule order; ``ctx.waf`` after."""
+        rules = self._rules
+        for i in self._always if mask == self._always_mask else bits(mask):
+            a = rules[i]
+            if a.matches(ctx):
+                st = state(ctx)
+                st.score += a.score
+                st.rule_ids += (a.rule.id,)
+                st.tags |= {a.rule.attack_class}
         return ctx.waf
 
     def evaluate(

@@ -60,6 +60,7 @@ __all__ = [
     "HeadScan",
     "PerField",
     "build_head_scan",
+    "define",
     "field_lines_only",
 ]
 
@@ -126,10 +127,13 @@ def field_lines_only(keys: Collection[object]) -> bool:
 @dataclass(frozen=True, slots=True)
 class HeadScan:
     """``scan(ctx)``: the mask of the rules whose triggers on the part's fields may match
-    (a superset of the per-field scans'). ``residual``: fields left to per-field scanning.
-    ``source``: the generated function (tests, debugging)."""
+    (a superset of the per-field scans'); ``body`` and ``consts`` let a caller generate its
+    own function around the same scan (``define``). ``residual``: fields left to per-field
+    scanning. ``source``: the generated function (tests, debugging)."""
 
     scan: Scan
+    body: tuple[str, ...]  # the lines of ``scan`` that add the candidates to a local ``m``
+    consts: Mapping[str, Any]  # the globals ``body`` reads
     residual: frozenset[str]
     gates: Mapping[str, bytes]
     source: str
@@ -189,7 +193,7 @@ def build_head_scan(
     consts.update(_sep=SEP, _state=state, _query_args=query_args, _path_view=path_view)
     consts["_sql"] = sql_normalize
     consts["_fallback"] = exact(list(per_field))
-    lines = ["def _scan(ctx):"]
+    lines: list[str] = []
     uses_st = uses_hd = False
     values = []
     gates: dict[str, bytes] = {}
@@ -244,34 +248,42 @@ def build_head_scan(
             lines.append(f"        {v} = b''")
         values.append(v)
     if uses_hd:
-        lines.insert(1, "    hd = st.header_dict()")
+        lines.insert(0, "    hd = st.header_dict()")
     if uses_st:
-        lines.insert(1, "    st = _state(ctx)")
+        lines.insert(0, "    st = _state(ctx)")
     args, sql = var.get("shieldwall.waf.args"), var.get("shieldwall.waf.args_sql")
     if args is not None and sql is not None:
         # the usual query needs no SQL normalisation: the same bytes once are enough
         lines.append(f"    if {sql} is {args}:")
         lines.append(f"        {sql} = b''")
-    start = "0"
     if residual:
         consts["_residual"] = exact(sorted(residual))
-        start = "_residual(ctx)"
     if not values:
-        lines.append(f"    return {start}")
+        if residual:
+            lines.append("    m |= _residual(ctx)")
     else:
         lines.append(f"    text = b'\\n'.join(({', '.join(values)},))")
         lines.append("    if len(text) > _cap:")
-        lines.append("        return _fallback(ctx)")
-        lines.append(f"    m = {start}")
+        lines.append("        m |= _fallback(ctx)")
+        lines.append("    else:")
+        if residual:
+            lines.append("        m |= _residual(ctx)")
         anyof = any_matcher(list(owners), SET_MAX_MEM)
+        pad = "        "
         if anyof is not None:  # the set (which releases the GIL) only when something matched
             consts["_any"], consts["_unanchored"] = anyof, UNANCHORED
-            lines.append("    if _any(_unanchored, text, 0, len(text))[0][0] < 0:")
-            lines.append("        return m")
-        lines.append("    for h in _match(text):")
-        lines.append("        m |= _masks[h]")
-        lines.append("    return m")
-    source = "\n".join(lines) + "\n"
+            lines.append("        if _any(_unanchored, text, 0, len(text))[0][0] >= 0:")
+            pad += "    "
+        lines.append(f"{pad}for h in _match(text):")
+        lines.append(f"{pad}    m |= _masks[h]")
+    scan, source = define("_scan", ["    m = 0", *lines, "    return m"], consts)
+    return HeadScan(scan, tuple(lines), consts, frozenset(residual), gates, source)
+
+
+def define(name: str, body: Sequence[str], consts: Mapping[str, Any]) -> tuple[Any, str]:
+    """``def name(ctx):`` with ``body`` (lines indented by four spaces), every constant
+    through its globals; the function and its source."""
+    source = "\n".join([f"def {name}(ctx):", *body]) + "\n"
     namespace = dict(consts)
-    exec(compile(source, "<shieldwall waf scan>", "exec"), namespace)  # constants via globals
-    return HeadScan(namespace["_scan"], frozenset(residual), gates, source)
+    exec(compile(source, "<shieldwall waf scan>", "exec"), namespace)  # generated above only
+    return namespace[name], source

@@ -49,13 +49,14 @@ WafAction = Literal["block", "challenge", "log"]
 class WafFilter:
     """``Filter`` over one zone's engine; ``body=True`` makes it the ``request_body`` filter."""
 
-    __slots__ = ("action", "body", "engine", "hits")
+    __slots__ = ("_head", "action", "body", "engine", "hits")
     # no rule matched: nothing counted, and the scores depend only on the head (and body,
     # which a replayed request never has): ``pipeline.repeatable``
     repeatable = True
 
     def __init__(self, engine: WafEngine, action: WafAction, *, body: bool = False) -> None:
         self.engine = engine
+        self._head = engine.head  # the engine's generated head phase (``evaluate_head``)
         self.action = action
         self.body = body
         self.hits: Counter[str] = Counter()
@@ -76,7 +77,7 @@ class WafFilter:
             if len(st.rule_ids) == before:
                 return CONTINUE
         else:
-            found = self.engine.evaluate_head(ctx)
+            found = self._head(ctx)
             if found is None or not found.rule_ids:
                 return CONTINUE
             st = found
