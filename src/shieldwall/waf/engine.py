@@ -55,14 +55,12 @@ from shieldwall.rules import (
     MAX_MATCH_SUBJECT_BYTES,
     Environment,
     NamedList,
-    ast,
     compile_rule,
 )
 from shieldwall.rules.index import bits
 from shieldwall.rules.plan import field_key, walk
-from shieldwall.rules.printer import to_source
-from shieldwall.rules.types import STRING
 from shieldwall.rules.values import regex_options
+from shieldwall.waf.conditions import Trigger, field_line_condition, triggers
 from shieldwall.waf.inputs import WafState, state
 from shieldwall.waf.prefilter import (
     FIELD_LINE_FIELDS,
@@ -70,11 +68,19 @@ from shieldwall.waf.prefilter import (
     Scan,
     build_head_scan,
     define,
-    field_lines_only,
 )
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
 
-__all__ = ["ARGS_FIELDS", "RuleOverride", "WafEngine", "WafSettings", "compile_engine", "select"]
+__all__ = [
+    "ARGS_FIELDS",
+    "MAX_METHODS",
+    "RuleOverride",
+    "WafEngine",
+    "WafSettings",
+    "compile_engine",
+    "select",
+    "triggers",
+]
 
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory for one field's trigger set
 MAX_METHODS: Final = 64  # methods whose method-only verdicts an engine remembers
@@ -88,7 +94,6 @@ _VIEWS: Final[dict[str, Callable[[WafState], bytes]]] = {
     "shieldwall.waf.cookies": WafState.cookies,
     "shieldwall.waf.headers": WafState.headers,
 }
-Trigger = tuple[str, bytes]  # (field name, regex)
 # one field's trigger set: (read the value, read from the state?, the set's match, the rule
 # mask of each pattern)
 _FieldScan = tuple[Callable[[Any], bytes], bool, Callable[[bytes], list[int]], tuple[int, ...]]
@@ -122,58 +127,6 @@ def select(ruleset: RuleSet, settings: WafSettings) -> list[tuple[ManagedRule, i
             continue
         out.append((rule, o.score or rule.score))
     return out
-
-
-def _escape(literal: bytes) -> bytes:
-    return b"".join(
-        bytes((b,)) if chr(b).isalnum() and b < 0x80 else b"\\x%02x" % b for b in literal
-    )
-
-
-def triggers(expr: ast.Expr) -> list[Trigger] | None:
-    """Necessary conditions of ``expr`` (see the module docstring); None: none found."""
-    if isinstance(expr, ast.Compare) and isinstance(expr.left, ast.Field):
-        name = expr.left.name
-        spec = FIELDS.get(name)
-        if spec is None or spec.type != STRING:
-            return None
-        if expr.op is ast.CmpOp.MATCHES and isinstance(expr.right, ast.Regex):
-            return [(name, expr.right.pattern.encode())]
-        if expr.op is ast.CmpOp.CONTAINS and isinstance(expr.right, ast.Str):
-            return [(name, _escape(expr.right.value))]
-        return None
-    if isinstance(expr, ast.Logical) and expr.op is ast.LogicOp.OR:
-        out: list[Trigger] = []
-        for part in ast.flatten(expr, expr.op):
-            t = triggers(part)
-            if t is None:
-                return None
-            out.extend(t)
-        return out
-    if isinstance(expr, ast.Logical) and expr.op is ast.LogicOp.AND:
-        for part in ast.flatten(expr, expr.op):
-            t = triggers(part)
-            if t is not None:
-                return t
-    return None
-
-
-def field_line_condition(expr: ast.Expr) -> str | None:
-    """The source of the conjuncts of ``expr`` that read the field lines alone (a necessary
-    condition of ``expr``, a fact of the field lines), or None when it has none."""
-    parts = (
-        ast.flatten(expr, expr.op)
-        if isinstance(expr, ast.Logical) and expr.op is ast.LogicOp.AND
-        else [expr]
-    )
-    kept = []
-    for part in parts:
-        keys = {k for k in map(field_key, walk(part)) if k is not None}
-        if field_lines_only(keys):
-            kept.append(part)
-    if not kept:
-        return None
-    return " and ".join(f"({to_source(p)})" for p in kept)
 
 
 @dataclass(frozen=True, slots=True)
