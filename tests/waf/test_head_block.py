@@ -28,7 +28,8 @@ from shieldwall.edge.runtime import build_runtime
 from shieldwall.edge.services import WorkerServices
 from shieldwall.protocol.h1_head import HeaderBlock, RequestHead
 from shieldwall.protocol.h1_request import RequestParser
-from shieldwall.rules import MAX_MATCH_SUBJECT_BYTES
+from shieldwall.rules import MAX_MATCH_SUBJECT_BYTES, compile_rule
+from shieldwall.waf.conditions import field_line_condition
 from shieldwall.waf.engine import MAX_METHODS, WafEngine, WafSettings, compile_engine
 from shieldwall.waf.inputs import WafState, header_dict
 from shieldwall.waf.ruleset import load_ruleset
@@ -354,3 +355,21 @@ def test_header_dict_of_a_block_needs_no_state() -> None:
         assert (got is None) is (body is fields)  # a repeated name: the list is the truth
     ctx = make_ctx({"method": "GET", "target": "/", "headers": [["Host", "a"], ["X", "1"]]})
     assert header_dict(ctx) == {b"host": b"a", b"x": b"1"}  # no block: the state's
+
+
+def test_field_line_conditions_of_the_shipped_rules() -> None:
+    """The conjuncts that read the field lines alone, printed and compiled again: every one
+    of the shipped rule set's compiles (none falls back to being always evaluated)."""
+    by_id = {r.id: r for r in load_ruleset().rules}
+    got = {
+        rid: field_line_condition(compile_rule(by_id[rid].expression).expr)
+        for rid in ("1001", "1002", "1004", "1006", "1007")
+    }
+    assert got == {
+        "1001": '(not any(http.request.headers.names[*] eq "host"))',
+        "1002": None,  # the method alone: kept per method instead
+        "1004": '(http.user_agent eq "")',
+        "1006": '(not any(http.request.headers.names[*] eq "accept"))',
+        "1007": None,  # the version: judged every request
+    }
+    assert len(ENGINES[4]._conds) == 3 and len(ENGINES[1]._conds) == 1

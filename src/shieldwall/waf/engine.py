@@ -55,6 +55,7 @@ from shieldwall.rules import (
     MAX_MATCH_SUBJECT_BYTES,
     Environment,
     NamedList,
+    RuleError,
     compile_rule,
 )
 from shieldwall.rules.index import bits
@@ -418,8 +419,20 @@ def compile_engine(
                 compiled.matches,
                 bool(ARGS_FIELDS & set(compiled.fields)),
                 ts,
-                None if cond is None else compile_rule(cond, lists=lists, env=env).matches,
+                None if cond is None else _compile_condition(cond, lists, env),
                 keys == {"http.request.method"},
             )
         )
     return WafEngine(active, settings.threshold, env)
+
+
+def _compile_condition(
+    source: str, lists: Mapping[str, NamedList] | None, env: Environment
+) -> Matcher | None:
+    """A field-line condition compiled, or None (the rule is then always evaluated, which
+    never changes a verdict) if the printed conjuncts do not compile again: a checked rule
+    set must load whatever the printer makes of its parts."""
+    try:
+        return compile_rule(source, lists=lists, env=env).matches
+    except RuleError:
+        return None
