@@ -30,7 +30,13 @@ from shieldwall.protocol.h1_head import HeaderBlock, RequestHead
 from shieldwall.protocol.h1_request import RequestParser
 from shieldwall.rules import MAX_MATCH_SUBJECT_BYTES, compile_rule
 from shieldwall.waf.conditions import field_line_condition
-from shieldwall.waf.engine import MAX_METHODS, WafEngine, WafSettings, compile_engine
+from shieldwall.waf.engine import (
+    MAX_METHODS,
+    MAX_TARGETS,
+    WafEngine,
+    WafSettings,
+    compile_engine,
+)
 from shieldwall.waf.inputs import WafState, header_dict
 from shieldwall.waf.ruleset import load_ruleset
 
@@ -373,3 +379,31 @@ def test_field_line_conditions_of_the_shipped_rules() -> None:
         "1007": None,  # the version: judged every request
     }
     assert len(ENGINES[4]._conds) == 3 and len(ENGINES[1]._conds) == 1
+
+
+def test_a_target_without_query_is_scanned_once_and_still_judged_every_time() -> None:
+    """The request-line part of a query-less target is kept per target (PL1: it reads the
+    target alone): an attack in such a path is found on every request, under any field
+    lines, and a stream of distinct paths keeps the memo bounded."""
+    engine = ENGINES[1]
+    p = parser()
+    for fields in (BROWSER, BROWSER.replace(b"theme=dark", b"theme=light")):
+        for _ in range(3):
+            ctx = edge_ctx(parse(p, b"GET /.env HTTP/1.1\r\n", fields))
+            assert ctx.path is ctx.target  # the edge's context: the memo applies
+            got = split(engine, ctx)
+            assert got == full(engine, ctx) and "1101" in got[0]
+            benign = edge_ctx(parse(p, b"GET /static/app.js HTTP/1.1\r\n", fields))
+            assert split(engine, benign) == ((), 0) and benign.waf is None
+    assert engine._by_target is not None and b"/.env" in engine._by_target
+    block = HeaderBlock(b"", [(b"host", b"example.com")])
+    for n in range(MAX_TARGETS + 10):
+        ctx = make_ctx({"method": "GET", "target": f"/p/{n}/..%2f..%2fetc/passwd", "headers": []})
+        ctx.headers, ctx.block = block.headers, block
+        assert split(engine, ctx) == full(engine, ctx)
+    assert 0 < len(engine._by_target) <= MAX_TARGETS
+    # a context whose path is not the target's object (built by hand) is scanned in full
+    ctx = make_ctx({"method": "GET", "target": "/.env", "headers": []})
+    ctx.path = bytes(bytearray(ctx.target))
+    assert ctx.path is not ctx.target and split(engine, ctx) == full(engine, ctx)
+    assert ENGINES[2]._by_target is None  # http.host joins the request-line part at PL2

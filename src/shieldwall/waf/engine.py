@@ -85,6 +85,19 @@ __all__ = [
 
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory for one field's trigger set
 MAX_METHODS: Final = 64  # methods whose method-only verdicts an engine remembers
+MAX_TARGETS: Final = 1024  # query-less targets whose request-line part an engine remembers
+MAX_TARGET_BYTES: Final = 256  # ... each at most this long (<= 256 KiB of keys per engine)
+# request-line fields whose value is a function of the request target alone
+TARGET_FIELDS: Final = frozenset(
+    {
+        "http.request.uri",
+        "http.request.uri.path",
+        "http.request.uri.query",
+        "shieldwall.waf.path",
+        "shieldwall.waf.args",
+        "shieldwall.waf.args_sql",
+    }
+)
 ARGS_FIELDS: Final = frozenset({"shieldwall.waf.args", "shieldwall.waf.args_sql"})
 
 Matcher = Callable[[RequestContext], bool]
@@ -178,6 +191,7 @@ class WafEngine:
         "_always",
         "_always_mask",
         "_by_method",
+        "_by_target",
         "_conds",
         "_field_line_scan",
         "_line_scan",
@@ -186,6 +200,7 @@ class WafEngine:
         "_scans",
         "body_rules",
         "head",
+        "head_source",
         "scans",
         "threshold",
     )
@@ -245,6 +260,12 @@ class WafEngine:
                 self.scans.append(line)
             parts.append(line.scan if line is not None else exact(fields) if fields else _nothing)
         self._field_line_scan, self._line_scan = parts
+        # a request without a query string: the request-line part is a fact of the target
+        # when every request-line field reads the target alone (not at PL2+: http.host)
+        self._by_target: dict[bytes, int] | None = None
+        if set(per_field) - FIELD_LINE_FIELDS <= TARGET_FIELDS:
+            self._by_target = {}
+        self.head_source = ""  # the generated head phase (debugging, tests)
         self.head = self._generic_head if line is None else self._generate_head(line)
 
     def _generate_head(self, line: HeadScan) -> Callable[[RequestContext], WafState | None]:
@@ -257,6 +278,7 @@ class WafEngine:
             "_by_method": self._by_method.get,
             "_method_mask": self.method_mask,
             "_judge": self._judge,
+            "_target_mask": self.target_mask,
         }
         assert not consts.keys() & line.consts.keys()
         consts.update(line.consts)
@@ -272,13 +294,40 @@ class WafEngine:
             "            block.keep(_owner, m)",
             "    mm = _by_method(ctx.method)",
             "    m |= _method_mask(ctx) if mm is None else mm",
-            *line.body,
+            *self._line_body(line, consts),
             *(["    if m:", "        return _judge(ctx, m)"] if not always else []),
             f"    return _judge(ctx, m | {always})" if always else "    return ctx.waf",
         ]
-        fn, _ = define("_head", body, consts)
+        fn, self.head_source = define("_head", body, consts)
         head: Callable[[RequestContext], WafState | None] = fn
         return head
+
+    def _line_body(self, line: HeadScan, consts: dict[str, Any]) -> list[str]:
+        """The request-line scan, or for a target without a query string its memo (when the
+        request-line part reads the target alone; the edge's context then shares the path's
+        object with the target)."""
+        if self._by_target is None:
+            return list(line.body)
+        consts["_by_target"] = self._by_target.get
+        return [
+            "    t = ctx.target",
+            f"    if ctx.path is t and not ctx.query and len(t) <= {MAX_TARGET_BYTES}:",
+            "        lm = _by_target(t)",
+            "        m |= _target_mask(ctx) if lm is None else lm",
+            "    else:",
+            *("    " + text for text in line.body),
+        ]
+
+    def target_mask(self, ctx: RequestContext) -> int:
+        """The request-line part of a target without a query string, memoised per target in a
+        bounded dict (attacker-chosen paths only churn it: ``MAX_TARGETS`` short ones)."""
+        m = self._line_scan(ctx)
+        memo = self._by_target
+        if memo is not None:
+            if len(memo) >= MAX_TARGETS:
+                memo.clear()
+            memo[ctx.target] = m
+        return m
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
