@@ -96,7 +96,7 @@ def test_scoring_against_the_threshold() -> None:
     rs = load_ruleset()
     engine = compile_engine(rs, WafSettings(threshold=10))
     st = engine.evaluate(make_ctx(row(SQLI)))
-    assert st.rule_ids == ["1602"] and st.score == 5 and st.tags == {"sqli"}
+    assert st.rule_ids == ("1602",) and st.score == 5 and st.tags == {"sqli"}
     assert WafFilter(engine, "block")(make_ctx(row(SQLI))) is CONTINUE  # 5 < 10
 
 

@@ -21,9 +21,24 @@ verdict: it only skips rules that cannot match (tests check both paths agree). T
 at the same ``MAX_MATCH_SUBJECT_BYTES`` leading bytes the compiled rule does.
 
 The head phase (``evaluate_head``) uses the cheaper form of the same prefilter in
-``waf/prefilter.py``: per-field byte gates, then every field joined and scanned once, a
-superset of the per-field scans; the per-field sets remain for the body phase and for
+``waf/prefilter.py``: per-field byte gates, then the fields joined and scanned once per part,
+a superset of the per-field scans; the per-field sets remain for the body phase and for
 oversized values.
+
+Field lines and request line. Browsers and API clients repeat a connection's field lines
+with a new request line, and the parser then gives the heads one ``HeaderBlock``. The head
+scan is split in two parts (``prefilter.FIELD_LINE_FIELDS``): the candidates named by the
+fields read from the field lines alone (user agent, cookies, the header view) are a fact of
+the field lines and of this engine, kept on the block (``HeaderBlock.keep``, keyed by the
+engine, so another zone's engine or a reload's new one computes its own); a request of the
+block scans only its request line. So are the *field-line conditions* of the rules without
+a trigger: the conjuncts of such a rule that read the field lines alone (rule 1001's "no
+Host header") are a necessary condition, tested once per block; the rule is a candidate only
+when it holds. A context without a block (built without a parsed head) computes both parts.
+A rule without a trigger that reads the method alone (1002) has its verdict kept per method
+on the engine (``method_mask``). The request-line part computes its views from the context
+(``inputs.query_args``, ``path_view``), so a benign request of a known block creates no
+``WafState``: one is made only when a rule matches or a rule's field reads a view.
 """
 
 from __future__ import annotations
@@ -40,19 +55,49 @@ from shieldwall.rules import (
     MAX_MATCH_SUBJECT_BYTES,
     Environment,
     NamedList,
-    ast,
+    RuleError,
     compile_rule,
 )
 from shieldwall.rules.index import bits
-from shieldwall.rules.types import STRING
+from shieldwall.rules.plan import field_key, walk
 from shieldwall.rules.values import regex_options
+from shieldwall.waf.conditions import Trigger, field_line_condition, triggers
 from shieldwall.waf.inputs import WafState, state
-from shieldwall.waf.prefilter import build_head_scan
+from shieldwall.waf.prefilter import (
+    FIELD_LINE_FIELDS,
+    HeadScan,
+    Scan,
+    build_head_scan,
+    define,
+)
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
 
-__all__ = ["ARGS_FIELDS", "RuleOverride", "WafEngine", "WafSettings", "compile_engine", "select"]
+__all__ = [
+    "ARGS_FIELDS",
+    "MAX_METHODS",
+    "RuleOverride",
+    "WafEngine",
+    "WafSettings",
+    "compile_engine",
+    "select",
+    "triggers",
+]
 
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory for one field's trigger set
+MAX_METHODS: Final = 64  # methods whose method-only verdicts an engine remembers
+MAX_TARGETS: Final = 1024  # query-less targets whose request-line part an engine remembers
+MAX_TARGET_BYTES: Final = 256  # ... each at most this long (<= 256 KiB of keys per engine)
+# request-line fields whose value is a function of the request target alone
+TARGET_FIELDS: Final = frozenset(
+    {
+        "http.request.uri",
+        "http.request.uri.path",
+        "http.request.uri.query",
+        "shieldwall.waf.path",
+        "shieldwall.waf.args",
+        "shieldwall.waf.args_sql",
+    }
+)
 ARGS_FIELDS: Final = frozenset({"shieldwall.waf.args", "shieldwall.waf.args_sql"})
 
 Matcher = Callable[[RequestContext], bool]
@@ -63,7 +108,9 @@ _VIEWS: Final[dict[str, Callable[[WafState], bytes]]] = {
     "shieldwall.waf.cookies": WafState.cookies,
     "shieldwall.waf.headers": WafState.headers,
 }
-Trigger = tuple[str, bytes]  # (field name, regex)
+# one field's trigger set: (read the value, read from the state?, the set's match, the rule
+# mask of each pattern)
+_FieldScan = tuple[Callable[[Any], bytes], bool, Callable[[bytes], list[int]], tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,59 +143,65 @@ def select(ruleset: RuleSet, settings: WafSettings) -> list[tuple[ManagedRule, i
     return out
 
 
-def _escape(literal: bytes) -> bytes:
-    return b"".join(
-        bytes((b,)) if chr(b).isalnum() and b < 0x80 else b"\\x%02x" % b for b in literal
-    )
-
-
-def triggers(expr: ast.Expr) -> list[Trigger] | None:
-    """Necessary conditions of ``expr`` (see the module docstring); None: none found."""
-    if isinstance(expr, ast.Compare) and isinstance(expr.left, ast.Field):
-        name = expr.left.name
-        spec = FIELDS.get(name)
-        if spec is None or spec.type != STRING:
-            return None
-        if expr.op is ast.CmpOp.MATCHES and isinstance(expr.right, ast.Regex):
-            return [(name, expr.right.pattern.encode())]
-        if expr.op is ast.CmpOp.CONTAINS and isinstance(expr.right, ast.Str):
-            return [(name, _escape(expr.right.value))]
-        return None
-    if isinstance(expr, ast.Logical) and expr.op is ast.LogicOp.OR:
-        out: list[Trigger] = []
-        for part in ast.flatten(expr, expr.op):
-            t = triggers(part)
-            if t is None:
-                return None
-            out.extend(t)
-        return out
-    if isinstance(expr, ast.Logical) and expr.op is ast.LogicOp.AND:
-        for part in ast.flatten(expr, expr.op):
-            t = triggers(part)
-            if t is not None:
-                return t
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class _Active:
     rule: ManagedRule
     score: int
     matches: Matcher
     reads_args: bool  # evaluated again on the body (request_body phase)
+    # the rule's triggers (None: it has none) and, for a rule without any, its field-line
+    # condition (``field_line_condition``) compiled
+    triggers: list[Trigger] | None = None
+    field_lines: Matcher | None = None
+    method_only: bool = False  # reads the request method alone (``WafEngine.method_mask``)
+
+
+def _exact(by_field: Mapping[str, _FieldScan]) -> Callable[[Iterable[str]], Scan]:
+    """``prefilter.PerField`` over the engine's per-field sets: the exact scan of some fields,
+    each value cut at ``MAX_MATCH_SUBJECT_BYTES`` as a rule cuts it."""
+
+    def make(fields: Iterable[str]) -> Scan:
+        scans = tuple(by_field[name] for name in fields)
+        cap = MAX_MATCH_SUBJECT_BYTES
+
+        def mask(ctx: RequestContext) -> int:
+            m = 0
+            st = state(ctx)
+            for read, is_view, match, owners in scans:
+                value = read(st) if is_view else read(ctx)
+                if value:
+                    for h in match(value if len(value) <= cap else value[:cap]):
+                        m |= owners[h]
+            return m
+
+        return mask
+
+    return make
+
+
+def _nothing(ctx: RequestContext) -> int:
+    return 0
 
 
 class WafEngine:
     """Evaluates the selected rules of one zone; ``evaluate`` adds to ``ctx.waf``."""
 
     __slots__ = (
+        "_all_fields",
         "_always",
         "_always_mask",
-        "_head",
-        "_residual",
+        "_by_method",
+        "_by_target",
+        "_conds",
+        "_field_line_scan",
+        "_line_scan",
+        "_method_rules",
         "_rules",
         "_scans",
         "body_rules",
+        "head",
+        "head_source",
+        "scans",
         "threshold",
     )
 
@@ -157,38 +210,124 @@ class WafEngine:
         self.threshold = threshold
         self.body_rules = frozenset(i for i, a in enumerate(active) if a.reads_args)
         always: list[int] = []
+        conds: list[tuple[Matcher, int]] = []
+        by_method: list[tuple[Matcher, int]] = []
         per_field: dict[str, list[tuple[bytes, int]]] = {}
         for i, a in enumerate(active):
-            ts = triggers(compile_rule(a.rule.expression).expr)
+            ts = a.triggers
             if ts is None:
-                always.append(i)
+                if a.field_lines is not None:
+                    conds.append((a.field_lines, 1 << i))
+                elif a.method_only:
+                    by_method.append((a.matches, 1 << i))
+                else:
+                    always.append(i)
                 continue
             for name, pattern in ts:
                 per_field.setdefault(name, []).append((pattern, i))
         self._always = tuple(always)
-        scans = []
+        self._always_mask = sum(1 << i for i in always)
+        self._conds = tuple(conds)
+        self._method_rules = tuple(by_method)
+        self._by_method: dict[bytes, int] = {}
+        by_field: dict[str, _FieldScan] = {}
         for name, pats in per_field.items():
             s = re2.Set.SearchSet(regex_options(max_mem=SET_MAX_MEM))
             owners = []
             for pattern, i in pats:
                 s.Add(pattern)
-                owners.append(i)
+                owners.append(1 << i)
             s.Compile()
             # a decoded view is read straight from the request's WafState (one call instead of
             # field getter -> state() -> view method)
             view = _VIEWS.get(name)
             read: Callable[[Any], bytes] = FIELDS[name].make(env) if view is None else view
             # the C-level match of the wrapper (skips its per-call str/bytes dispatch)
-            scans.append((read, view is not None, s._set.Match, tuple(owners)))
-        self._scans = tuple(scans)
-        # the head phase: one joined scan (``waf/prefilter.py``); per-field scans remain for
-        # the body phase, for fields the joined scan cannot take, and for oversized values
-        self._head = build_head_scan(per_field, env)
-        self._always_mask = sum(1 << i for i in always)
-        residual = self._head.residual if self._head is not None else frozenset()
-        self._residual = tuple(
-            scan for name, scan in zip(per_field, self._scans, strict=True) if name in residual
-        )
+            by_field[name] = (read, view is not None, s._set.Match, tuple(owners))
+        self._scans = tuple(by_field.values())
+        exact = _exact(by_field)
+        self._all_fields = exact(by_field)
+        # the head phase: one joined scan per part (``waf/prefilter.py``); the per-field scans
+        # remain for the body phase, for fields a joined scan cannot take, and for oversized
+        # values
+        parts: list[Scan] = []
+        self.scans: list[HeadScan] = []
+        line: HeadScan | None = None
+        for lines in (True, False):
+            fields = {k: v for k, v in per_field.items() if (k in FIELD_LINE_FIELDS) is lines}
+            line = build_head_scan(fields, env, exact) if fields else None
+            if line is not None:
+                self.scans.append(line)
+            parts.append(line.scan if line is not None else exact(fields) if fields else _nothing)
+        self._field_line_scan, self._line_scan = parts
+        # a request without a query string: the request-line part is a fact of the target
+        # when every request-line field reads the target alone (not at PL2+: http.host)
+        self._by_target: dict[bytes, int] | None = None
+        if set(per_field) - FIELD_LINE_FIELDS <= TARGET_FIELDS:
+            self._by_target = {}
+        self.head_source = ""  # the generated head phase (debugging, tests)
+        self.head = self._generic_head if line is None else self._generate_head(line)
+
+    def _generate_head(self, line: HeadScan) -> Callable[[RequestContext], WafState | None]:
+        """``evaluate_head`` as one generated function around the request-line scan: the
+        block's field-line part, the method memo, the scan, then the rules (``_judge``) only
+        when a mask bit is set. The same steps as ``_generic_head``, without its calls."""
+        consts: dict[str, Any] = {
+            "_owner": self,
+            "_field_lines": self.field_lines_mask,
+            "_by_method": self._by_method.get,
+            "_method_mask": self.method_mask,
+            "_judge": self._judge,
+            "_target_mask": self.target_mask,
+        }
+        assert not consts.keys() & line.consts.keys()
+        consts.update(line.consts)
+        always = self._always_mask
+        body = [
+            "    block = ctx.block",
+            "    if block is None:",
+            "        m = _field_lines(ctx)",
+            "    else:",
+            "        m = block.derived(_owner)",
+            "        if m is None:",
+            "            m = _field_lines(ctx)",
+            "            block.keep(_owner, m)",
+            "    mm = _by_method(ctx.method)",
+            "    m |= _method_mask(ctx) if mm is None else mm",
+            *self._line_body(line, consts),
+            *(["    if m:", "        return _judge(ctx, m)"] if not always else []),
+            f"    return _judge(ctx, m | {always})" if always else "    return ctx.waf",
+        ]
+        fn, self.head_source = define("_head", body, consts)
+        head: Callable[[RequestContext], WafState | None] = fn
+        return head
+
+    def _line_body(self, line: HeadScan, consts: dict[str, Any]) -> list[str]:
+        """The request-line scan, or for a target without a query string its memo (when the
+        request-line part reads the target alone; the edge's context then shares the path's
+        object with the target)."""
+        if self._by_target is None:
+            return list(line.body)
+        consts["_by_target"] = self._by_target.get
+        return [
+            "    t = ctx.target",
+            f"    if ctx.path is t and not ctx.query and len(t) <= {MAX_TARGET_BYTES}:",
+            "        lm = _by_target(t)",
+            "        m |= _target_mask(ctx) if lm is None else lm",
+            "    else:",
+            *("    " + text for text in line.body),
+        ]
+
+    def target_mask(self, ctx: RequestContext) -> int:
+        """The request-line part of a target without a query string, memoised per target in a
+        bounded dict (attacker-chosen paths only churn it: ``MAX_TARGETS`` short ones)."""
+        m = self._line_scan(ctx)
+        memo = self._by_target
+        if memo is not None:
+            if len(memo) >= MAX_TARGETS:
+                memo.clear()
+            memo[ctx.target] = m
+        return m
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -197,74 +336,91 @@ class WafEngine:
     def candidates(self, ctx: RequestContext) -> set[int]:
         return set(self.ordered_candidates(ctx))
 
+    def _conditions(self, ctx: RequestContext) -> int:
+        m = 0
+        for cond, bit in self._conds:
+            if cond(ctx):
+                m |= bit
+        return m
+
+    def field_lines_mask(self, ctx: RequestContext) -> int:
+        """The candidates named by the fields read from the field lines alone and by the
+        field-line conditions: a fact of the field lines (and of this engine). Kept on the
+        request's ``HeaderBlock`` by ``head_mask``."""
+        m = self._field_line_scan(ctx)
+        if self._conds:
+            m |= self._conditions(ctx)
+        return m
+
+    def method_mask(self, ctx: RequestContext) -> int:
+        """The method-only rules (no trigger; 1002's "TRACE, TRACK, ...") that match this
+        request's method, memoised per method: a bounded dict (the parser takes a fixed set
+        of methods; a context built elsewhere may carry any)."""
+        method = ctx.method
+        m = self._by_method.get(method)
+        if m is None:
+            m = 0
+            for rule, bit in self._method_rules:
+                if rule(ctx):
+                    m |= bit
+            if len(self._by_method) >= MAX_METHODS:
+                self._by_method.clear()
+            self._by_method[method] = m
+        return m
+
+    def head_mask(self, ctx: RequestContext) -> int:
+        """The head phase's candidates as a rule mask: the block's field-line part (computed
+        for its first request), this request line's part, the always-evaluated rules."""
+        block = ctx.block
+        if block is None:
+            m = self.field_lines_mask(ctx)
+        else:
+            m = block.derived(self)
+            if m is None:
+                m = self.field_lines_mask(ctx)
+                block.keep(self, m)
+        return m | self._line_scan(ctx) | self.method_mask(ctx) | self._always_mask
+
     def ordered_candidates(self, ctx: RequestContext) -> Sequence[int]:
-        """The rules to evaluate, ascending: the always-evaluated ones plus those a trigger
-        names (a benign request usually costs no set and no sort)."""
-        found: set[int] | None = None
-        cap = MAX_MATCH_SUBJECT_BYTES
-        st = state(ctx)
-        for read, is_view, match, owners in self._scans:
-            value = read(st) if is_view else read(ctx)
-            if not value:
-                continue
-            hits = match(value if len(value) <= cap else value[:cap])
-            if hits:
-                if found is None:
-                    found = set(self._always)
-                found.update(owners[h] for h in hits)
-        return self._always if found is None else sorted(found)
+        """The rules to evaluate by the per-field scans, ascending: the always-evaluated
+        ones, those whose field-line condition holds, and those a trigger names."""
+        m = self._all_fields(ctx) | self.method_mask(ctx) | self._always_mask
+        if self._conds:
+            m |= self._conditions(ctx)
+        return self._always if m == self._always_mask else bits(m)
 
     def head_candidates(self, ctx: RequestContext) -> Sequence[int]:
-        """``ordered_candidates`` of the head phase by the joined scan: a superset of the
-        per-field scan's rules (see ``waf/prefilter.py``), usually just the always-evaluated
-        ones."""
-        head = self._head
-        if head is None:
-            return self.ordered_candidates(ctx)
-        st = state(ctx)
-        hits = head.scan(ctx, st)
-        if hits is None:
-            return self.ordered_candidates(ctx)
-        mask = self._always_mask
-        if hits:
-            masks = head.masks
-            for h in hits:
-                mask |= masks[h]
-        cap = MAX_MATCH_SUBJECT_BYTES
-        for read, is_view, match, owners in self._residual:
-            value = read(st) if is_view else read(ctx)
-            if value:
-                for h in match(value if len(value) <= cap else value[:cap]):
-                    mask |= 1 << owners[h]
-        return self._always if mask == self._always_mask else bits(mask)
+        """``ordered_candidates`` of the head phase by the joined scans (``head_mask``): a
+        superset of the per-field scans' rules (see ``waf/prefilter.py``), usually just the
+        always-evaluated ones."""
+        m = self.head_mask(ctx)
+        return self._always if m == self._always_mask else bits(m)
 
-    def evaluate_head(self, ctx: RequestContext) -> WafState:
-        """``evaluate(ctx)`` for the head phase with the fewest calls: the joined scan, then
-        (usually) just the always-evaluated rules. The ``request_headers`` filter's path."""
-        st = ctx.waf
-        if st is None:
-            st = ctx.waf = WafState(ctx)
-        head = self._head
-        if head is None or self._residual:
-            return self.evaluate(ctx)
-        hits = head.scan(ctx, st)
-        if hits is None:
-            return self.evaluate(ctx)
-        idx: Sequence[int] = self._always
-        if hits:
-            mask = self._always_mask
-            masks = head.masks
-            for h in hits:
-                mask |= masks[h]
-            idx = bits(mask)
+    def evaluate_head(self, ctx: RequestContext) -> WafState | None:
+        """``evaluate(ctx)`` for the head phase with the fewest calls: the block's field-line
+        part, the request line's scan, then (usually) no rule at all or just the
+        always-evaluated ones. Returns ``ctx.waf``, which stays None when nothing needed it:
+        no rule matched nor read a view, and the field-line part came from the block (the
+        request-line part reads no state). ``head`` is this function, generated: the
+        ``request_headers`` filter calls it directly."""
+        return self.head(ctx)
+
+    def _generic_head(self, ctx: RequestContext) -> WafState | None:
+        """``head`` when there is no joined request-line scan to generate around."""
+        m = self.head_mask(ctx)
+        return self._judge(ctx, m) if m else ctx.waf
+
+    def _judge(self, ctx: RequestContext, mask: int) -> WafState | None:
+        """Evaluate the candidate rules ``mask`` names, in rule order; ``ctx.waf`` after."""
         rules = self._rules
-        for i in idx:
+        for i in self._always if mask == self._always_mask else bits(mask):
             a = rules[i]
             if a.matches(ctx):
+                st = state(ctx)
                 st.score += a.score
-                st.rule_ids.append(a.rule.id)
-                st.tags.add(a.rule.attack_class)
-        return st
+                st.rule_ids += (a.rule.id,)
+                st.tags |= {a.rule.attack_class}
+        return ctx.waf
 
     def evaluate(
         self, ctx: RequestContext, *, body: bool = False, prefilter: bool = True
@@ -279,24 +435,14 @@ class WafEngine:
             idx = self.ordered_candidates(ctx)
         else:
             idx = self.head_candidates(ctx)
-        if not body:
-            for i in idx:
-                a = self._rules[i]
-                if a.matches(ctx):
-                    st.score += a.score
-                    st.rule_ids.append(a.rule.id)
-                    st.tags.add(a.rule.attack_class)
-            return st
         for i in idx:
-            if body and i not in self.body_rules:
+            if body and (i not in self.body_rules or self._rules[i].rule.id in st.rule_ids):
                 continue
             a = self._rules[i]
-            if body and a.rule.id in st.rule_ids:
-                continue
             if a.matches(ctx):
                 st.score += a.score
-                st.rule_ids.append(a.rule.id)
-                st.tags.add(a.rule.attack_class)
+                st.rule_ids += (a.rule.id,)
+                st.tags |= {a.rule.attack_class}
         return st
 
 
@@ -312,7 +458,30 @@ def compile_engine(
     active = []
     for rule, score in select(ruleset, settings):
         compiled = compile_rule(rule.expression, lists=lists, env=env)
+        ts = triggers(compiled.expr)
+        cond = field_line_condition(compiled.expr) if ts is None else None
+        keys = {k for k in map(field_key, walk(compiled.expr)) if k is not None}
         active.append(
-            _Active(rule, score, compiled.matches, bool(ARGS_FIELDS & set(compiled.fields)))
+            _Active(
+                rule,
+                score,
+                compiled.matches,
+                bool(ARGS_FIELDS & set(compiled.fields)),
+                ts,
+                None if cond is None else _compile_condition(cond, lists, env),
+                keys == {"http.request.method"},
+            )
         )
     return WafEngine(active, settings.threshold, env)
+
+
+def _compile_condition(
+    source: str, lists: Mapping[str, NamedList] | None, env: Environment
+) -> Matcher | None:
+    """A field-line condition compiled, or None (the rule is then always evaluated, which
+    never changes a verdict) if the printed conjuncts do not compile again: a checked rule
+    set must load whatever the printer makes of its parts."""
+    try:
+        return compile_rule(source, lists=lists, env=env).matches
+    except RuleError:
+        return None

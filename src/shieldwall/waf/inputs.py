@@ -50,8 +50,11 @@ __all__ = [
     "args_sql",
     "cookies",
     "decode_joined",
+    "header_dict",
     "headers",
     "path",
+    "path_view",
+    "query_args",
     "state",
 ]
 
@@ -62,13 +65,21 @@ _MAX_QUERY_PARTS = 256
 # else the table that lower-cases ASCII (as bytes.lower) and makes both separators SEP
 _SECOND_EQ = re.compile(rb"=[^&]*=").search
 _ARGS_TABLE = bytes(0 if b in b"&=" else (b + 32 if 65 <= b <= 90 else b) for b in range(256))
+_NO_TAGS: frozenset[str] = frozenset()
 MAX_JOINED_BYTES = (
     4 * MAX_VIEW_BYTES
 )  # a whole header or cookie view  # query pairs decoded (same bound as the rules language)
 
 
 class WafState:
-    """Per-request WAF state: memoised views, score and the ids of matched rules."""
+    """Per-request WAF state: memoised views, score and the ids of matched rules (a tuple,
+    and ``tags`` a frozenset: replaced, not mutated, when a rule matches, which is rare)."""
+
+    _path: bytes | None
+    _args: bytes | None
+    _args_sql: bytes | None
+    _cookies: bytes | None
+    _headers: bytes | None
 
     __slots__ = (
         "_args",
@@ -86,18 +97,15 @@ class WafState:
     )
 
     def __init__(self, ctx: RequestContext, body_mode: bool = False) -> None:
+        # one per request: chained assignments, and no list or set until a rule matches
         self.ctx = ctx
         self.body_mode = body_mode
-        self._path: bytes | None = None
-        self._args: bytes | None = None
-        self._args_sql: bytes | None = None
-        self._cookies: bytes | None = None
-        self._headers: bytes | None = None
+        self._path = self._args = self._args_sql = self._cookies = self._headers = None
         self._split: tuple[bytes, bytes] | None = None
         self._hdict: dict[bytes, bytes] | bool | None = False  # False: not computed yet
         self.score = 0
-        self.rule_ids: list[str] = []
-        self.tags: set[str] = set()
+        self.rule_ids: tuple[str, ...] = ()  # in rule order
+        self.tags = _NO_TAGS
 
     def header_dict(self) -> dict[bytes, bytes] | None:
         """name -> value when no header name repeats (each value is then the first and only
@@ -152,7 +160,7 @@ class WafState:
     def path(self) -> bytes:
         v = self._path
         if v is None:
-            v = self._path = decode_value(self.ctx.path, plus=False)
+            v = self._path = path_view(self.ctx.path)
         return v
 
     def args(self) -> bytes:
@@ -168,38 +176,7 @@ class WafState:
             ctype = ctx.header(b"content-type") or b""
             values, plus = body_values(ctype, sample)
             return SEP.join(decode_value(x, plus=plus) for x in values)
-        query = ctx.query
-        if not query:
-            return b""
-        if (
-            PERCENT not in query
-            and PLUS not in query
-            and NUL not in query
-            and len(query) <= MAX_VIEW_BYTES
-        ):
-            # nothing to decode (and no "&" inside a part): each part is just lower-cased,
-            # so lower once and cut "name=value" at its first "="; with no empty part and no
-            # part holding a second "=", that is one translation of the whole query
-            if (
-                len(query) < 2 * _MAX_QUERY_PARTS
-                and query[0] != AMP
-                and query[-1] != AMP
-                and query.find(b"&&") < 0
-                and _SECOND_EQ(query) is None
-            ):
-                return query.translate(_ARGS_TABLE)
-            pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
-            return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
-        parts: list[bytes] = []
-        for i, pair in enumerate(query.split(b"&")):
-            if i >= _MAX_QUERY_PARTS:
-                break
-            if pair:
-                name, eq, value = pair.partition(b"=")
-                parts.append(decode_value(name))
-                if eq:
-                    parts.append(decode_value(value))
-        return SEP.join(parts)
+        return query_args(ctx.query)
 
     def args_sql(self) -> bytes:
         v = self._args_sql
@@ -219,6 +196,50 @@ class WafState:
         if v is None:
             v = self._headers = decode_joined(self._split_headers()[0])
         return v
+
+
+def query_args(query: bytes) -> bytes:
+    """The ``args`` view of a query string (the head phase's): every argument name and value,
+    decoded, joined with ``SEP``."""
+    if not query:
+        return b""
+    if (
+        PERCENT not in query
+        and PLUS not in query
+        and NUL not in query
+        and len(query) <= MAX_VIEW_BYTES
+    ):
+        # nothing to decode (and no "&" inside a part): each part is just lower-cased,
+        # so lower once and cut "name=value" at its first "="; with no empty part and no
+        # part holding a second "=", that is one translation of the whole query
+        if (
+            len(query) < 2 * _MAX_QUERY_PARTS
+            and query[0] != AMP
+            and query[-1] != AMP
+            and query.find(b"&&") < 0
+            and _SECOND_EQ(query) is None
+        ):
+            return query.translate(_ARGS_TABLE)
+        pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
+        return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
+    parts: list[bytes] = []
+    for i, pair in enumerate(query.split(b"&")):
+        if i >= _MAX_QUERY_PARTS:
+            break
+        if pair:
+            name, eq, value = pair.partition(b"=")
+            parts.append(decode_value(name))
+            if eq:
+                parts.append(decode_value(value))
+    return SEP.join(parts)
+
+
+def path_view(path: bytes) -> bytes:
+    """The ``path`` view: ``decode_value`` without ``+`` decoding (none in a path). The usual
+    path has nothing to decode: it is just lower-cased."""
+    if PERCENT in path or AMP in path or NUL in path or len(path) > MAX_VIEW_BYTES:
+        return decode_value(path, plus=False)
+    return path.lower()
 
 
 _name, _value = itemgetter(0), itemgetter(1)
@@ -267,6 +288,21 @@ def state(ctx: RequestContext) -> WafState:
     if s is None:
         s = ctx.waf = WafState(ctx)
     return s
+
+
+def header_dict(ctx: RequestContext) -> dict[bytes, bytes] | None:
+    """``state(ctx).header_dict()``, without making a ``WafState`` for it when the context
+    has a header block (the dict is then the block's): for a reader that needs no view, such
+    as the firewall's rule index, which runs before the WAF."""
+    st = ctx.waf
+    block = ctx.block
+    if st is not None or block is None:
+        return state(ctx).header_dict()
+    d = block.derived(_header_dict)
+    if d is None:
+        d = _header_dict(block.headers)
+        block.keep(_header_dict, d)
+    return d or None
 
 
 def path(ctx: RequestContext) -> bytes:

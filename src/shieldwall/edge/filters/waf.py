@@ -49,13 +49,14 @@ WafAction = Literal["block", "challenge", "log"]
 class WafFilter:
     """``Filter`` over one zone's engine; ``body=True`` makes it the ``request_body`` filter."""
 
-    __slots__ = ("action", "body", "engine", "hits")
+    __slots__ = ("_head", "action", "body", "engine", "hits")
     # no rule matched: nothing counted, and the scores depend only on the head (and body,
     # which a replayed request never has): ``pipeline.repeatable``
     repeatable = True
 
     def __init__(self, engine: WafEngine, action: WafAction, *, body: bool = False) -> None:
         self.engine = engine
+        self._head = engine.head  # the engine's generated head phase (``evaluate_head``)
         self.action = action
         self.body = body
         self.hits: Counter[str] = Counter()
@@ -76,9 +77,10 @@ class WafFilter:
             if len(st.rule_ids) == before:
                 return CONTINUE
         else:
-            st = self.engine.evaluate_head(ctx)
-            if not st.rule_ids:
+            found = self._head(ctx)
+            if found is None or not found.rule_ids:
                 return CONTINUE
+            st = found
         ctx.repeat = 0.0  # matches are counted (and logged) every time
         self.hits.update(st.rule_ids)
         if st.score < self.engine.threshold:
