@@ -40,9 +40,9 @@ emptied when full, so a flood of new paths or addresses costs what it would cost
 
 Without a GeoIP database, country and ASN are constants: their ``exact`` atoms are folded at
 build time (a rule whose constant is ``""``/``0`` is always a candidate, any other never). The
-header part reads the user agent, referer, cookie and header names from the request's
-``WafState.header_dict()`` when no name repeats (else from the list), so the WAF, which runs
-later, reuses it. Like the rules compiler, every constant reaches the generated code through
+header part reads the user agent, referer, cookie and header names from the request's header
+dict when no name repeats (else from the list): ``waf.inputs.header_dict``, the block's own,
+which the WAF reuses, made without a ``WafState``. Like the rules compiler, every constant reaches the generated code through
 its globals; the source is built from identifiers this module makes up.
 """
 
@@ -64,7 +64,7 @@ from shieldwall.rules.joined import (  # (the WAF's prefilter imports these from
     scanner,
 )
 from shieldwall.rules.values import parse_query
-from shieldwall.waf.inputs import state
+from shieldwall.waf.inputs import header_dict
 
 __all__ = [
     "MAX_IP_MEMO",
@@ -298,7 +298,7 @@ class _Part:
     def function(self, signature: str) -> list[str]:
         head = [f"def {signature}:", "    m = 0"]
         if self.uses_hdict:
-            head.append("    hd = _state(ctx).header_dict()")
+            head.append("    hd = _hdict(ctx)")
         return [*head, *self.reads, *self.body, "    return m", ""]
 
 
@@ -326,7 +326,7 @@ def build_probe(
     """``candidates(ctx) -> mask``, its source and the key of its header-part masks on a
     ``HeaderBlock``. ``by_kind``: (kind, field) -> [(atom value, rule index)]."""
     consts: dict[str, Any] = {
-        "_state": state,
+        "_hdict": header_dict,
         "_name": _name,
         "_enc": _enc,
         "_first": _first,
