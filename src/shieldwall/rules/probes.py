@@ -42,8 +42,9 @@ Without a GeoIP database, country and ASN are constants: their ``exact`` atoms a
 build time (a rule whose constant is ``""``/``0`` is always a candidate, any other never). The
 header part reads the user agent, referer, cookie and header names from the request's header
 dict when no name repeats (else from the list): ``waf.inputs.header_dict``, the block's own,
-which the WAF reuses, made without a ``WafState``. Like the rules compiler, every constant reaches the generated code through
-its globals; the source is built from identifiers this module makes up.
+which the WAF reuses, made without a ``WafState``. Like the rules compiler, every constant
+reaches the generated code through its globals; the source is built from identifiers this
+module makes up.
 """
 
 from __future__ import annotations
