@@ -1,9 +1,7 @@
 """Anomaly-scoring engine over a managed rule set, with an RE2-set prefilter.
 
-Selection (once per config version): a rule runs in a zone when its (possibly overridden)
-paranoia level is at most the zone's, it is not in ``disabled_rules``, none of its tags is in
-``disabled_tags`` and its override does not disable it. Each selected rule is compiled with
-the rules-language compiler.
+Selection (once per config version, ``waf/selection.py``): the zone's rules, each compiled
+with the rules-language compiler.
 
 Scoring (per request): every matching rule adds its score to ``ctx.waf.score`` and its id to
 ``ctx.waf.rule_ids``; the caller blocks when the total reaches the zone's threshold. A rule
@@ -44,7 +42,7 @@ on the engine (``method_mask``). The request-line part computes its views from t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import re2
@@ -71,6 +69,7 @@ from shieldwall.waf.prefilter import (
     define,
 )
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
+from shieldwall.waf.selection import RuleOverride, WafSettings, select
 
 __all__ = [
     "ARGS_FIELDS",
@@ -111,36 +110,6 @@ _VIEWS: Final[dict[str, Callable[[WafState], bytes]]] = {
 # one field's trigger set: (read the value, read from the state?, the set's match, the rule
 # mask of each pattern)
 _FieldScan = tuple[Callable[[Any], bytes], bool, Callable[[bytes], list[int]], tuple[int, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleOverride:
-    enabled: bool = True
-    score: int = 0  # 0: keep the rule set's score
-    paranoia: int = 0  # 0: keep the rule set's level
-
-
-@dataclass(frozen=True, slots=True)
-class WafSettings:
-    paranoia: int = 1
-    threshold: int = 5
-    disabled_rules: frozenset[str] = frozenset()
-    disabled_tags: frozenset[str] = frozenset()
-    overrides: Mapping[str, RuleOverride] = field(default_factory=dict)
-
-
-def select(ruleset: RuleSet, settings: WafSettings) -> list[tuple[ManagedRule, int]]:
-    """The rules that run under ``settings``, in rule set order, with their effective score."""
-    out = []
-    for rule in ruleset.rules:
-        o = settings.overrides.get(rule.id, RuleOverride())
-        level = o.paranoia or rule.paranoia
-        if not o.enabled or rule.id in settings.disabled_rules or level > settings.paranoia:
-            continue
-        if settings.disabled_tags.intersection(rule.tags):
-            continue
-        out.append((rule, o.score or rule.score))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
