@@ -79,3 +79,29 @@ async def test_head_and_slow(origin_port: int) -> None:
 async def test_bad_request(origin_port: int) -> None:
     resp = await exchange(origin_port, b"NONSENSE\r\n\r\n")
     assert resp.startswith(b"HTTP/1.1 400 ")
+
+
+def test_stopping_with_a_kept_alive_connection_logs_no_error() -> None:
+    """Ctrl-C on ``shieldwall demo`` while a browser keeps a connection open: the loop's
+    teardown cancels that connection's task, which must end quietly (no traceback)."""
+    errors: list[dict[str, object]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = loop.create_future()
+        task = asyncio.create_task(
+            origin.serve("127.0.0.1", 0, stop=stop, on_ready=bound.set_result)
+        )
+        port = await asyncio.wait_for(bound, 10)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get("/", close=False))
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        # returning leaves the origin's connection task to asyncio.run's teardown
+        writer.transport.abort()
+
+    asyncio.run(main())
+    assert errors == []

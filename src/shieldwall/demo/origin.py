@@ -164,6 +164,10 @@ async def _connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 break
     except (ConnectionError, asyncio.IncompleteReadError):
         pass  # the peer went away mid-request: nothing to answer
+    except asyncio.CancelledError:
+        # the origin is stopping and its loop cancels the open connections: end quietly
+        # (on 3.11 the stream server's callback would log a cancelled handler as an error)
+        pass
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError):
