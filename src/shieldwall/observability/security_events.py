@@ -80,8 +80,19 @@ class SecurityEventSampler:
         else:  # rule ids are config-bounded; this only guards against a bug elsewhere
             key = (zone, "(other)", "(other)")
             counts[key] = counts.get(key, 0) + 1
-        if action not in _UNSAMPLED:
-            self._offer(ctx, zone, key)
+        if action in _UNSAMPLED:
+            return
+        now = self._wall()
+        sec = int(now)
+        if sec != self._second:
+            self._second = sec
+            self._budget.clear()
+        used = self._budget.get(zone, 0)
+        if used >= self._per_second or len(self._samples) >= MAX_EVENT_SAMPLES:
+            self.dropped += 1
+            return
+        self._budget[zone] = used + 1
+        self._keep(ctx, zone, key, now)
 
     def again(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
         """``record(ctx, zone)`` for one more request equal to ``ctx`` in everything an event
@@ -120,7 +131,7 @@ class SecurityEventSampler:
         return (zone, ctx.security_rule[:CLIP_SHORT], ctx.security_action[:CLIP_SHORT])
 
     def _offer(self, ctx: RequestContext, zone: str, key: tuple[str, str, str]) -> float:
-        """The sampling of ``record`` and ``again``: keep ``ctx`` as a raw event if its zone's
+        """``record``'s sampling for ``again``: keep ``ctx`` as a raw event if its zone's
         budget for this second allows (0.0); else count it dropped and return how long
         no sample can be kept (the rest of the second, or ``inf`` until ``take``)."""
         now = self._wall()
