@@ -82,6 +82,8 @@ class SecurityEventSampler:
             counts[key] = counts.get(key, 0) + 1
         if action in _UNSAMPLED:
             return
+        # ``_offer``'s sampling, inline: this runs for every refused request (the extra call
+        # measured ~0.1 µs there)
         now = self._wall()
         sec = int(now)
         if sec != self._second:
