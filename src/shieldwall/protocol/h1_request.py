@@ -217,7 +217,7 @@ class RequestParser:
         # the previous head's field lines again (a new request line): its block, whose header
         # list and derived facts hold for this head too (``HeaderBlock``)
         block = last.block if last is not None else None
-        if block is None or not data.endswith(block.tail) or len(block.tail) != n - line_end:
+        if block is None or len(block.tail) != n - line_end or not data.endswith(block.tail):
             block = HeaderBlock(data[line_end:])
         head.block = block
         head.host = host
