@@ -44,7 +44,9 @@ class EdgeProcess:
     """A running edge; ``wait_for(regex)`` returns the first new log line matching it."""
 
     def __init__(self, args: list[str]) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        # this checkout's package first (an editable install may point at another checkout)
+        path = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+        env = dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
