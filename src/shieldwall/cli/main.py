@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zone": ("shieldwall.cli.zone_cmd", "zones: add, list, show, set, delete"),
     "attack-mode": ("shieldwall.cli.attack_cmd", "attack mode on|off ZONE (under_attack)"),
     "purge": ("shieldwall.cli.purge_cmd", "purge cached objects of a zone on every worker"),
+    "bans": ("shieldwall.cli.bans_cmd", "IP bans of the edge: list, lift TARGET"),
     "events": ("shieldwall.cli.events_cmd", "security events: tail (live, filtered)"),
     "legal": ("shieldwall.cli.legal_cmd", "legal orders: list, show, add, lift (451)"),
     "abuse": ("shieldwall.cli.abuse_cmd", "abuse reports: list, show, triage, forward"),

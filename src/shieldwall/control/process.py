@@ -18,6 +18,10 @@ control -> sup.    ``purge {id, kind, zone,    fan out to every worker's cache
                    values}``
 sup. -> control    ``purged {id, workers}``    per worker ``{worker, count}`` or ``{.., error}``
 sup. -> control    ``purge_failed {id, reason}`` not sent to the workers (invalid, too many)
+control -> sup.    ``list_bans {id}``          every worker's bans (``edge/bans_ops.py``)
+sup. -> control    ``bans_listed {id, workers}`` per worker ``{worker, bans, total}``
+control -> sup.    ``unban {id, target}``      lift a ban in every worker
+sup. -> control    ``unbanned {id, workers}``  per worker ``{worker, lifted | config}``
 sup. -> control    ``metrics {...}`` (others)  workers' frames, to ``app.message_handlers``
 =================  ==========================  =============================================
 
@@ -171,15 +175,25 @@ class _Channel:
         finally:
             self.pending.pop(mid, None)
 
-    async def purge(self, zone: str, kind: str, values: list[str]) -> list[dict[str, Any]]:
-        msg = {"type": "purge", "kind": kind, "zone": zone, "values": values}
+    async def fanout(self, msg: dict[str, Any], answer: str, what: str) -> list[dict[str, Any]]:
+        """An order every worker answers (``edge/fanout_ops.py``): one result per worker."""
         reply = await self._ask(msg, PURGE_TIMEOUT)
         if reply is None:
-            raise HttpError(504, f"the supervisor did not answer the purge in {PURGE_TIMEOUT:g}s")
+            raise HttpError(504, f"the supervisor did not answer the {what} in {PURGE_TIMEOUT:g}s")
         workers = reply.get("workers")
-        if reply.get("type") != "purged" or not isinstance(workers, list):
-            raise HttpError(503, f"purge refused by the supervisor: {reply.get('reason')!s:.200}")
+        if reply.get("type") != answer or not isinstance(workers, list):
+            raise HttpError(503, f"{what} refused by the supervisor: {reply.get('reason')!s:.200}")
         return [w for w in workers if isinstance(w, dict)]
+
+    async def purge(self, zone: str, kind: str, values: list[str]) -> list[dict[str, Any]]:
+        msg = {"type": "purge", "kind": kind, "zone": zone, "values": values}
+        return await self.fanout(msg, "purged", "purge")
+
+    async def list_bans(self) -> list[dict[str, Any]]:
+        return await self.fanout({"type": "list_bans"}, "bans_listed", "ban listing")
+
+    async def lift_ban(self, target: str) -> list[dict[str, Any]]:
+        return await self.fanout({"type": "unban", "target": target}, "unbanned", "ban lift")
 
     async def read(self, on_message: Callable[[dict[str, Any]], None]) -> None:
         while True:
@@ -204,6 +218,7 @@ async def _sidecar(config_path: str, sock: socket.socket) -> int:
     reader, writer = await asyncio.open_connection(sock=sock)
     chan = _Channel(reader, writer)
     plane = ControlPlane(boot, chan.apply, config_path, purge=chan.purge)
+    plane.app.extensions["bans"] = chan  # api/bans.py: ``list_bans`` / ``lift_ban``
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

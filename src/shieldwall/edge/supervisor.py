@@ -42,6 +42,8 @@ forwarded to it as ``sighup`` (it owns the config versions, so a changed file be
 version there and comes back as ``apply``). ``purge {id, kind, zone, values}`` is validated and
 fanned out to every running worker (``purge.py``); when all have answered, or after
 ``PURGE_DEADLINE``, the sidecar gets ``purged {id, workers: [{worker, count | error}]}``.
+``list_bans {id}`` and ``unban {id, target}`` (``bans_ops.py``) travel the same way: every
+order of the table ``fanout_ops.FANOUT_OPS`` shares the one fan-out path and bookkeeping.
 """
 
 from __future__ import annotations
@@ -55,11 +57,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from shieldwall.config.model import Config
 from shieldwall.edge.backoff import DEFAULT_RESTART_POLICY, RestartPolicy
+from shieldwall.edge.fanout_ops import ANSWERS, FANOUT_OPS, FanoutOp
 from shieldwall.edge.ipc import FrameDecoder, encode_json, encode_pickle
-from shieldwall.edge.purge import PurgeFanout, parse_order
+from shieldwall.edge.purge import PurgeFanout
 from shieldwall.edge.reuseport import ListenerGroup, create_all
 from shieldwall.edge.runtime import build_runtime
 from shieldwall.edge.worker import WorkerSpec, worker_main
@@ -126,7 +130,7 @@ class Supervisor:
         self._stopping = False
         self._stop_deadline: float | None = None
         self._stop_started = 0.0
-        self._purges = PurgeFanout()
+        self._fanouts = PurgeFanout()  # purges, ban listings and lifts (fanout_ops.py)
         # where workers' "metrics" frames go (the control plane host sets it); None: dropped
         self.metrics_sink: Callable[[dict[str, object]], None] | None = None
         if sidecar is not None:  # the control plane (a sidecar process) consumes them
@@ -160,8 +164,8 @@ class Supervisor:
         deadlines = [s.restart_at for s in self._all_slots() if s.restart_at is not None]
         if self._stop_deadline is not None:
             deadlines.append(self._stop_deadline)
-        if (purge_deadline := self._purges.next_deadline()) is not None:
-            deadlines.append(purge_deadline)
+        if (fanout_deadline := self._fanouts.next_deadline()) is not None:
+            deadlines.append(fanout_deadline)
         timeout = min([MAX_SELECT_WAIT, *(max(0.0, d - now) for d in deadlines)])
         for key, _ in self._sel.select(timeout):
             if key.fileobj is self._wake_r:
@@ -172,8 +176,8 @@ class Supervisor:
             self._on_signal(self._signals.pop(0))
         self._reap()
         now = time.monotonic()
-        for reply_to, results in self._purges.expire(now):
-            self._send_sidecar({"type": "purged", "id": reply_to, "workers": results})
+        for done in self._fanouts.expire(now):
+            self._fanout_done(done)
         for slot in self._all_slots():
             if slot.restart_at is not None and now >= slot.restart_at and not self._stopping:
                 slot.restart_at = None
@@ -376,13 +380,9 @@ class Supervisor:
         elif kind == "metrics":  # validated by the consumer (observability.snapshot)
             if self.metrics_sink is not None:
                 self.metrics_sink(msg)
-        elif kind == "purged":
-            result: dict[str, object] = {
-                k: msg[k] for k in ("count", "error", "skipped") if k in msg
-            }
-            done = self._purges.answer(msg.get("id"), slot.index, result)
-            if done is not None:
-                self._send_sidecar({"type": "purged", "id": done[0], "workers": done[1]})
+        elif isinstance(kind, str) and kind in ANSWERS:
+            result = {k: msg[k] for k in ANSWERS[kind].result_keys if k in msg}
+            self._fanout_done(self._fanouts.answer(msg.get("id"), slot.index, result))
         elif kind == "reload_failed":
             reason = clip(str(msg.get("reason", "")), 500)
             log.error("worker %d failed to load version %s: %s", slot.index, version, reason)
@@ -400,8 +400,8 @@ class Supervisor:
                 self._announce()
         elif kind == "apply":
             self._apply_from_sidecar(msg.get("id"), msg.get("toml"))
-        elif kind == "purge":
-            self._purge_from_sidecar(msg)
+        elif isinstance(kind, str) and kind in FANOUT_OPS:
+            self._fanout_from_sidecar(kind, FANOUT_OPS[kind], msg)
         else:
             log.error("the control plane sent an unknown message type %s", clip(str(kind)))
 
@@ -424,30 +424,33 @@ class Supervisor:
             return
         self._send_sidecar({"type": "applied", "id": mid, "version": version})
 
-    def _purge_from_sidecar(self, msg: dict[str, object]) -> None:
+    def _fanout_from_sidecar(self, kind: str, op: FanoutOp, msg: dict[str, object]) -> None:
         mid = msg.get("id")
         try:
-            order = parse_order(msg)
+            fields = op.parse(msg)
         except ValueError as exc:
-            self._send_sidecar({"type": "purge_failed", "id": mid, "reason": str(exc)})
+            self._send_sidecar({"type": op.failed, "id": mid, "reason": str(exc)})
             return
         running = [s for s in self._slots if s.pid and s.control is not None]
         stopped = [s.index for s in self._slots if s not in running]
-        pid = self._purges.start(mid, [s.index for s in running], stopped, time.monotonic())
-        if pid is None:
-            self._send_sidecar({"type": "purge_failed", "id": mid, "reason": "too many purges"})
+        now = time.monotonic()
+        fid = self._fanouts.start((op.answer, mid), [s.index for s in running], stopped, now)
+        if fid is None:
+            self._send_sidecar({"type": op.failed, "id": mid, "reason": "too many in flight"})
             return
-        frame = encode_json({"type": "purge", "id": pid, "kind": order.kind,
-                             "zone": order.zone, "values": list(order.values)})  # fmt: skip
+        frame = encode_json({**fields, "type": kind, "id": fid})
         for slot in running:
             assert slot.control is not None
             try:
                 slot.control.sendall(frame)
             except OSError as exc:  # it never gets the order: its answer is the deadline's
-                log.error("cannot send purge %d to worker %d: %s", pid, slot.index, exc)
-        done = self._purges.finished(pid)  # no worker running
+                log.error("cannot send %s %d to worker %d: %s", kind, fid, slot.index, exc)
+        self._fanout_done(self._fanouts.finished(fid))  # done now if no worker runs
+
+    def _fanout_done(self, done: tuple[object, list[dict[str, object]]] | None) -> None:
         if done is not None:
-            self._send_sidecar({"type": "purged", "id": done[0], "workers": done[1]})
+            answer, mid = cast(tuple[str, object], done[0])
+            self._send_sidecar({"type": answer, "id": mid, "workers": done[1]})
 
     def _send_sidecar(self, msg: dict[str, object]) -> None:
         if self._sidecar is None or self._sidecar.control is None:

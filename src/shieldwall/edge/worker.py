@@ -14,7 +14,9 @@ that re-reads the file, so every worker ends up on the same version.
 
 Cache purges arrive as JSON ``{"type": "purge", id, kind, zone, values}`` frames; the worker
 runs them on its ``services.cache`` (``purge.py``) and answers ``{"type": "purged", id,
-worker, count}`` or ``{..., error}`` -- always exactly one answer per purge.
+worker, count}`` or ``{..., error}`` -- always exactly one answer per purge. Ban listings and
+lifts (``list_bans`` / ``unban``, ``bans_ops.py``) are answered the same way: every order of
+``fanout_ops.FANOUT_OPS`` has a handler in ``Worker._handlers``.
 
 ``Worker.reload(config)`` is the same operation for an in-process caller (a control plane
 running inside a worker, or a single-process embedding); it raises ``ConfigError`` and keeps
@@ -32,14 +34,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import uvloop
 
 from shieldwall.config.model import Config, ListenerConfig
+from shieldwall.edge.bans_ops import lift, list_bans
 from shieldwall.edge.context import RequestContext
+from shieldwall.edge.fanout_ops import FANOUT_OPS
 from shieldwall.edge.filters.chain import chain_builder
 from shieldwall.edge.ipc import FrameDecoder, encode_json
 from shieldwall.edge.purge import execute, parse_order
@@ -163,7 +167,14 @@ class Worker:
         self.services = WorkerServices()  # outlives config versions (counters, bans, keys)
         self.services.cache.worker_index = spec.index  # the slot's own disk tier directory
         self._chains = chain_builder(self.services)
-        self._tasks: set[asyncio.Task[None]] = set()  # purges in progress
+        self._tasks: set[asyncio.Task[None]] = set()  # orders in progress (purges, bans)
+        services = self.services
+        # one handler per fan-out order (fanout_ops.py): its answer's fields, or ValueError
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            "purge": self._purge,
+            "list_bans": lambda msg: list_bans(services, msg),
+            "unban": lambda msg: lift(services, msg),
+        }
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -293,29 +304,39 @@ class Worker:
                             "version": version, "reason": f"internal error: {exc!r}"})  # fmt: skip
                 return
             self._send({"type": "reloaded", "worker": self.spec.index, "version": version})
-        elif isinstance(msg, dict) and msg.get("type") == "purge":
+        elif isinstance(msg, dict) and msg.get("type") in self._handlers:
             task = asyncio.get_running_loop().create_task(
-                self._purge(msg), name=f"purge {msg.get('id')}"
+                self._answer(msg), name=f"{msg['type']} {msg.get('id')}"
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
             log.error("worker %d: unknown control message %r", self.spec.index, type(msg))
 
-    async def _purge(self, msg: dict[str, Any]) -> None:
-        """Purge this worker's cache (``purge.py``); always answers ``purged`` with a count
-        or an error, so the supervisor never waits for a worker that tried."""
-        reply: dict[str, Any] = {"type": "purged", "id": msg.get("id"), "worker": self.spec.index}
+    async def _answer(self, msg: dict[str, Any]) -> None:
+        """Run one fan-out order; always answers (its fields or an error), so the supervisor
+        never waits for a worker that tried."""
+        kind = msg["type"]
+        reply: dict[str, Any] = {
+            "type": FANOUT_OPS[kind].answer,
+            "id": msg.get("id"),
+            "worker": self.spec.index,
+        }
         try:
-            reply.update(await execute(self.services.cache, parse_order(msg), self.config))
-        except KeyError:
-            reply["error"] = f"zone unknown to this worker (version {self.version})"
+            reply.update(await self._handlers[kind](msg))
         except ValueError as exc:
             reply["error"] = str(exc)[:500]
-        except Exception as exc:  # a bug: report it (the purge did not happen), keep serving
-            log.exception("worker %d: purge crashed", self.spec.index)
+        except Exception as exc:  # a bug: report it (the order was not done), keep serving
+            log.exception("worker %d: %s crashed", self.spec.index, kind)
             reply["error"] = f"internal error: {exc!r}"[:500]
         self._send(reply)
+
+    async def _purge(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Purge this worker's cache (``purge.py``): ``{count[, skipped]}``."""
+        try:
+            return await execute(self.services.cache, parse_order(msg), self.config)
+        except KeyError:
+            raise ValueError(f"zone unknown to this worker (version {self.version})") from None
 
     def _send(self, message: dict[str, Any]) -> None:
         if self.spec.control is None:

@@ -23,6 +23,7 @@ keys) are skipped, and the heap is rebuilt when it holds more than twice the liv
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from typing import Final
 
 from shieldwall.iplists._ip import int_to_text, parse_ip, parse_network
@@ -120,18 +121,26 @@ class BanSet:
                 dropped += 1
         return dropped
 
-    def snapshot(self) -> list[tuple[str, float]]:
-        """Every live ban as (address or CIDR text, until), sorted by text."""
-        out = list(self._exact.items())
+    def entries(self) -> Iterator[tuple[str, float]]:
+        """Every live ban as (address or CIDR text, until), unordered and lazy: a caller that
+        wants only the first N (the control API's bounded listing) does not pay for a sort
+        of a million bans. Do not change the set while iterating."""
+        yield from self._exact.items()
         for plen, bucket in self._nets.items():
             for net, until in bucket.items():
                 base = net << (128 - plen)
                 if base >> 32 == 0xFFFF and plen >= 96:
-                    out.append((f"{int_to_text(base)}/{plen - 96}", until))
+                    yield f"{int_to_text(base)}/{plen - 96}", until
                 else:
-                    out.append((f"{int_to_text(base)}/{plen}", until))
-        out.sort()
-        return out
+                    yield f"{int_to_text(base)}/{plen}", until
+
+    def until(self, target: str) -> float | None:
+        """When the ban on exactly ``target`` ends (``inf``: permanent); None if not banned."""
+        return self._live_until(self._key(target))
+
+    def snapshot(self) -> list[tuple[str, float]]:
+        """Every live ban as (address or CIDR text, until), sorted by text."""
+        return sorted(self.entries())
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "shieldwall.control.api.legal",
     "shieldwall.control.api.abuse",
     "shieldwall.control.api.purge",
+    "shieldwall.control.api.bans",
     "shieldwall.control.metrics",
     "shieldwall.control.events",
     "shieldwall.control.analytics",
