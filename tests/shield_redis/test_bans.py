@@ -91,3 +91,25 @@ async def test_ban_propagation_resumes_after_a_redis_outage(
         assert await refused_at_accept(b.edge, ip2)
         warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 2, [r.getMessage() for r in warnings]  # one per node
+
+
+async def test_an_operator_lift_on_a_reaches_b_and_late_nodes(
+    origin: Origin, redis_server: RedisServer, clock: FakeClock
+) -> None:
+    from shieldwall.edge.bans_ops import lift
+
+    config = redis_config(origin, redis_server, security=BAN_RULE)
+    async with fleet(clock, config, config) as (a, b):
+        ip = "127.0.0.22"
+        for _ in range(2):
+            assert (await request(a.edge, source=ip))[0] == 200
+        assert await refused_at_accept(a.edge, ip)
+        await eventually("B learns A's ban", lambda: b.services.is_banned(ip))
+        assert await lift(a.services, {"target": ip}) == {"lifted": True}
+        assert not a.services.is_banned(ip)
+        took = await eventually("B lifts it", lambda: not b.services.is_banned(ip))
+        assert took < PROPAGATION_BOUND
+        assert b.services.shield.fleet is not None and b.services.shield.fleet.bans_lifted == 1
+        assert (await request(b.edge, source=ip))[0] == 200
+        async with fleet(clock, config) as (c,):  # the shared list no longer has it
+            assert not c.services.is_banned(ip)

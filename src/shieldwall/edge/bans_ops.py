@@ -17,10 +17,9 @@ operator must edit the rule. Every other ban (per-IP cap, a rate-limit rule with
 "ban"``, a ban received from another node) is ``"dynamic"``. Lifting an address also resets
 its count under the per-IP cap (``_forget_cap``).
 
-Fleet (Redis): a lift also removes the ban from the shared backend (``StateBackend.unban``),
-so a node that (re)connects and reads the ban list does not bring it back. Other nodes that
-already hold the ban keep it until it expires: the fleet channel carries bans only
-(``shield_fleet.FleetLink._apply`` ignores anything but a positive duration).
+Fleet (Redis): a lift also goes through the fleet link (``FleetLink.unban``): out of the
+shared ban list, so a node that (re)connects does not bring it back, and an unban message that
+lifts it on the running nodes.
 
 Bounds: a worker lists at most ``MAX_LISTED`` bans (unordered, ``BanSet.entries``) with its
 total count; the frame stays ~100 KiB.
@@ -104,7 +103,7 @@ async def lift(services: WorkerServices, msg: dict[str, Any]) -> dict[str, Any]:
         # the shared list, so a (re)connecting node's snapshot does not re-ban; a backend
         # outage is reported, the local lift holds
         try:
-            await fleet.backend.unban(target)
+            await fleet.unban(target)
         except FAILURES as exc:
             return {"lifted": lifted, "error": f"lifted here, not in the fleet backend: {exc}"}
     return {"lifted": lifted}

@@ -11,7 +11,10 @@ no ban falls between the two. Propagation time is one publish plus one delivery 
 a LAN); messages carry a duration, not an end time, so nodes' clocks need not agree (each adds
 the seconds to its own monotonic clock; the snapshot uses the backend's remaining TTL). A ban
 placed while the backend is down holds locally and is queued (at most ``MAX_UNSENT_BANS``); the
-link records and publishes the queued bans still running when it reconnects.
+link records and publishes the queued bans still running when it reconnects. ``unban`` (an
+operator's lift, ``edge/bans_ops.py``) removes a ban from the backend's list and publishes an
+unban message; each node lifts it from its set unless it is a config ban there (those follow
+the node's own IP access rules).
 
 **Single use of solved challenges (exactly once per fleet while Redis answers).** A request
 cannot wait for Redis, so the challenge endpoint redeems in two steps (``edge/filters/
@@ -48,6 +51,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -125,6 +129,7 @@ class FleetLink:
         self.node_id = secrets.token_hex(8)
         self.connected = False
         self.bans_received = 0  # bans applied from other nodes (messages and snapshots)
+        self.bans_lifted = 0  # bans lifted by other nodes' unban messages
         self.bad_messages = 0
         self.local_only_redemptions = 0  # redeemed while the backend did not answer
         self._claims: OrderedDict[str, _Claim] = OrderedDict()
@@ -204,15 +209,34 @@ class FleetLink:
                 raise ValueError("oversized")
             doc = json.loads(message)
             target = normalise_target(str(doc["t"]))
-            seconds = float(doc["s"])
+            lift = doc.get("u") == 1
+            seconds = 0.0 if lift else float(doc["s"])
             node = str(doc.get("n", ""))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             self.bad_messages += 1
             return
-        if node == self.node_id or not 0 < seconds <= MAX_BAN_SECONDS:
-            return  # our own ban is already in the set
+        if node == self.node_id:
+            return  # our own ban is already in the set (our own lift already done)
+        if lift:
+            until = self.bans.until(target)
+            if until is not None and until != math.inf and self.bans.unban(target):
+                self.bans_lifted += 1
+            return
+        if not 0 < seconds <= MAX_BAN_SECONDS:
+            return
         if self.bans.ban(target, self.clock() + seconds):
             self.bans_received += 1
+
+    async def unban(self, target: str) -> None:
+        """Lift ``target`` in the fleet (the caller lifted it locally): out of the backend's
+        ban list, so a node that (re)connects does not apply it again, and an unban message to
+        the running nodes (``_apply``). A ban of it still queued for sending is dropped.
+        Raises the backend's failures (``FAILURES``) and ``ValueError`` for a bad target."""
+        target = normalise_target(target)
+        self._unsent = deque((u for u in self._unsent if u[0] != target), maxlen=MAX_UNSENT_BANS)
+        await self.backend.unban(target)
+        msg = json.dumps({"t": target, "u": 1, "n": self.node_id}).encode()
+        await self.backend.publish(BAN_CHANNEL, msg)
 
     def publish_ban(self, target: str, seconds: float, reason: str) -> None:
         """Record and announce a ban this node has already applied locally."""
