@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from tests.observability._metrics_support import request, zone
 
-from shieldwall.observability.metrics import FOLD_AT, RequestMetrics
+from shieldwall.observability.metrics import FOLD_AT, MAX_TALLIES, RequestMetrics
 from shieldwall.observability.security_events import SecurityEventSampler
 from shieldwall.observability.snapshot import MetricsDelta
 
@@ -118,4 +118,19 @@ def test_a_long_quiet_window_is_folded_in_as_it_goes() -> None:
         t.add(mono.t, 100)
         assert quick.pending_repeats < FOLD_AT
     assert quick.pending_repeats == (n - 2) % FOLD_AT  # (2 at once: a sample, a spent budget)
+    _same(general.take_delta(1), quick.take_delta(1))
+
+
+def test_waiting_tallies_are_bounded_when_no_delta_is_taken() -> None:
+    """Refused connections churning while shipping stalls: at most ``MAX_TALLIES`` tallies
+    wait for ``take_delta``; more fold in at once, and the counts are still record's."""
+    general, quick, mono, _ = _pair(per_second=1, exact=10**6)  # (top-N: every request)
+    z = zone("z")
+    n = MAX_TALLIES + 10
+    for _ in range(n):
+        t = quick.repeater(request(z, status=429, action="block", rule="r"))
+        for _ in range(3):  # a sample, a spent budget, then quiet requests
+            general.record(request(z, status=429, action="block", rule="r", started=mono.t))
+            t.add(mono.t, 100)
+        assert len(quick._tallies) <= MAX_TALLIES
     _same(general.take_delta(1), quick.take_delta(1))

@@ -111,6 +111,7 @@ _ZERO_BUCKET = bisect_right(LATENCY_BUCKETS, 0.0)
 # (about FOLD_AT / sample_every), a few tens of microseconds, where folding once per
 # interval drew thousands at once (~10 ms of loop time at 180k refusals/s)
 FOLD_AT = 256
+MAX_TALLIES = 4096  # tallies waiting for take_delta (one per refused connection's memo)
 
 
 class RepeatTally:
@@ -170,8 +171,7 @@ class RepeatTally:
             self.bytes_out += bytes_out
             if n == 1:
                 if not self.enlisted:
-                    self.enlisted = True
-                    self._metrics._tallies.append(self)
+                    self._metrics.enlist(self)
             elif n >= FOLD_AT:
                 self._metrics.fold(self)
             return
@@ -288,6 +288,15 @@ class RequestMetrics:
             every = self._every
             self._countdown = 1 if every == 1 else self._gap(1, 2 * every - 1)
             self._sample(ctx, zone, every)
+
+    def enlist(self, t: RepeatTally) -> None:
+        """``t`` has quiet-window counts to fold in at ``take_delta``. Bounded: with more than
+        ``MAX_TALLIES`` waiting (shipping stalled while refused connections churn) they are
+        folded in at once, as ``take_delta`` would."""
+        if len(self._tallies) >= MAX_TALLIES:
+            self._flush_tallies()
+        t.enlisted = True
+        self._tallies.append(t)
 
     def _flush_tallies(self) -> None:
         """Fold the quiet windows' counts of every enlisted tally into the interval."""
