@@ -17,6 +17,7 @@ list: it is shared by every request of the block.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["END", "MAX_DERIVED", "EndOfMessage", "HeaderBlock", "RequestHead", "header_list"]
@@ -75,6 +76,16 @@ class HeaderBlock:
         elif len(d) >= MAX_DERIVED and owner not in d:
             d.clear()
         d[owner] = value
+
+    def fact(self, owner: Any, compute: Callable[[HeaderBlock], Any]) -> Any:
+        """``derived(owner)``, computed by ``compute(self)`` (never None) and kept on first
+        use: for a fact of the field lines alone."""
+        d = self._derived
+        value = None if d is None else d.get(owner)
+        if value is None:
+            value = compute(self)
+            self.keep(owner, value)
+        return value
 
 
 class RequestHead:

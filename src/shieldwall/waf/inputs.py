@@ -42,6 +42,7 @@ from shieldwall.waf.normalize import (
 
 if TYPE_CHECKING:
     from shieldwall.edge.context import RequestContext
+    from shieldwall.protocol.h1_head import HeaderBlock
 
 __all__ = [
     "SEP",
@@ -117,11 +118,7 @@ class WafState:
             if block is None:
                 d = _header_dict(ctx.headers) or None
             else:  # once per header block (``HeaderBlock``): shared by its requests
-                d = block.derived(_header_dict)
-                if d is None:
-                    d = _header_dict(block.headers)
-                    block.keep(_header_dict, d)
-                d = d or None
+                d = block.fact(_header_dict, _block_header_dict) or None
             self._hdict = d
         return d  # type: ignore[return-value]
 
@@ -252,6 +249,10 @@ def _header_dict(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     return d if len(d) == len(headers) else {}
 
 
+def _block_header_dict(block: HeaderBlock) -> dict[bytes, bytes]:
+    return _header_dict(block.headers)
+
+
 def _split_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
     """(every value but the cookies', the cookie values), each joined with ``SEP``. The
     usual head (no or one Cookie header) is split with C-level calls only."""
@@ -298,11 +299,7 @@ def header_dict(ctx: RequestContext) -> dict[bytes, bytes] | None:
     block = ctx.block
     if st is not None or block is None:
         return state(ctx).header_dict()
-    d = block.derived(_header_dict)
-    if d is None:
-        d = _header_dict(block.headers)
-        block.keep(_header_dict, d)
-    return d or None
+    return block.fact(_header_dict, _block_header_dict) or None
 
 
 def path(ctx: RequestContext) -> bytes:

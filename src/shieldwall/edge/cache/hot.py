@@ -50,6 +50,7 @@ from shieldwall.edge.errorpages import reason_phrase
 if TYPE_CHECKING:
     from shieldwall.edge.cache.service import ZoneCache
     from shieldwall.edge.cache.txn import CacheTxn
+    from shieldwall.protocol.h1_head import HeaderBlock
 
 __all__ = [
     "MAX_HOT",
@@ -170,6 +171,11 @@ def plain_request(headers: list[tuple[bytes, bytes]], raw: bytes | None) -> bool
     if headers:
         return _SPECIAL.isdisjoint([k for k, _ in headers])
     return raw is not None and _SPECIAL_RAW.search(raw) is None
+
+
+def plain_block(block: HeaderBlock) -> bool:
+    """``plain_request`` of a header block: its list when built, else its field lines."""
+    return plain_request(block.headers if block.built else [], block.tail)
 
 
 def remember(zc: ZoneCache, txn: CacheTxn, now: float) -> None:

@@ -50,6 +50,7 @@ from shieldwall.edge.filters.shield_fleet import MAX_VERIFY_HOPS, ClaimState
 from shieldwall.edge.filters.shield_state import ShieldState
 from shieldwall.edge.filters.shield_zone import ZoneShield, json_body, refused
 from shieldwall.edge.pipeline import Filter
+from shieldwall.protocol.h1_head import HeaderBlock
 from shieldwall.ratelimit.rules import ip_prefix
 
 __all__ = ["ChallengeRenderer", "challenge_endpoint", "security_level"]
@@ -84,11 +85,11 @@ def _clearance_cookie(ctx: RequestContext) -> str | None:
     block = ctx.block
     if block is None:
         return _cookie_value(_cookie_lines(ctx))
-    value = block.derived(_cookie_value)
-    if value is None:
-        value = _cookie_value([v for k, v in block.headers if k == b"cookie"]) or ""
-        block.keep(_cookie_value, value)
-    return value or None
+    return block.fact(_cookie_value, _block_cookie) or None
+
+
+def _block_cookie(block: HeaderBlock) -> str:
+    return _cookie_value([v for k, v in block.headers if k == b"cookie"]) or ""
 
 
 def _cookie_value(lines: list[bytes]) -> str | None:

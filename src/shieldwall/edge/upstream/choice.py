@@ -36,7 +36,14 @@ from typing import Final
 from shieldwall.cache import CacheStatus
 from shieldwall.config.model import OriginConfig
 from shieldwall.edge.cache import ANSWER, WAIT, CacheTxn, ZoneCache
-from shieldwall.edge.cache.hot import SPLICE_BODY_MIN, Hot, hot_key, plain_request, remember
+from shieldwall.edge.cache.hot import (
+    SPLICE_BODY_MIN,
+    Hot,
+    hot_key,
+    plain_block,
+    plain_request,
+    remember,
+)
 from shieldwall.edge.context import RequestContext
 from shieldwall.edge.runtime import Runtime, ZoneRuntime
 from shieldwall.edge.upstream.answers import header_lines
@@ -44,7 +51,6 @@ from shieldwall.edge.upstream.balancer import FULL, Balancer
 from shieldwall.edge.upstream.protocol import BIG_BODY, SPLICE_FLAGS
 from shieldwall.edge.upstream.relay import ResponseRelay
 from shieldwall.errors import UpstreamConnectError, UpstreamError
-from shieldwall.protocol.h1 import RequestHead
 
 __all__ = ["OriginChoice"]
 
@@ -87,7 +93,8 @@ class OriginChoice(ResponseRelay):
             hot = self._hot
             if head is not self._hot_head or zc is not self._hot_zc or hot is None:
                 hot = zc.hot.get(hot_key(ctx, zc.ignore_query))
-                if hot is None or not self.plain_head(ctx, head):
+                # no field that changes a hit's answer: once per header block
+                if hot is None or not head.block.fact(plain_request, plain_block):
                     hot = None
                 elif len(hot.entry.body) < SPLICE_BODY_MIN:  # (never pin a memfd copy)
                     self._hot_head, self._hot_zc, self._hot = head, zc, hot
@@ -121,17 +128,6 @@ class OriginChoice(ResponseRelay):
             self.cache_answer(txn)
         else:
             self.forward()
-
-    @staticmethod
-    def plain_head(ctx: RequestContext, head: RequestHead) -> bool:
-        """``hot.plain_request`` of the head, once per header block (it reads field names
-        only): a connection sending the same field lines with new request lines asks once."""
-        block = head.block
-        plain = block.derived(plain_request)
-        if plain is None:
-            plain = plain_request(ctx.headers, head.raw)
-            block.keep(plain_request, plain)
-        return bool(plain)
 
     def hot_answer(self, ctx: RequestContext, zc: ZoneCache, hot: Hot, now: float) -> None:
         """A fresh hit from its pre-rendered head: one write (a large body: one splice or
