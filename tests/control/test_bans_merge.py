@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from tests.control.conftest import Plane
 
-from shieldwall.control.bans import lift_outcome, merge_listing, normalise_target
+from shieldwall.control.bans import ban_target, lift_outcome, merge_listing
 
 
 def _ban(target: str, left: float | None, source: str = "dynamic") -> dict[str, Any]:
@@ -80,13 +80,13 @@ def test_lift_outcomes(workers: list[dict[str, Any]], status: int) -> None:
 
 
 def test_targets_are_normalised_or_refused() -> None:
-    assert normalise_target("192.0.2.7") == "192.0.2.7"
-    assert normalise_target("192.0.2.7/32") == "192.0.2.7"
-    assert normalise_target("10.0.0.0/8") == "10.0.0.0/8"
-    assert normalise_target("2001:DB8::/32") == "2001:db8::/32"
+    assert ban_target("192.0.2.7") == "192.0.2.7"
+    assert ban_target("192.0.2.7/32") == "192.0.2.7"
+    assert ban_target("10.0.0.0/8") == "10.0.0.0/8"
+    assert ban_target("2001:DB8::/32") == "2001:db8::/32"
     for bad in ("10.0.0.1/8", "example.com", "", "192.0.2.7/33"):
         with pytest.raises(ValueError):
-            normalise_target(bad)
+            ban_target(bad)
 
 
 async def test_without_an_edge_there_are_no_bans(plane: Plane) -> None:

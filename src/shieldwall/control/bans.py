@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Final, Protocol
 
-__all__ = ["MAX_LISTED", "BanEdge", "lift_outcome", "merge_listing", "normalise_target"]
+__all__ = ["MAX_LISTED", "BanEdge", "ban_target", "lift_outcome", "merge_listing"]
 
 MAX_LISTED: Final = 1000  # bans in one answer (each worker also sends at most this many)
 
@@ -34,8 +34,9 @@ class BanEdge(Protocol):
     async def lift_ban(self, target: str) -> list[dict[str, Any]]: ...
 
 
-def normalise_target(text: str) -> str:
-    """An address or CIDR as the ban set writes it (``192.0.2.7``, ``10.0.0.0/8``).
+def ban_target(text: str) -> str:
+    """An address or CIDR as the edge's ban set lists it (``192.0.2.7``, ``10.0.0.0/8``;
+    unlike ``state.base.normalise_target``, the backends' form, no ``/32`` and no host bits).
 
     ``ValueError`` for anything else, including host bits set after the ``/``."""
     net = ipaddress.ip_network(text.strip(), strict=True)

@@ -21,9 +21,9 @@ from shieldwall.control.api.types import HttpError, Request, Response, Route, js
 from shieldwall.control.bans import (
     MAX_LISTED,
     BanEdge,
+    ban_target,
     lift_outcome,
     merge_listing,
-    normalise_target,
 )
 
 __all__ = ["ROUTES"]
@@ -80,7 +80,7 @@ async def lift_ban(req: Request) -> Response:
     if "prefix" in req.params:
         raw = f"{raw}/{req.params['prefix']}"
     try:
-        target = normalise_target(raw)
+        target = ban_target(raw)
     except ValueError as exc:
         raise HttpError(400, f"not an IP address or CIDR: {raw[:64]!r} ({exc})") from None
     edge = _edge(req)
