@@ -385,10 +385,7 @@ class WafEngine:
         for i in self._always if mask == self._always_mask else bits(mask):
             a = rules[i]
             if a.matches(ctx):
-                st = state(ctx)
-                st.score += a.score
-                st.rule_ids += (a.rule.id,)
-                st.tags |= {a.rule.attack_class}
+                state(ctx).matched(a.rule.id, a.score, a.rule.attack_class)
         return ctx.waf
 
     def evaluate(
@@ -409,9 +406,7 @@ class WafEngine:
                 continue
             a = self._rules[i]
             if a.matches(ctx):
-                st.score += a.score
-                st.rule_ids += (a.rule.id,)
-                st.tags |= {a.rule.attack_class}
+                st.matched(a.rule.id, a.score, a.rule.attack_class)
         return st
 
 

@@ -142,6 +142,12 @@ class WafState:
             self._split = split
         return split
 
+    def matched(self, rule_id: str, score: int, attack_class: str) -> None:
+        """A rule matched: its score, id and class join the request's."""
+        self.score += score
+        self.rule_ids += (rule_id,)
+        self.tags |= {attack_class}
+
     def release(self) -> None:
         """Forget the request once it is logged. The state and its context refer to each
         other; without this the cycle left every request's context, header list and state
