@@ -284,14 +284,7 @@ class _Part:
         # is remembered per index, for short texts (``MAX_SCAN_MEMO*``)
         body.append(f"    text = {text}")
         body.append(f"    if len(text) <= {MAX_SCAN_MEMO_TEXT}:")
-        body.append("        k = (_key, text)")
-        body.append("        x = _scans.get(k)")
-        body.append("        if x is None:")
-        body.append(f"            x = {fn}(text)")
-        body.append(f"            if len(_scans) >= {MAX_SCAN_MEMO}:")
-        body.append("                _scans.clear()")
-        body.append("            _scans[k] = x")
-        body.append("        m |= x")
+        body += _remembered("(_key, text)", "_scans", f"{fn}(text)", MAX_SCAN_MEMO, "    ")
         body.append("    else:")
         body.append(f"        m |= {fn}(text)")
         return always
@@ -301,6 +294,22 @@ class _Part:
         if self.uses_hdict:
             head.append("    hd = _hdict(ctx)")
         return [*head, *self.reads, *self.body, "    return m", ""]
+
+
+def _remembered(key: str, table: str, compute: str, cap: int, indent: str = "") -> list[str]:
+    """Generated lines: ``m |= `` the mask ``table`` remembers under ``key``, computed by
+    ``compute`` the first time; the table is emptied when it holds ``cap`` masks."""
+    lines = [
+        f"k = {key}",
+        f"x = {table}.get(k)",
+        "if x is None:",
+        f"    x = {compute}",
+        f"    if len({table}) >= {cap}:",
+        f"        {table}.clear()",
+        f"    {table}[k] = x",
+        "m |= x",
+    ]
+    return [f"    {indent}{line}" for line in lines]
 
 
 def _owners(entries: list[tuple[Any, int]]) -> dict[Any, int]:
@@ -371,16 +380,8 @@ def build_probe(
         main.append(f"    m = {always_mask}")
     if ip.body:
         source += ip.function("_by_ip(ctx)")
-        main += [
-            "    k = (_key, ctx.client_ip or ctx.conn.client_ip)",
-            "    x = _ips.get(k)",
-            "    if x is None:",
-            "        x = _by_ip(ctx)",
-            f"        if len(_ips) >= {MAX_IP_MEMO}:",
-            "            _ips.clear()",
-            "        _ips[k] = x",
-            "    m |= x",
-        ]
+        address = "(_key, ctx.client_ip or ctx.conn.client_ip)"
+        main += _remembered(address, "_ips", "_by_ip(ctx)", MAX_IP_MEMO)
     main += [*request.reads, *request.body, "    return m"]
     text = "\n".join([*source, *main]) + "\n"
     namespace = dict(consts)
