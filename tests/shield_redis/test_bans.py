@@ -8,7 +8,7 @@ import logging
 import pytest
 from tests.shield.conftest import FakeClock, request
 from tests.shield.test_ratelimit_ban import refused_at_accept
-from tests.shield_redis.conftest import DEADLINE, eventually, fleet, redis_config
+from tests.shield_redis.conftest import DEADLINE, Node, eventually, fleet, redis_config
 from tests.state.conftest import RedisServer
 from tests.support.origin import Origin
 
@@ -24,18 +24,24 @@ BAN_RULE = SecurityConfig(
 PROPAGATION_BOUND = 1.0  # seconds: one publish + one delivery on loopback takes milliseconds
 
 
+async def ban_on_a_seen_on_b(a: Node, b: Node, ip: str) -> None:
+    """``ip`` goes over the ``ban`` rule on A (its third request is dropped and banned at
+    once) and B learns the ban within ``PROPAGATION_BOUND``."""
+    assert (await request(a.edge, source=ip))[0] == 200
+    assert (await request(a.edge, source=ip))[0] == 200
+    assert await refused_at_accept(a.edge, ip)
+    assert a.services.is_banned(ip)
+    took = await eventually("B learns A's ban", lambda: b.services.is_banned(ip))
+    assert took < PROPAGATION_BOUND
+
+
 async def test_ban_on_a_refused_at_accept_on_b_and_on_a_late_node(
     origin: Origin, redis_server: RedisServer, clock: FakeClock
 ) -> None:
     config = redis_config(origin, redis_server, security=BAN_RULE)
     async with fleet(clock, config, config) as (a, b):
         ip = "127.0.0.20"
-        assert (await request(a.edge, source=ip))[0] == 200
-        assert (await request(a.edge, source=ip))[0] == 200
-        assert await refused_at_accept(a.edge, ip)  # over the rule: dropped and banned on A
-        assert a.services.is_banned(ip)
-        took = await eventually("B learns A's ban", lambda: b.services.is_banned(ip))
-        assert took < PROPAGATION_BOUND
+        await ban_on_a_seen_on_b(a, b, ip)
         assert await refused_at_accept(b.edge, ip)
         assert b.edge.server.worker.refused >= 1
         assert (await request(b.edge, source="127.0.0.21"))[0] == 200  # others unaffected
@@ -101,10 +107,7 @@ async def test_an_operator_lift_on_a_reaches_b_and_late_nodes(
     config = redis_config(origin, redis_server, security=BAN_RULE)
     async with fleet(clock, config, config) as (a, b):
         ip = "127.0.0.22"
-        for _ in range(2):
-            assert (await request(a.edge, source=ip))[0] == 200
-        assert await refused_at_accept(a.edge, ip)
-        await eventually("B learns A's ban", lambda: b.services.is_banned(ip))
+        await ban_on_a_seen_on_b(a, b, ip)
         assert await lift(a.services, {"target": ip}) == {"lifted": True}
         assert not a.services.is_banned(ip)
         took = await eventually("B lifts it", lambda: not b.services.is_banned(ip))
