@@ -13,6 +13,7 @@ from tests.state.conftest import RedisServer
 from tests.support.origin import Origin
 
 from shieldwall.config.security import RateLimitRuleConfig, SecurityConfig
+from shieldwall.edge.bans_ops import lift
 
 BAN_RULE = SecurityConfig(
     rate_limits=(
@@ -102,8 +103,6 @@ async def test_ban_propagation_resumes_after_a_redis_outage(
 async def test_an_operator_lift_on_a_reaches_b_and_late_nodes(
     origin: Origin, redis_server: RedisServer, clock: FakeClock
 ) -> None:
-    from shieldwall.edge.bans_ops import lift
-
     config = redis_config(origin, redis_server, security=BAN_RULE)
     async with fleet(clock, config, config) as (a, b):
         ip = "127.0.0.22"
