@@ -61,6 +61,7 @@ from shieldwall.rules.plan import field_key, walk
 from shieldwall.rules.values import regex_options
 from shieldwall.waf.conditions import Trigger, field_line_condition, triggers
 from shieldwall.waf.inputs import WafState, state
+from shieldwall.waf.plain_query import fast_lines, plain_query
 from shieldwall.waf.prefilter import (
     FIELD_LINE_FIELDS,
     HeadScan,
@@ -160,11 +161,14 @@ class WafEngine:
         "_always",
         "_always_mask",
         "_by_method",
+        "_by_path",
         "_by_target",
         "_conds",
         "_field_line_scan",
         "_line_scan",
         "_method_rules",
+        "_path_scan",
+        "_plain",
         "_rules",
         "_scans",
         "body_rules",
@@ -229,6 +233,15 @@ class WafEngine:
                 self.scans.append(line)
             parts.append(line.scan if line is not None else exact(fields) if fields else _nothing)
         self._field_line_scan, self._line_scan = parts
+        # a plain query's request-line part: the path fields' scan alone, per path
+        # (``waf/plain_query.py``)
+        self._plain = None if line is None else plain_query(fields, line.gates)
+        self._path_scan: Scan = _nothing
+        self._by_path: dict[bytes, int] = {}
+        if self._plain is not None and self._plain.path_fields:
+            path_fields = {k: fields[k] for k in self._plain.path_fields}
+            path = build_head_scan(path_fields, env, exact)
+            self._path_scan = exact(path_fields) if path is None else path.scan
         # a request without a query string: the request-line part is a fact of the target
         # when every request-line field reads the target alone (not at PL2+: http.host)
         self._by_target: dict[bytes, int] | None = None
@@ -272,11 +285,22 @@ class WafEngine:
         return head
 
     def _line_body(self, line: HeadScan, consts: dict[str, Any]) -> list[str]:
-        """The request-line scan, or for a target without a query string its memo (when the
-        request-line part reads the target alone; the edge's context then shares the path's
-        object with the target)."""
+        """The request-line scan; before it, for a plain query, the path fields' memo
+        (``plain_query``); before both, for a target without a query string, its memo (when
+        the request-line part reads the target alone; the edge's context then shares the
+        path's object with the target)."""
+        body = list(line.body)
+        if self._plain is not None:
+            consts["_by_path"], consts["_path_mask"] = self._by_path.get, self.path_mask
+            body = [
+                *fast_lines(self._plain, consts),
+                "        pm = _by_path(ctx.path)",
+                "        m |= _path_mask(ctx) if pm is None else pm",
+                "    else:",
+                *("    " + text for text in body),
+            ]
         if self._by_target is None:
-            return list(line.body)
+            return ["    t = ctx.target", *body]
         consts["_by_target"] = self._by_target.get
         return [
             "    t = ctx.target",
@@ -284,8 +308,20 @@ class WafEngine:
             "        lm = _by_target(t)",
             "        m |= _target_mask(ctx) if lm is None else lm",
             "    else:",
-            *("    " + text for text in line.body),
+            *("    " + text for text in body),
         ]
+
+    def path_mask(self, ctx: RequestContext) -> int:
+        """The request-line part of a plain query's request (``plain_query``): its path
+        fields' candidates, memoised per path like ``target_mask``."""
+        m = self._path_scan(ctx)
+        path = ctx.path
+        if len(path) <= MAX_TARGET_BYTES:
+            memo = self._by_path
+            if len(memo) >= MAX_TARGETS:
+                memo.clear()
+            memo[path] = m
+        return m
 
     def target_mask(self, ctx: RequestContext) -> int:
         """The request-line part of a target without a query string, memoised per target in a

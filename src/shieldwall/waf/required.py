@@ -28,10 +28,10 @@ from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final
 
-__all__ = ["required_bytes", "weight"]
+__all__ = ["FLAGS", "UNSAFE", "Unsupported", "char_class", "fold", "required_bytes", "weight"]
 
-_UNSAFE: Final = re.compile(rb":\]|\\[pPQCEz]|\\x\{")  # RE2 syntax read differently here
-_FLAGS: Final = sre_c.SRE_FLAG_IGNORECASE | sre_c.SRE_FLAG_DOTALL | sre_c.SRE_FLAG_MULTILINE
+UNSAFE: Final = re.compile(rb":\]|\\[pPQCEz]|\\x\{")  # RE2 syntax read differently here
+FLAGS: Final = sre_c.SRE_FLAG_IGNORECASE | sre_c.SRE_FLAG_DOTALL | sre_c.SRE_FLAG_MULTILINE
 _ALL: Final = frozenset(range(256))
 _MAX_DEPTH: Final = 64  # nested groups followed before giving up (rule patterns are shallow)
 
@@ -54,11 +54,11 @@ def weight(needed: frozenset[int]) -> int:
     return sum(_WEIGHTS[b] for b in needed)
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     pass
 
 
-def _fold(b: int) -> set[int]:
+def fold(b: int) -> set[int]:
     """``b`` and its case variants within Latin-1 (RE2's folding in Latin-1 mode)."""
     ch = chr(b)
     out = {b}
@@ -72,7 +72,7 @@ def _set(items: set[int], icase: bool) -> frozenset[int]:
     if icase:
         folded: set[int] = set()
         for b in items:
-            folded |= _fold(b)
+            folded |= fold(b)
         return frozenset(folded)
     return frozenset(items)
 
@@ -91,7 +91,7 @@ _CATEGORIES: Final[dict[Any, frozenset[int]]] = {
 }
 
 
-def _class(items: list[tuple[Any, Any]], icase: bool) -> frozenset[int]:
+def char_class(items: list[tuple[Any, Any]], icase: bool) -> frozenset[int]:
     out: set[int] = set()
     negate = False
     for op, av in items:
@@ -104,7 +104,7 @@ def _class(items: list[tuple[Any, Any]], icase: bool) -> frozenset[int]:
         elif op is sre_c.CATEGORY and av in _CATEGORIES:
             out.update(_CATEGORIES[av])
         else:
-            raise _Unsupported(op)
+            raise Unsupported(op)
     if icase:  # RE2 folds the class's members before negating it
         out = set(_set(out, True))
     return _ALL - out if negate else frozenset(out)
@@ -121,21 +121,21 @@ def _seq(items: Any, icase: bool, depth: int) -> frozenset[int] | None:
 
 def _node(op: Any, av: Any, icase: bool, depth: int) -> frozenset[int] | None:
     if depth > _MAX_DEPTH:
-        raise _Unsupported("depth")
+        raise Unsupported("depth")
     if op is sre_c.LITERAL:
         return _set({av}, icase)
     if op is sre_c.NOT_LITERAL:
         return _ALL - _set({av}, icase)
     if op is sre_c.IN:
-        return _class(av, icase)
+        return char_class(av, icase)
     if op is sre_c.ANY:
         return _ALL
     if op is sre_c.AT:
         return None
     if op is sre_c.SUBPATTERN:
         _group, add, remove, body = av
-        if (add | remove) & ~_FLAGS:
-            raise _Unsupported("flags")
+        if (add | remove) & ~FLAGS:
+            raise Unsupported("flags")
         inner = icase
         if add & sre_c.SRE_FLAG_IGNORECASE:
             inner = True
@@ -155,18 +155,18 @@ def _node(op: Any, av: Any, icase: bool, depth: int) -> frozenset[int] | None:
         return _seq(body, icase, depth + 1) if lo >= 1 else None
     if op is sre_c.ATOMIC_GROUP:
         return _seq(av, icase, depth + 1)
-    raise _Unsupported(op)  # backreferences, lookarounds, conditionals: not RE2
+    raise Unsupported(op)  # backreferences, lookarounds, conditionals: not RE2
 
 
 def required_bytes(pattern: bytes) -> frozenset[int] | None:
     """The necessary byte set of an RE2 ``pattern`` (Latin-1), or None when none is known."""
-    if _UNSAFE.search(pattern):
+    if UNSAFE.search(pattern):
         return None
     try:
         parsed = sre_parse.parse(pattern)
         flags = parsed.state.flags
-        if flags & ~(_FLAGS | sre_c.SRE_FLAG_ASCII):  # ASCII: implied for bytes patterns
+        if flags & ~(FLAGS | sre_c.SRE_FLAG_ASCII):  # ASCII: implied for bytes patterns
             return None
         return _seq(parsed, bool(flags & sre_c.SRE_FLAG_IGNORECASE), 0)
-    except (re.error, _Unsupported, RecursionError, OverflowError):
+    except (re.error, Unsupported, RecursionError, OverflowError):
         return None

@@ -1,0 +1,193 @@
+"""The request-line part without RE2 for a plain query (``waf.plain_query``, ``literals``).
+
+The claim behind it is that, over a known alphabet, a trigger is dead or needs one of a few
+literals or a minimum length. The first tests hold ``literals.shape`` to that claim with
+matches of every shipped trigger generated from the pattern itself (and confirmed by RE2);
+the others hold the engine's fast path to the prefilter's promise: the verdict evaluating
+every rule gives, for plain queries full of the rules' own words, and that it is taken.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import re2
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from tests.waf.test_head_block import BROWSER, edge_ctx, full, parse, parser, split
+
+from shieldwall.waf.engine import MAX_TARGETS, compile_engine
+from shieldwall.waf.inputs import query_args
+from shieldwall.waf.literals import DEAD, Shape, shape
+from shieldwall.waf.normalize import sql_normalize
+from shieldwall.waf.plain_query import (
+    ARGS_ALPHABET,
+    MAX_QUERY_BYTES,
+    QUERY_SAFE,
+    literal_search,
+    plain_query,
+)
+from shieldwall.waf.ruleset import load_ruleset
+from shieldwall.waf.selection import WafSettings
+
+ALL_RULES = compile_engine(load_ruleset(), WafSettings(paranoia=4))
+TRIGGERS = sorted({p for a in ALL_RULES._rules for _f, p in (a.triggers or [])})
+WORDS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&"
+ALPHABETS = {
+    "query": QUERY_SAFE,
+    "args": ARGS_ALPHABET,
+    "word": frozenset(WORDS[:62].encode()),
+    "path": frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789/._-"),
+}
+ENGINE = compile_engine(load_ruleset(), WafSettings(paranoia=1))
+
+
+def _check(pattern: bytes, alphabet: frozenset[int], s: Shape | None, text: bytes) -> None:
+    """``text`` fully matches ``pattern``: if it is over ``alphabet``, ``s`` must admit it."""
+    assert re2.compile(pattern).fullmatch(text) is not None
+    if s is None or not set(text) <= alphabet:
+        return
+    assert s is not DEAD, (pattern, text)
+    assert len(text) >= s.min_len, (pattern, text)
+    if s.lits is not None:
+        low = text.lower()
+        assert any(lit in low for lit in s.lits), (pattern, text, s.lits)
+
+
+def _sre_ok(pattern: bytes) -> bool:
+    try:
+        re.compile(pattern.decode("latin-1"))
+    except re.error:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(ALPHABETS))
+@pytest.mark.parametrize("pattern", [p for p in TRIGGERS if _sre_ok(p)])
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_match_over_the_alphabet_is_admitted(
+    pattern: bytes, name: str, data: st.DataObject
+) -> None:
+    """Matches drawn from the alphabet where the pattern allows it, and from all of Latin-1
+    (the dead claims: every such match must hold a byte outside the alphabet)."""
+    alphabet = ALPHABETS[name]
+    s = shape(pattern, alphabet)
+    text = pattern.decode("latin-1")
+    chars = st.sampled_from(sorted(chr(b) for b in alphabet))
+    anywhere = st.characters(max_codepoint=255)
+    # mostly the alphabet: a match there tests every claim, a dead one's by existing at all
+    use = data.draw(st.sampled_from([chars, chars, chars, anywhere]))
+    try:
+        found = data.draw(st.from_regex(text, fullmatch=True, alphabet=use))
+    except (InvalidArgument, AssertionError):
+        # Hypothesis cannot draw a match from this alphabet: a literal of the pattern lies
+        # outside it (InvalidArgument), or a repeated class is empty there (an assertion
+        # of its string strategy); either way there is nothing to check
+        assume(False)
+    raw = found.encode("latin-1")
+    if re2.compile(pattern).fullmatch(raw) is None:
+        return  # a reading where Python's engine and RE2 differ: RE2 is the judge
+    _check(pattern, alphabet, s, raw)
+
+
+def test_shapes_of_known_patterns() -> None:
+    word = ALPHABETS["word"]
+    assert shape(rb"<[ \t/]*script\b", word) is DEAD  # needs "<"
+    assert shape(rb"\binformation_schema\b", word) is DEAD  # "_"
+    assert shape(rb"\binformation_schema\b", QUERY_SAFE) == Shape(
+        18, frozenset({b"information_schema"})
+    )
+    s = shape(rb"(?i)\b(?:select|union)\b", word)
+    assert s is not None and s.lits == frozenset({b"select", b"union"})
+    assert shape(rb"^(?:[^&]*&){100}", QUERY_SAFE) == Shape(100, frozenset({b"&"}))
+    assert shape(rb"[a-z]+\d", word) == Shape(2, None)
+    assert shape(rb"a(?=b)", word) is None  # a lookahead: not RE2, not understood
+
+
+def test_literal_search_finds_every_literal_and_nothing_else() -> None:
+    lits = [b"sysobjects", b"syscolumns", b"sys", b"pg_shadow", b"pg_catalog", b"xp_cmdshell"]
+    search = literal_search(lits)
+    for lit in lits:
+        assert search(b"a=" + lit + b"&b=1") is not None
+    assert search(b"id=42&ref=home&utm_source=news") is None
+    assert literal_search([]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=WORDS, max_size=80))
+def test_a_plain_query_needs_no_decoding(query: str) -> None:
+    """What ``plain_query`` assumes of the views of a plain query: ``args_sql`` is ``args``,
+    and every piece of ``args`` free of NUL, ``&`` and ``=`` is in the lower-cased query."""
+    q = query.encode()
+    args = query_args(q)
+    assert sql_normalize(args) == args
+    assert set(args) <= ARGS_ALPHABET
+    for piece in re.split(rb"[\x00&=]", args):
+        assert piece in q.lower()
+
+
+def test_the_shipped_paranoia_1_engine_has_a_fast_path() -> None:
+    pq = ENGINE._plain
+    assert pq is not None and pq.search is not None
+    assert 32 <= pq.max_len < MAX_QUERY_BYTES  # rule 1008 (100 arguments) caps it by length
+    assert pq.target_gate == b"%" and pq.path_fields == {"shieldwall.waf.path"}
+    # a field of something else than the target in the part: no fast path (PL2: the host)
+    assert compile_engine(load_ruleset(), WafSettings(paranoia=2))._plain is None
+    assert plain_query({"http.host": [(b"x", 0)]}, {}) is None
+
+
+_WORDS = [
+    "information_schema",
+    "xp_cmdshell",
+    "sysobjects",
+    "pg_sleep",
+    "select",
+    "union",
+    "javascript",
+    "moz-binding",
+    "id",
+    "1",
+    "&",
+    "=",
+    "__",
+    "x",
+]
+_QUERY = st.lists(st.sampled_from(_WORDS), max_size=40).map("".join)
+_PATHS = ["/", "/a/b", "/.env", "/wp-config.php.bak", "/x/..", "/cgi-bin/luci", "/%2e%2e/x"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(query=_QUERY, path=st.sampled_from(_PATHS))
+def test_plain_queries_agree_with_full_evaluation(query: str, path: str) -> None:
+    p = parser()
+    ctx = edge_ctx(parse(p, f"GET {path}?{query} HTTP/1.1\r\n".encode(), BROWSER))
+    assert split(ENGINE, ctx) == full(ENGINE, ctx)
+
+
+def test_the_fast_path_is_taken_and_attacks_in_plain_queries_are_found() -> None:
+    p = parser()
+    ENGINE._by_path.clear()
+    for n in range(2):  # the second request of the block makes no WafState at all
+        line = b"GET /list?id=42&utm_source=news&n=%d HTTP/1.1\r\n" % n
+        benign = edge_ctx(parse(p, line, BROWSER))
+        assert split(ENGINE, benign) == ((), 0) and (benign.waf is None) is (n == 1)
+    assert ENGINE._by_path == {b"/list": 0}  # the path's part, kept: the fast path ran
+    scanner = edge_ctx(parse(p, b"GET /.env?v=2 HTTP/1.1\r\n", BROWSER))
+    got = split(ENGINE, scanner)
+    assert "1101" in got[0] and got == full(ENGINE, scanner)
+    assert ENGINE._by_path[b"/.env"] != 0
+    for line in (
+        b"GET /a?t=information_schema HTTP/1.1\r\n",  # a literal: the scan decides
+        b"GET /a?" + b"&".join(b"k%d=1" % i for i in range(120)) + b" HTTP/1.1\r\n",  # 1008
+        b"GET /a?" + b"&" * 100 + b" HTTP/1.1\r\n",  # 1008 at its shortest: the length cap
+    ):
+        ctx = edge_ctx(parse(p, line, BROWSER))
+        got = split(ENGINE, ctx)
+        assert got == full(ENGINE, ctx) and got[0], line[:40]
+    for n in range(MAX_TARGETS + 5):  # distinct paths: the memo stays bounded
+        ctx = edge_ctx(parse(p, b"GET /p/%d?x=1 HTTP/1.1\r\n" % n, BROWSER))
+        assert split(ENGINE, ctx) == ((), 0)
+    assert 0 < len(ENGINE._by_path) <= MAX_TARGETS
