@@ -42,7 +42,8 @@ class ZoneRuntime:
         filters = chain.request_headers
         one: Filter | None = None
         if len(filters) == 1:
-            one = filters[0]
+            # a chain's generated function, not the object (``ShieldChain.run``)
+            one = getattr(filters[0], "run", filters[0])
         elif filters:
             one = partial(run_chain, filters)
         object.__setattr__(self, "request_filter", one)

