@@ -37,6 +37,13 @@ A rule without a trigger that reads the method alone (1002) has its verdict kept
 on the engine (``method_mask``). The request-line part computes its views from the context
 (``inputs.query_args``, ``path_view``), so a benign request of a known block creates no
 ``WafState``: one is made only when a rule matches or a rule's field reads a view.
+
+Plain queries. When the request-line part's fields allow it (paranoia 1: the target, the
+query and its views, the path), a query of letters, digits, ``_``, ``-``, ``=`` and ``&``
+skips the views and the RE2 call: an analysis of the triggers over that alphabet, once per
+engine, leaves a few literals and a length the query is checked against
+(``waf/plain_query.py``, ``waf/literals.py``); passing, the part's candidates are those of
+the path fields, remembered per path (``path_mask``).
 """
 
 from __future__ import annotations
