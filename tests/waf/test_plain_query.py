@@ -134,9 +134,11 @@ def test_the_shipped_paranoia_1_engine_has_a_fast_path() -> None:
     assert pq is not None and pq.search is not None
     assert 32 <= pq.max_len < MAX_QUERY_BYTES  # rule 1008 (100 arguments) caps it by length
     assert pq.target_gate == b"%" and pq.path_fields == {"shieldwall.waf.path"}
-    # a field of something else than the target in the part: no fast path (PL2: the host)
-    assert compile_engine(load_ruleset(), WafSettings(paranoia=2))._plain is None
-    assert plain_query({"http.host": [(b"x", 0)]}, {}) is None
+    assert not pq.by_host
+    pl2 = compile_engine(load_ruleset(), WafSettings(paranoia=2))._plain  # the host joins
+    assert pl2 is not None and pl2.by_host and "http.host" in pl2.path_fields
+    # a field of something else than the path, host, target or query: no fast path
+    assert plain_query({"http.user_agent": [(b"x", 0)]}, {}) is None
 
 
 _WORDS = [
@@ -159,12 +161,26 @@ _QUERY = st.lists(st.sampled_from(_WORDS), max_size=40).map("".join)
 _PATHS = ["/", "/a/b", "/.env", "/wp-config.php.bak", "/x/..", "/cgi-bin/luci", "/%2e%2e/x"]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(query=_QUERY, path=st.sampled_from(_PATHS))
-def test_plain_queries_agree_with_full_evaluation(query: str, path: str) -> None:
+ENGINES = {pl: compile_engine(load_ruleset(), WafSettings(paranoia=pl)) for pl in (1, 2, 4)}
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    query=_QUERY,
+    path=st.sampled_from(_PATHS),
+    host=st.sampled_from(["example.com", "192.0.2.7", "[2001:db8::1]"]),
+    paranoia=st.sampled_from([1, 2, 4]),
+)
+def test_plain_queries_agree_with_full_evaluation(
+    query: str, path: str, host: str, paranoia: int
+) -> None:
+    """At paranoia 2 and up the host joins the request-line part (rule 1005: a host that is
+    an address): the path part is then kept per path and host."""
+    engine = ENGINES[paranoia]
     p = parser()
     ctx = edge_ctx(parse(p, f"GET {path}?{query} HTTP/1.1\r\n".encode(), BROWSER))
-    assert split(ENGINE, ctx) == full(ENGINE, ctx)
+    ctx.host = host
+    assert split(engine, ctx) == full(engine, ctx)
 
 
 def test_the_fast_path_is_taken_and_attacks_in_plain_queries_are_found() -> None:
@@ -187,6 +203,13 @@ def test_the_fast_path_is_taken_and_attacks_in_plain_queries_are_found() -> None
         ctx = edge_ctx(parse(p, line, BROWSER))
         got = split(ENGINE, ctx)
         assert got == full(ENGINE, ctx) and got[0], line[:40]
+    pl2 = ENGINES[2]
+    for host, found in (("192.0.2.7", True), ("example.com", False), ("192.0.2.7", True)):
+        ctx = edge_ctx(parse(p, b"GET /list?id=42 HTTP/1.1\r\n", BROWSER))
+        ctx.host = host
+        got = split(pl2, ctx)
+        assert got == full(pl2, ctx) and ("1005" in got[0]) is found
+        assert (b"/list", host) in pl2._by_path  # per path and host
     for n in range(MAX_TARGETS + 5):  # distinct paths: the memo stays bounded
         ctx = edge_ctx(parse(p, b"GET /p/%d?x=1 HTTP/1.1\r\n" % n, BROWSER))
         assert split(ENGINE, ctx) == ((), 0)

@@ -240,11 +240,11 @@ class WafEngine:
                 self.scans.append(line)
             parts.append(line.scan if line is not None else exact(fields) if fields else _nothing)
         self._field_line_scan, self._line_scan = parts
-        # a plain query's request-line part: the path fields' scan alone, per path
-        # (``waf/plain_query.py``)
+        # a plain query's request-line part: the path (and host) fields' scan alone, per path
+        # (and host) (``waf/plain_query.py``)
         self._plain = None if line is None else plain_query(fields, line.gates)
         self._path_scan: Scan = _nothing
-        self._by_path: dict[bytes, int] = {}
+        self._by_path: dict[bytes | tuple[bytes, str], int] = {}
         if self._plain is not None and self._plain.path_fields:
             path_fields = {k: fields[k] for k in self._plain.path_fields}
             path = build_head_scan(path_fields, env, exact)
@@ -299,9 +299,10 @@ class WafEngine:
         body = list(line.body)
         if self._plain is not None:
             consts["_by_path"], consts["_path_mask"] = self._by_path.get, self.path_mask
+            key = "(ctx.path, ctx.host)" if self._plain.by_host else "ctx.path"
             body = [
                 *fast_lines(self._plain, consts),
-                "        pm = _by_path(ctx.path)",
+                f"        pm = _by_path({key})",
                 "        m |= _path_mask(ctx) if pm is None else pm",
                 "    else:",
                 *("    " + text for text in body),
@@ -319,15 +320,18 @@ class WafEngine:
         ]
 
     def path_mask(self, ctx: RequestContext) -> int:
-        """The request-line part of a plain query's request (``plain_query``): its path
-        fields' candidates, memoised per path like ``target_mask``."""
+        """The request-line part of a plain query's request (``plain_query``): its path (and
+        host) fields' candidates, memoised per path (and host) like ``target_mask``."""
         m = self._path_scan(ctx)
         path = ctx.path
-        if len(path) <= MAX_TARGET_BYTES:
+        pq = self._plain
+        if len(path) <= MAX_TARGET_BYTES and (
+            pq is None or not pq.by_host or len(ctx.host) <= MAX_TARGET_BYTES
+        ):
             memo = self._by_path
             if len(memo) >= MAX_TARGETS:
                 memo.clear()
-            memo[path] = m
+            memo[(path, ctx.host) if pq is not None and pq.by_host else path] = m
         return m
 
     def target_mask(self, ctx: RequestContext) -> int:

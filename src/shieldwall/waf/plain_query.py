@@ -22,8 +22,9 @@ view replaces or drops): any piece of a required literal is required too, and su
 of a view is a piece of the lower-cased query, so the search needs no view at all.
 
 When the query passes (``fast_lines``), the request-line part's candidates are those of the
-*path* fields alone, remembered per path, plus nothing from the query fields; a field
-reading the whole target (``http.request.uri``) must have its byte gate closed on the target.
+*path* fields alone (and the host's, at paranoia 2 and up), remembered per path (and host),
+plus nothing from the query fields; a field reading the whole target (``http.request.uri``)
+must have its byte gate closed on the target.
 This is a superset of the per-field scans' candidates like every other step of the
 prefilter, so verdicts never change (tests compare with evaluating every rule).
 """
@@ -39,6 +40,7 @@ from shieldwall.waf.literals import DEAD, shape
 
 __all__ = [
     "ARGS_ALPHABET",
+    "HOST_FIELD",
     "MAX_QUERY_BYTES",
     "PATH_FIELDS",
     "QUERY_SAFE",
@@ -57,6 +59,7 @@ _ALPHABETS: Final = {
     "shieldwall.waf.args_sql": ARGS_ALPHABET,
 }
 PATH_FIELDS: Final = frozenset({"shieldwall.waf.path", "http.request.uri.path"})
+HOST_FIELD: Final = "http.host"  # the Host field line's host: the memo is then per (path, host)
 _TARGET: Final = "http.request.uri"  # path and query: only with its byte gate closed
 MAX_QUERY_BYTES: Final = 256  # longer queries take the scan (and memo keys stay short)
 MIN_COVERED_LENGTH: Final = 32  # a literal-less trigger shorter than this: no fast path
@@ -69,13 +72,15 @@ class PlainQuery:
     """``max_len``: the longest query the fast path takes; ``safe``: ``QUERY_SAFE`` for
     ``bytes.translate``; ``search``: finds a required literal in the lower-cased query (None:
     there is none); ``target_gate``: bytes of which the target must hold none (empty: no
-    target field); ``path_fields``: the part's fields that read the path alone."""
+    target field); ``path_fields``: the part's fields that read the path (or the host)
+    alone; ``by_host``: the host is one of them (the path part is kept per path and host)."""
 
     max_len: int
     safe: bytes
     search: Any
     target_gate: bytes
     path_fields: frozenset[str]
+    by_host: bool
 
 
 def _piece(lit: bytes) -> bytes:
@@ -118,7 +123,7 @@ def plain_query(
     lits: set[bytes] = set()
     target_gate = b""
     for name, patterns in per_field.items():
-        if name in PATH_FIELDS:
+        if name in PATH_FIELDS or name == HOST_FIELD:
             continue
         if name == _TARGET:
             gate = gates.get(name)
@@ -149,7 +154,8 @@ def plain_query(
         bytes(sorted(QUERY_SAFE)),
         literal_search(sorted(lits)),
         target_gate,
-        frozenset(per_field) & PATH_FIELDS,
+        frozenset(per_field) & (PATH_FIELDS | {HOST_FIELD}),
+        HOST_FIELD in per_field,
     )
 
 
