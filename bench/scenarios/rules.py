@@ -12,7 +12,11 @@ pages). Loads (``--loads``): ``same``, the 1 KB file
 with a query string and 11 browser headers, the same head on every request (wrk's way: a
 connection that repeats its head gets its filters' outcome again without running them,
 ``pipeline.repeatable``); ``varied``, the same head with a counter added to the query (no two
-heads equal: every request runs every rule and the whole WAF). Runs are interleaved plain,
+heads equal: every request runs the firewall's and the WAF's per-request parts; the query is
+plain, letters, digits and ``_``, so the WAF takes its plain-query path,
+``waf/plain_query.py``); ``encoded`` (information, not in the default loads, no target), the
+varied head with a percent-encoded search term added (``q=red%20shoes``): the WAF decodes
+the query's views and scans them with RE2 on every request. Runs are interleaved plain,
 rules, ... each after a warm-up; the figure per ``load@mode`` is the rps ratio rules/plain
 (target >= ``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU µs per request difference.
 
@@ -53,7 +57,12 @@ __all__ = ["RULE_COUNT", "add_arguments", "custom_rules", "main", "main_quality"
 RULE_COUNT = 100
 TARGET_RATIO = 0.85  # rules rps / plain rps
 PATH = "/1k.bin?id=42&ref=home&utm_source=newsletter"
-LOADS = {"same": PATH, "varied": PATH + "&n=" + VARY_MARK}
+LOADS = {
+    "same": PATH,
+    "varied": PATH + "&n=" + VARY_MARK,
+    "encoded": PATH + "&q=red%20shoes&n=" + VARY_MARK,
+}
+INFO_LOADS = frozenset({"encoded"})  # measured and shown, no target
 # how both zones serve the file (``--modes``): ``hit``, from their cache (keyed without the
 # query: every request of either load a hit, the cheapest answer there is, so the rules weigh
 # most); ``pass``, without a cache, every request proxied to the origin (a dynamic site's
@@ -104,7 +113,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each run")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--rules", type=int, default=RULE_COUNT, help="custom rules in the zone")
-    p.add_argument("--loads", default="same,varied", help="comma-separated: same, varied")
+    p.add_argument(
+        "--loads", default="same,varied", help="comma-separated: same, varied, encoded (info)"
+    )
     p.add_argument(
         "--modes", default="hit,pass", help="comma-separated: hit (cache hits), pass (no cache)"
     )
@@ -259,19 +270,21 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
             summary["plain"]["cpu_us_per_req"],
             summary["rules"]["cpu_us_per_req"],
         )
+        info = case.split("@")[0] in INFO_LOADS
         per_case[case] = {
             "zones": summary,
             "rps_ratio": rps_ratio,
             "cpu_ratio": ratio(plain_cpu, rules_cpu),
             "rules_cpu_us": (round(rules_cpu - plain_cpu, 2) if plain_cpu and rules_cpu else None),
-            "target_met": rps_ratio is not None and rps_ratio >= TARGET_RATIO,
+            "target_met": None if info else rps_ratio is not None and rps_ratio >= TARGET_RATIO,
             "path": LOADS[case.split("@")[0]],
         }
     print(fmt_table(["load@mode", "zone", "rps", "CPU µs/req", "p99 µs", "flagged"], table))
     for case, r in per_case.items():
         print(
-            f"{case}: rules/plain rps ratio {r['rps_ratio']} (target >= {TARGET_RATIO}); "
-            f"CPU-based ratio {r['cpu_ratio']}; rules cost {r['rules_cpu_us']} µs CPU/request"
+            f"{case}: rules/plain rps ratio {r['rps_ratio']} "
+            + ("(information); " if r["target_met"] is None else f"(target >= {TARGET_RATIO}); ")
+            + f"CPU-based ratio {r['cpu_ratio']}; rules cost {r['rules_cpu_us']} µs CPU/request"
         )
     return {
         "settings": {
@@ -286,7 +299,7 @@ def _throughput(args: argparse.Namespace) -> dict[str, Any]:
         "loads": per_case,
         "runs": runs,
         "target_ratio": TARGET_RATIO,
-        "targets_met": all(r["target_met"] for r in per_case.values()),
+        "targets_met": all(r["target_met"] is not False for r in per_case.values()),
     }
 
 

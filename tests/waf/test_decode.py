@@ -14,7 +14,7 @@ from shieldwall.waf.body import (
     form_values,
     json_values,
 )
-from shieldwall.waf.inputs import SEP, decode_joined
+from shieldwall.waf.inputs import SEP, decode_joined, query_args
 from shieldwall.waf.normalize import (
     MAX_VIEW_BYTES,
     decode_value,
@@ -90,3 +90,28 @@ def test_decoders_are_total(data: bytes) -> None:
     sql_normalize(out)
     body_values(b"application/json", data)
     body_values(b"application/x-www-form-urlencoded", data)
+
+
+def _args_by_definition(query: bytes) -> bytes:
+    """The ``args`` view as documented: every part's name and value through decode_value."""
+    parts: list[bytes] = []
+    for i, pair in enumerate(query.split(b"&")):
+        if i >= 256:
+            break
+        if pair:
+            name, eq, value = pair.partition(b"=")
+            parts.append(decode_value(name))
+            if eq:
+                parts.append(decode_value(value))
+    return SEP.join(parts)
+
+
+_QUERY_BITS = ["a", "Z", "=", "&", "&&", "%", "%20", "%26Eacute%3B", "%2527", "+", "%00", "x"]
+
+
+@given(st.lists(st.sampled_from(_QUERY_BITS), max_size=16).map("".join))
+def test_query_args_is_the_per_part_decoding(query: str) -> None:
+    """``query_args`` takes shortcuts (one translation for a plain query, plain parts only
+    lower-cased): the view must be the one decoding every name and value gives."""
+    raw = query.encode()
+    assert query_args(raw) == _args_by_definition(raw)

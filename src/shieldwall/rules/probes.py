@@ -109,9 +109,10 @@ _GEO_CONST: Final = {  # value of the field without a GeoIP database
     "ip.geoip.asnum": 0,
 }
 _name = itemgetter(0)
-# a query argument name holding an escape; linear (each try starts at the text's start or an
-# "&" and stops at the next "=" or "&"), so Python's ``re`` is safe here
-_ENCODED_NAME: Final = re.compile(rb"(?:^|&)[^=&]*[%+]")
+# a query argument name holding an escape, searched in "&" + query (a literal first byte:
+# the engine skips to each "&" instead of trying every position, ~2.5x faster); linear (each
+# try stops at the next "=" or "&"), so Python's ``re`` is safe here
+_ENCODED_NAME: Final = re.compile(rb"&[^=&]*[%+]")
 
 MaskProbe = Callable[[RequestContext], int]
 
@@ -240,7 +241,7 @@ class _Part:
         encoded = self.const(_ENCODED_NAME.search)
         parsed = self.const(parse_query)
         body.append(f"    if {q}:")
-        body.append(f"        if (37 in {q} or 43 in {q}) and {encoded}({q}) is not None:")
+        body.append(f"        if (37 in {q} or 43 in {q}) and {encoded}(b'&' + {q}) is not None:")
         body.append(f"            p = {parsed}({q})")
         for key, mask in owners.items():
             body.append(f"            if {self.const(key)} in p:")

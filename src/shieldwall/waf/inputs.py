@@ -225,15 +225,19 @@ def query_args(query: bytes) -> bytes:
             return query.translate(_ARGS_TABLE)
         pairs = query.lower().split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]
         return SEP.join([p.replace(b"=", SEP, 1) for p in pairs if p])
+    # escapes somewhere: a part holding none is only lower-cased (what decode_value would
+    # make of its name and value); a part holding one is decoded name and value apart, from
+    # its raw bytes (lower-casing first would change HTML references made by the decoding)
     parts: list[bytes] = []
-    for i, pair in enumerate(query.split(b"&")):
-        if i >= _MAX_QUERY_PARTS:
-            break
-        if pair:
-            name, eq, value = pair.partition(b"=")
-            parts.append(decode_value(name))
-            if eq:
-                parts.append(decode_value(value))
+    cap = MAX_VIEW_BYTES
+    for pair in query.split(b"&", _MAX_QUERY_PARTS)[:_MAX_QUERY_PARTS]:
+        if not pair:
+            continue
+        plain = PERCENT not in pair and PLUS not in pair and NUL not in pair and len(pair) <= cap
+        name, eq, value = (pair.lower() if plain else pair).partition(b"=")
+        parts.append(name if plain else decode_value(name))
+        if eq:
+            parts.append(value if plain else decode_value(value))
     return SEP.join(parts)
 
 
