@@ -44,12 +44,15 @@ class HeaderBlock:
     derived from them (``derived``/``keep``, keyed by the consumer: a compiled rule index, a
     WAF engine). A general-path head's block holds the parsed list and no ``tail``."""
 
-    __slots__ = ("_derived", "_list", "tail")
+    __slots__ = ("_list", "facts", "tail")
 
     def __init__(self, tail: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.tail = tail
         self._list = headers
-        self._derived: dict[Any, Any] | None = None
+        # owner -> what it kept (``keep``), None before the first: per-request code reads it
+        # directly (``facts.get(owner)`` is ``derived(owner)`` without a call, which counts
+        # there); written only through ``keep``
+        self.facts: dict[Any, Any] | None = None
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -64,15 +67,15 @@ class HeaderBlock:
 
     def derived(self, owner: Any) -> Any:
         """What ``owner`` kept for these field lines, or None."""
-        d = self._derived
+        d = self.facts
         return None if d is None else d.get(owner)
 
     def keep(self, owner: Any, value: Any) -> None:
         """Remember ``value`` (not None) for ``owner``: valid for any request of the block,
         so it may depend on the field lines and ``owner``'s config only."""
-        d = self._derived
+        d = self.facts
         if d is None:
-            d = self._derived = {}
+            d = self.facts = {}
         elif len(d) >= MAX_DERIVED and owner not in d:
             d.clear()
         d[owner] = value
@@ -80,7 +83,7 @@ class HeaderBlock:
     def fact(self, owner: Any, compute: Callable[[HeaderBlock], Any]) -> Any:
         """``derived(owner)``, computed by ``compute(self)`` (never None) and kept on first
         use: for a fact of the field lines alone."""
-        d = self._derived
+        d = self.facts
         value = None if d is None else d.get(owner)
         if value is None:
             value = compute(self)

@@ -50,7 +50,7 @@ from shieldwall.rules.ast import CmpOp, LogicOp
 from shieldwall.rules.checker import Checked
 from shieldwall.rules.fields import FIELDS, Environment
 from shieldwall.rules.plan import field_key, find_star
-from shieldwall.rules.probes import BlockKey, build_probe, mask_of
+from shieldwall.rules.probes import BlockKey, ProbeBody, build_probe, mask_of
 from shieldwall.rules.types import INT, STRING
 from shieldwall.rules.values import network_range
 
@@ -170,7 +170,7 @@ class RuleIndex:
     probe (``rules.probes``); ``block_key``: the key its header-part masks are kept under on
     a ``HeaderBlock``."""
 
-    __slots__ = ("block_key", "indexed", "mask", "source")
+    __slots__ = ("block_key", "body", "indexed", "mask", "source")
 
     def __init__(
         self,
@@ -178,11 +178,13 @@ class RuleIndex:
         indexed: int,
         source: str = "",
         block_key: BlockKey | None = None,
+        body: ProbeBody | None = None,
     ) -> None:
         self.mask = mask
         self.indexed = indexed  # rules that are evaluated only when a probe names them
         self.source = source
         self.block_key = block_key
+        self.body = body  # the probe's lines, for a caller's own function around them
 
     def candidates(self, ctx: RequestContext) -> list[int]:
         return bits(self.mask(ctx))
@@ -212,5 +214,5 @@ def build_index(rules: Sequence[Checked], env: Environment) -> RuleIndex:
             if a.kind == "member":  # the list's matcher: the same object for every rule
                 value = (a.value, c.lists[a.value].matcher)
             by_kind.setdefault((a.kind, a.field), []).append((value, i))
-    fn, source, key = build_probe(by_kind, mask_of(always), env)
-    return RuleIndex(fn, len(rules) - len(set(always)), source, key)
+    fn, source, key, body = build_probe(by_kind, mask_of(always), env)
+    return RuleIndex(fn, len(rules) - len(set(always)), source, key, body)

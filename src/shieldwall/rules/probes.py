@@ -72,6 +72,7 @@ __all__ = [
     "SET_MAX_MEM",
     "UNANCHORED",
     "BlockKey",
+    "ProbeBody",
     "any_matcher",
     "build_probe",
     "joinable",
@@ -333,9 +334,10 @@ def build_probe(
     by_kind: Mapping[tuple[str, str], list[tuple[Any, int]]],
     always_mask: int,
     env: Environment,
-) -> tuple[Callable[[RequestContext], int], str, BlockKey]:
-    """``candidates(ctx) -> mask``, its source and the key of its header-part masks on a
-    ``HeaderBlock``. ``by_kind``: (kind, field) -> [(atom value, rule index)]."""
+) -> tuple[Callable[[RequestContext], int], str, BlockKey, ProbeBody]:
+    """``candidates(ctx) -> mask``, its source, the key of its header-part masks on a
+    ``HeaderBlock`` and its body (``ProbeBody``). ``by_kind``: (kind, field) -> [(atom value,
+    rule index)]."""
     consts: dict[str, Any] = {
         "_hdict": header_dict,
         "_name": _name,
@@ -370,7 +372,8 @@ def build_probe(
             "    if b is None:",
             "        m = _head(ctx, ctx.headers)",
             "    else:",
-            "        m = b.derived(_key)",
+            "        f = b.facts",  # b.derived(_key) without the call
+            "        m = None if f is None else f.get(_key)",
             "        if m is None:",
             "            m = _head(ctx, b.headers)",
             "            b.keep(_key, m)",  # an int, 0 included: never None
@@ -383,9 +386,35 @@ def build_probe(
         source += ip.function("_by_ip(ctx)")
         address = "(_key, ctx.client_ip or ctx.conn.client_ip)"
         main += _remembered(address, "_ips", "_by_ip(ctx)", MAX_IP_MEMO)
-    main += [*request.reads, *request.body, "    return m"]
-    text = "\n".join([*source, *main]) + "\n"
+    main += [*request.reads, *request.body]
+    text = "\n".join([*source, *main, "    return m"]) + "\n"
     namespace = dict(consts)
     exec(compile(text, "<shieldwall rule index>", "exec"), namespace)  # constants via globals
     fn: Callable[[RequestContext], int] = namespace["_candidates"]
-    return fn, text, key
+    return fn, text, key, ProbeBody(tuple(main[1:]), namespace)
+
+
+class ProbeBody:
+    """The lines of ``_candidates`` that leave the mask in a local ``m``, and the globals they
+    read: a caller generates its own function around them (``define``), e.g. a filter that
+    returns at once when ``m`` is 0, without a call to the probe."""
+
+    __slots__ = ("lines", "namespace")
+
+    def __init__(self, lines: tuple[str, ...], namespace: dict[str, Any]) -> None:
+        self.lines = lines
+        self.namespace = namespace
+
+    def define(
+        self, prologue: list[str], epilogue: list[str], consts: Mapping[str, Any]
+    ) -> Callable[[RequestContext], Any]:
+        """``def run(ctx):`` with ``prologue``, the probe's lines and ``epilogue`` (each
+        indented by four spaces); ``consts`` join the probe's globals (names must not clash:
+        the probe's own start with ``_k``, ``_head``, ``_by_ip`` ...)."""
+        namespace = dict(self.namespace)
+        assert not namespace.keys() & consts.keys()
+        namespace.update(consts)
+        text = "\n".join(["def run(ctx):", *prologue, *self.lines, *epilogue]) + "\n"
+        exec(compile(text, "<shieldwall rule filter>", "exec"), namespace)  # ours only
+        fn: Callable[[RequestContext], Any] = namespace["run"]
+        return fn

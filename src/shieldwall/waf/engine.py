@@ -172,6 +172,7 @@ class WafEngine:
         "_by_target",
         "_conds",
         "_field_line_scan",
+        "_head_code",
         "_line_scan",
         "_method_rules",
         "_path_scan",
@@ -255,6 +256,7 @@ class WafEngine:
         if set(per_field) - FIELD_LINE_FIELDS <= TARGET_FIELDS:
             self._by_target = {}
         self.head_source = ""  # the generated head phase (debugging, tests)
+        self._head_code: tuple[list[str], dict[str, Any]] | None = None  # (head_filter)
         self.head = self._generic_head if line is None else self._generate_head(line)
 
     def _generate_head(self, line: HeadScan) -> Callable[[RequestContext], WafState | None]:
@@ -272,24 +274,56 @@ class WafEngine:
         assert not consts.keys() & line.consts.keys()
         consts.update(line.consts)
         always = self._always_mask
-        body = [
+        lines = [
             "    block = ctx.block",
             "    if block is None:",
             "        m = _field_lines(ctx)",
             "    else:",
-            "        m = block.derived(_owner)",
+            "        f = block.facts",  # block.derived(_owner) without the call
+            "        m = None if f is None else f.get(_owner)",
             "        if m is None:",
             "            m = _field_lines(ctx)",
             "            block.keep(_owner, m)",
             "    mm = _by_method(ctx.method)",
             "    m |= _method_mask(ctx) if mm is None else mm",
             *self._line_body(line, consts),
+        ]
+        self._head_code = (lines, consts)
+        body = [
+            *lines,
             *(["    if m:", "        return _judge(ctx, m)"] if not always else []),
             f"    return _judge(ctx, m | {always})" if always else "    return ctx.waf",
         ]
         fn, self.head_source = define("_head", body, consts)
         head: Callable[[RequestContext], WafState | None] = fn
         return head
+
+    def head_filter(
+        self, skip: str, after: Callable[[RequestContext, WafState], Any], none: Any
+    ) -> Callable[[RequestContext], Any] | None:
+        """One function doing what a filter around ``head`` does: ``none`` when
+        ``ctx.security_skip`` holds ``skip`` or no rule is a candidate (the usual request),
+        else ``after(ctx, state)`` with the judged state. None without a generated head."""
+        if self._head_code is None:
+            return None
+        lines, consts = self._head_code
+        extra = {"_after": after, "_none": none, "_skip": skip}
+        assert not extra.keys() & consts.keys()
+        always = self._always_mask
+        fn, _ = define(
+            "_filter",
+            [
+                "    s = ctx.security_skip",
+                "    if s and _skip in s:",
+                "        return _none",
+                *lines,
+                *(["    if not m:", "        return _none"] if not always else []),
+                f"    st = _judge(ctx, m | {always})",
+                "    return _none if st is None else _after(ctx, st)",
+            ],
+            {**consts, **extra},
+        )
+        return fn  # type: ignore[no-any-return]
 
     def _line_body(self, line: HeadScan, consts: dict[str, Any]) -> list[str]:
         """The request-line scan; before it, for a plain query, the path fields' memo

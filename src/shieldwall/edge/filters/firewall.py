@@ -36,6 +36,7 @@ from shieldwall.edge.decision import CONTINUE, Block, Challenge, Decision, Respo
 from shieldwall.edge.pipeline import Filter
 from shieldwall.errors import ConfigError
 from shieldwall.rules import Environment, NamedList, RuleError, compile_rule, compile_rule_index
+from shieldwall.rules.probes import ProbeBody
 
 __all__ = [
     "Action",
@@ -81,7 +82,7 @@ class FirewallFilter:
     repeats its field lines with new request lines pays for its request line only.
     """
 
-    __slots__ = ("_candidates", "_decisions", "_hits", "_matchers", "_rules", "log_only")
+    __slots__ = ("_candidates", "_decisions", "_hits", "_matchers", "_rules", "log_only", "run")
     # no match: nothing counted or recorded, and every field a rule reads is the head's, the
     # connection's or the config version's (named lists, GeoIP), so a repeated head may skip
     # the rules (``pipeline.repeatable``); the clearance field is the exception, but a request
@@ -93,6 +94,7 @@ class FirewallFilter:
         rules: Sequence[tuple[FirewallRule, Matcher]],
         log_only: bool,
         candidates: Callable[[RequestContext], int] | None = None,
+        probe: ProbeBody | None = None,
     ) -> None:
         self._rules = tuple(r for r, _ in rules)
         self._matchers = tuple(m for _, m in rules)
@@ -101,6 +103,19 @@ class FirewallFilter:
         self._decisions: tuple[Decision | None, ...] = tuple(_decision(r) for r in self._rules)
         every = (1 << len(self._rules)) - 1
         self._candidates = candidates or (lambda ctx: every)
+        # what the chain calls (``ShieldChain``): ``__call__`` as one function with the probe's
+        # lines inline, which returns at once for the usual request (no candidate)
+        self.run: Callable[[RequestContext], Decision] = self.__call__
+        if probe is not None:
+            self.run = probe.define(
+                [
+                    "    skip = ctx.security_skip",
+                    "    if skip and 'firewall' in skip:",
+                    "        return _CONTINUE",
+                ],
+                ["    if not m:", "        return _CONTINUE", "    return _judge(ctx, m)"],
+                {"_CONTINUE": CONTINUE, "_judge": self._judge},
+            )
 
     @property
     def hits(self) -> dict[str, int]:
@@ -112,6 +127,10 @@ class FirewallFilter:
         mask = self._candidates(ctx)
         if not mask:  # the usual request: no rule could match
             return CONTINUE
+        return self._judge(ctx, mask)
+
+    def _judge(self, ctx: RequestContext, mask: int) -> Decision:
+        """The candidates of ``mask``, in rule order: the first that matches decides."""
         matchers = self._matchers
         while mask:
             low = mask & -mask
@@ -224,7 +243,7 @@ def _filter(
 ) -> FirewallFilter:
     rule_set = compile_rule_index([r.expression for r, _ in compiled], lists=lists, env=env)
     rules = [(r, m) for (r, _), m in zip(compiled, rule_set.matchers, strict=True)]
-    return FirewallFilter(rules, log_only, rule_set.index.mask)
+    return FirewallFilter(rules, log_only, rule_set.index.mask, rule_set.index.body)
 
 
 def compile_matcher(expression: str, lists: Mapping[str, NamedList] | None = None) -> Matcher:

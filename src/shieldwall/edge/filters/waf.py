@@ -20,7 +20,7 @@ Both filters do nothing when an earlier filter (an IP access or firewall ``allow
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from shieldwall.config.firewall import WafConfig
@@ -49,7 +49,7 @@ WafAction = Literal["block", "challenge", "log"]
 class WafFilter:
     """``Filter`` over one zone's engine; ``body=True`` makes it the ``request_body`` filter."""
 
-    __slots__ = ("_head", "action", "body", "engine", "hits")
+    __slots__ = ("_head", "action", "body", "engine", "hits", "run")
     # no rule matched: nothing counted, and the scores depend only on the head (and body,
     # which a replayed request never has): ``pipeline.repeatable``
     repeatable = True
@@ -60,6 +60,10 @@ class WafFilter:
         self.action = action
         self.body = body
         self.hits: Counter[str] = Counter()
+        # what the chain calls (``ShieldChain``): for the head, ``__call__`` as one function
+        # with the engine's head phase inline (``WafEngine.head_filter``)
+        run = None if body else engine.head_filter("waf", self._matched, CONTINUE)
+        self.run: Callable[[RequestContext], Decision] = run or self.__call__
 
     def __call__(self, ctx: RequestContext) -> Decision:
         if ctx.security_skip and "waf" in ctx.security_skip:
@@ -78,9 +82,16 @@ class WafFilter:
                 return CONTINUE
         else:
             found = self._head(ctx)
-            if found is None or not found.rule_ids:
+            if found is None:
                 return CONTINUE
             st = found
+        return self._matched(ctx, st)
+
+    def _matched(self, ctx: RequestContext, st: WafState) -> Decision:
+        """After a phase judged the candidates: the action when the score reaches the
+        threshold (nothing when no rule matched)."""
+        if not st.rule_ids:
+            return CONTINUE
         ctx.repeat = 0.0  # matches are counted (and logged) every time
         self.hits.update(st.rule_ids)
         if st.score < self.engine.threshold:
