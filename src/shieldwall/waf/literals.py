@@ -38,7 +38,7 @@ from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final, NamedTuple
 
-from shieldwall.waf.required import FLAGS, UNSAFE, Unsupported, char_class, fold
+from shieldwall.waf.required import FLAGS, UNSAFE, Unsupported, char_class, fold, group
 
 __all__ = ["DEAD", "Shape", "shape"]
 
@@ -137,14 +137,7 @@ def _node(op: Any, av: Any, icase: bool, alphabet: frozenset[int], depth: int) -
     if op is sre_c.AT:
         return _Info(0, _EMPTY, None)
     if op is sre_c.SUBPATTERN:
-        _group, add, remove, body = av
-        if (add | remove) & ~FLAGS:
-            raise Unsupported("flags")
-        inner = icase
-        if add & sre_c.SRE_FLAG_IGNORECASE:
-            inner = True
-        if remove & sre_c.SRE_FLAG_IGNORECASE:
-            inner = False
+        body, inner = group(av, icase)
         return _seq(body, inner, alphabet, depth + 1)
     if op is sre_c.BRANCH:
         alive = [i for i in (_seq(b, icase, alphabet, depth + 1) for b in av[1]) if i is not None]

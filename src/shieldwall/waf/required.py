@@ -28,7 +28,16 @@ from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final
 
-__all__ = ["FLAGS", "UNSAFE", "Unsupported", "char_class", "fold", "required_bytes", "weight"]
+__all__ = [
+    "FLAGS",
+    "UNSAFE",
+    "Unsupported",
+    "char_class",
+    "fold",
+    "group",
+    "required_bytes",
+    "weight",
+]
 
 UNSAFE: Final = re.compile(rb":\]|\\[pPQCEz]|\\x\{")  # RE2 syntax read differently here
 FLAGS: Final = sre_c.SRE_FLAG_IGNORECASE | sre_c.SRE_FLAG_DOTALL | sre_c.SRE_FLAG_MULTILINE
@@ -110,6 +119,19 @@ def char_class(items: list[tuple[Any, Any]], icase: bool) -> frozenset[int]:
     return _ALL - out if negate else frozenset(out)
 
 
+def group(av: Any, icase: bool) -> tuple[Any, bool]:
+    """A group's body and whether it is read case-insensitively (its inline flags); other
+    flags than ``FLAGS`` are not understood."""
+    _group, add, remove, body = av
+    if (add | remove) & ~FLAGS:
+        raise Unsupported("flags")
+    if add & sre_c.SRE_FLAG_IGNORECASE:
+        icase = True
+    if remove & sre_c.SRE_FLAG_IGNORECASE:
+        icase = False
+    return body, icase
+
+
 def _seq(items: Any, icase: bool, depth: int) -> frozenset[int] | None:
     best: frozenset[int] | None = None
     for op, av in items:
@@ -133,14 +155,7 @@ def _node(op: Any, av: Any, icase: bool, depth: int) -> frozenset[int] | None:
     if op is sre_c.AT:
         return None
     if op is sre_c.SUBPATTERN:
-        _group, add, remove, body = av
-        if (add | remove) & ~FLAGS:
-            raise Unsupported("flags")
-        inner = icase
-        if add & sre_c.SRE_FLAG_IGNORECASE:
-            inner = True
-        if remove & sre_c.SRE_FLAG_IGNORECASE:
-            inner = False
+        body, inner = group(av, icase)
         return _seq(body, inner, depth + 1)
     if op is sre_c.BRANCH:
         union: set[int] = set()
