@@ -67,14 +67,14 @@ from shieldwall.rules.index import bits
 from shieldwall.rules.plan import field_key, walk
 from shieldwall.rules.values import regex_options
 from shieldwall.waf.conditions import Trigger, field_line_condition, triggers
+from shieldwall.waf.head_code import MAX_TARGET_BYTES, HeadCode, HeadParts
 from shieldwall.waf.inputs import WafState, state
-from shieldwall.waf.plain_query import fast_lines, plain_query
+from shieldwall.waf.plain_query import plain_query
 from shieldwall.waf.prefilter import (
     FIELD_LINE_FIELDS,
     HeadScan,
     Scan,
     build_head_scan,
-    define,
 )
 from shieldwall.waf.ruleset import ManagedRule, RuleSet
 from shieldwall.waf.selection import RuleOverride, WafSettings, select
@@ -92,8 +92,8 @@ __all__ = [
 
 SET_MAX_MEM: Final = 64 << 20  # RE2 program memory for one field's trigger set
 MAX_METHODS: Final = 64  # methods whose method-only verdicts an engine remembers
-MAX_TARGETS: Final = 1024  # query-less targets whose request-line part an engine remembers
-MAX_TARGET_BYTES: Final = 256  # ... each at most this long (<= 256 KiB of keys per engine)
+MAX_TARGETS: Final = 1024  # targets (paths) whose request-line part an engine remembers, each
+# at most head_code.MAX_TARGET_BYTES long (<= 256 KiB of keys per memo)
 # request-line fields whose value is a function of the request target alone
 TARGET_FIELDS: Final = frozenset(
     {
@@ -256,102 +256,38 @@ class WafEngine:
         if set(per_field) - FIELD_LINE_FIELDS <= TARGET_FIELDS:
             self._by_target = {}
         self.head_source = ""  # the generated head phase (debugging, tests)
-        self._head_code: tuple[list[str], dict[str, Any]] | None = None  # (head_filter)
+        self._head_code: HeadCode | None = None  # (head_filter)
         self.head = self._generic_head if line is None else self._generate_head(line)
 
     def _generate_head(self, line: HeadScan) -> Callable[[RequestContext], WafState | None]:
-        """``evaluate_head`` as one generated function around the request-line scan: the
-        block's field-line part, the method memo, the scan, then the rules (``_judge``) only
-        when a mask bit is set. The same steps as ``_generic_head``, without its calls."""
-        consts: dict[str, Any] = {
-            "_owner": self,
-            "_field_lines": self.field_lines_mask,
-            "_by_method": self._by_method.get,
-            "_method_mask": self.method_mask,
-            "_judge": self._judge,
-            "_target_mask": self.target_mask,
-        }
-        assert not consts.keys() & line.consts.keys()
-        consts.update(line.consts)
-        always = self._always_mask
-        lines = [
-            "    block = ctx.block",
-            "    if block is None:",
-            "        m = _field_lines(ctx)",
-            "    else:",
-            "        f = block.facts",  # block.derived(_owner) without the call
-            "        m = None if f is None else f.get(_owner)",
-            "        if m is None:",
-            "            m = _field_lines(ctx)",
-            "            block.keep(_owner, m)",
-            "    mm = _by_method(ctx.method)",
-            "    m |= _method_mask(ctx) if mm is None else mm",
-            *self._line_body(line, consts),
-        ]
-        self._head_code = (lines, consts)
-        body = [
-            *lines,
-            *(["    if m:", "        return _judge(ctx, m)"] if not always else []),
-            f"    return _judge(ctx, m | {always})" if always else "    return ctx.waf",
-        ]
-        fn, self.head_source = define("_head", body, consts)
-        head: Callable[[RequestContext], WafState | None] = fn
+        """``evaluate_head`` as one generated function (``waf/head_code.py``)."""
+        code = HeadCode(
+            line,
+            HeadParts(
+                owner=self,
+                field_lines=self.field_lines_mask,
+                by_method=self._by_method.get,
+                method_mask=self.method_mask,
+                judge=self._judge,
+                always=self._always_mask,
+                by_target=None if self._by_target is None else self._by_target.get,
+                target_mask=self.target_mask,
+                plain=self._plain,
+                by_path=self._by_path.get,
+                path_mask=self.path_mask,
+            ),
+        )
+        self._head_code = code
+        head, self.head_source = code.head()
         return head
 
     def head_filter(
         self, skip: str, after: Callable[[RequestContext, WafState], Any], none: Any
     ) -> Callable[[RequestContext], Any] | None:
-        """One function doing what a filter around ``head`` does: ``none`` when
-        ``ctx.security_skip`` holds ``skip`` or no rule is a candidate (the usual request),
-        else ``after(ctx, state)`` with the judged state. None without a generated head."""
-        if self._head_code is None:
-            return None
-        lines, consts = self._head_code
-        extra = {"_after": after, "_none": none, "_skip": skip}
-        assert not extra.keys() & consts.keys()
-        always = self._always_mask
-        fn, _ = define(
-            "_filter",
-            [
-                "    s = ctx.security_skip",
-                "    if s and _skip in s:",
-                "        return _none",
-                *lines,
-                *(["    if not m:", "        return _none"] if not always else []),
-                f"    st = _judge(ctx, m | {always})",
-                "    return _none if st is None else _after(ctx, st)",
-            ],
-            {**consts, **extra},
-        )
-        return fn  # type: ignore[no-any-return]
-
-    def _line_body(self, line: HeadScan, consts: dict[str, Any]) -> list[str]:
-        """The request-line scan; before it, for a plain query, the path fields' memo
-        (``plain_query``); before both, for a target without a query string, its memo (when
-        the request-line part reads the target alone; the edge's context then shares the
-        path's object with the target)."""
-        body = list(line.body)
-        if self._plain is not None:
-            consts["_by_path"], consts["_path_mask"] = self._by_path.get, self.path_mask
-            key = "(ctx.path, ctx.host)" if self._plain.by_host else "ctx.path"
-            body = [
-                *fast_lines(self._plain, consts),
-                f"        pm = _by_path({key})",
-                "        m |= _path_mask(ctx) if pm is None else pm",
-                "    else:",
-                *("    " + text for text in body),
-            ]
-        if self._by_target is None:
-            return ["    t = ctx.target", *body]
-        consts["_by_target"] = self._by_target.get
-        return [
-            "    t = ctx.target",
-            f"    if ctx.path is t and not ctx.query and len(t) <= {MAX_TARGET_BYTES}:",
-            "        lm = _by_target(t)",
-            "        m |= _target_mask(ctx) if lm is None else lm",
-            "    else:",
-            *("    " + text for text in body),
-        ]
+        """One function doing what a filter around ``head`` does (``HeadCode.filter``): the
+        chain calls it directly. None without a generated head."""
+        code = self._head_code
+        return None if code is None else code.filter(skip, after, none)
 
     def path_mask(self, ctx: RequestContext) -> int:
         """The request-line part of a plain query's request (``plain_query``): its path (and
