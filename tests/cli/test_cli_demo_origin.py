@@ -105,3 +105,37 @@ def test_stopping_with_a_kept_alive_connection_logs_no_error() -> None:
 
     asyncio.run(main())
     assert errors == []
+
+
+def test_stopping_while_a_connection_closes_logs_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The teardown may also find a connection's task waiting for its close (the peer hung
+    up just before Ctrl-C): cancelled there too, it must end quietly. The close is held
+    open here so that the teardown finds it so."""
+    errors: list[dict[str, object]] = []
+    closing = asyncio.Event()
+
+    async def slow_close(self: asyncio.StreamWriter) -> None:
+        closing.set()
+        await asyncio.Event().wait()  # never: the teardown's cancel ends it
+
+    monkeypatch.setattr(asyncio.StreamWriter, "wait_closed", slow_close)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = loop.create_future()
+        task = asyncio.create_task(
+            origin.serve("127.0.0.1", 0, stop=stop, on_ready=bound.set_result)
+        )
+        port = await asyncio.wait_for(bound, 10)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get("/", close=True))
+        await asyncio.wait_for(reader.read(), 10)  # answered and closed by the origin
+        await asyncio.wait_for(closing.wait(), 10)  # its task now waits in wait_closed
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        writer.transport.abort()
+
+    asyncio.run(main())
+    assert errors == []

@@ -170,7 +170,8 @@ async def _connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         pass
     finally:
         writer.close()
-        with contextlib.suppress(ConnectionError):
+        # cancelled again while closing (the loop stopping): still the quiet end above
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             await writer.wait_closed()
 
 
