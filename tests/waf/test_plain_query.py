@@ -34,7 +34,7 @@ from shieldwall.waf.selection import WafSettings
 
 ALL_RULES = compile_engine(load_ruleset(), WafSettings(paranoia=4))
 TRIGGERS = sorted({p for a in ALL_RULES._rules for _f, p in (a.triggers or [])})
-WORDS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&"
+WORDS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&+"
 ALPHABETS = {
     "query": QUERY_SAFE,
     "args": ARGS_ALPHABET,
@@ -104,6 +104,9 @@ def test_shapes_of_known_patterns() -> None:
     assert s is not None and s.lits == frozenset({b"select", b"union"})
     assert shape(rb"^(?:[^&]*&){100}", QUERY_SAFE) == Shape(100, frozenset({b"&"}))
     assert shape(rb"[a-z]+\d", word) == Shape(2, None)
+    # a repeat's body starts and ends each of its matches: the run goes on through it
+    s = shape(rb"\d[ ]+(?:or|and)[ (]+\d", ARGS_ALPHABET)
+    assert s is not None and s.lits == frozenset({b" or ", b" and "})
     assert shape(rb"a(?=b)", word) is None  # a lookahead: not RE2, not understood
 
 
@@ -119,14 +122,17 @@ def test_literal_search_finds_every_literal_and_nothing_else() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=WORDS, max_size=80))
 def test_a_plain_query_needs_no_decoding(query: str) -> None:
-    """What ``plain_query`` assumes of the views of a plain query: ``args_sql`` is ``args``,
-    and every piece of ``args`` free of NUL, ``&`` and ``=`` is in the lower-cased query."""
+    """What ``plain_query`` assumes of the views of a plain query: its bytes, ``args_sql``
+    is ``args`` when no ``++`` makes a run of spaces, and every piece of ``args`` free of
+    NUL, ``&`` and ``=`` is in the query lower-cased with ``+`` made a space."""
     q = query.encode()
     args = query_args(q)
-    assert sql_normalize(args) == args
     assert set(args) <= ARGS_ALPHABET
+    if b"++" not in q:
+        assert sql_normalize(args) == args
+    searched = q.lower().replace(b"+", b" ")
     for piece in re.split(rb"[\x00&=]", args):
-        assert piece in q.lower()
+        assert piece in searched
 
 
 def test_the_shipped_paranoia_1_engine_has_a_fast_path() -> None:
@@ -142,6 +148,13 @@ def test_the_shipped_paranoia_1_engine_has_a_fast_path() -> None:
 
 
 _WORDS = [
+    "+",
+    "++",
+    "+or+",
+    "+and+1",
+    "order+by+",
+    "select+",
+    "red+shoes",
     "information_schema",
     "xp_cmdshell",
     "sysobjects",
@@ -195,8 +208,13 @@ def test_the_fast_path_is_taken_and_attacks_in_plain_queries_are_found() -> None
     got = split(ENGINE, scanner)
     assert "1101" in got[0] and got == full(ENGINE, scanner)
     assert ENGINE._by_path[b"/.env"] != 0
+    for n in range(2):  # words joined by "+": the plain path too
+        ctx = edge_ctx(parse(p, b"GET /find?q=red+shoes+for+men&p=%d HTTP/1.1\r\n" % n, BROWSER))
+        assert split(ENGINE, ctx) == ((), 0)
+    assert b"/find" in ENGINE._by_path
     for line in (
         b"GET /a?t=information_schema HTTP/1.1\r\n",  # a literal: the scan decides
+        b"GET /a?id=1+or+1=1 HTTP/1.1\r\n",  # " or ": the scan decides (1606)
         b"GET /a?" + b"&".join(b"k%d=1" % i for i in range(120)) + b" HTTP/1.1\r\n",  # 1008
         b"GET /a?" + b"&" * 100 + b" HTTP/1.1\r\n",  # 1008 at its shortest: the length cap
     ):

@@ -24,7 +24,9 @@ contains, or None):
   the most selective candidate is kept;
 - an alternation: the branches that are not dead; required literals are the union of theirs
   (none if one branch has none);
-- a repeat: at least ``lo`` copies (a dead body with ``lo = 0`` matches the empty string).
+- a repeat: at least ``lo`` copies (a dead body with ``lo = 0`` matches the empty string);
+  with ``lo >= 1`` every match starts and ends as a match of its body does (``prefix``,
+  ``suffix``), so a run of exact elements goes on into it: ``[ ]+or`` holds ``" or"``.
 
 Soundness is the point: every step may only *lose* precision (more texts pass as "may
 match"), never claim a match impossible that RE2 could find. The tests check each claim
@@ -60,6 +62,9 @@ class _Info(NamedTuple):
     min_len: int
     exact: frozenset[bytes] | None
     req: frozenset[bytes] | None
+    # strings one of which starts (ends) every match, when known: a repeat's body's
+    prefix: frozenset[bytes] | None = None
+    suffix: frozenset[bytes] | None = None
 
 
 def _lower(b: int) -> bytes:
@@ -109,8 +114,12 @@ def _seq(items: Any, icase: bool, alphabet: frozenset[int], depth: int) -> _Info
     for info in infos:
         best = _better(best, info.req)
         if info.exact is None:
-            best = _better(best, run)
-            run = _EMPTY
+            # the run ends inside this element: with what every match of it starts with (a
+            # repeat's body: "[ ]+or" holds " or"), then a new run from what it ends with
+            assert run is not None
+            grown = None if info.prefix is None else _product(run, info.prefix)
+            best = _better(best, run if grown is None else grown)
+            run = _EMPTY if info.suffix is None else info.suffix
             continue
         assert run is not None
         grown = _product(run, info.exact)
@@ -161,8 +170,12 @@ def _node(op: Any, av: Any, icase: bool, alphabet: frozenset[int], depth: int) -
         if lo == 0:
             return _Info(0, None, None)
         req = _useful(rep.exact) or _useful(rep.req)
-        exact = rep.exact if lo == hi == 1 else None
-        return _Info(min(lo * rep.min_len, 1 << 20), exact, req)
+        if lo == hi == 1:
+            return rep
+        # each match is copies of the body: it starts (ends) as a match of the body does
+        prefix = _useful(rep.exact) or _useful(rep.prefix)
+        suffix = _useful(rep.exact) or _useful(rep.suffix)
+        return _Info(min(lo * rep.min_len, 1 << 20), None, req, prefix, suffix)
     if op is sre_c.ATOMIC_GROUP:
         return _seq(av, icase, alphabet, depth + 1)
     raise Unsupported(op)  # backreferences, lookarounds, conditionals: not RE2

@@ -1,15 +1,16 @@
 """The WAF's request-line part without RE2 for a plain query string.
 
 Most query strings are names and values of letters, digits, ``_`` and ``-`` (ids, page
-numbers, tracking tags). Scanning one costs the request-line part its views (``args``,
-``args_sql``: decoding, SQL normalisation) and an RE2 call whose fixed cost (~0.45 µs) dwarfs
-the text. For such a query it can be shown once per engine, not per request, that no
-trigger of the query's fields can match, except through a few literals or past a length:
+numbers, tracking tags), words joined by ``+`` (a form's search terms). Scanning one costs
+the request-line part its views (``args``, ``args_sql``: decoding, SQL normalisation) and an
+RE2 call whose fixed cost (~0.45 µs) dwarfs the text. For such a query it can be shown once
+per engine, not per request, that no trigger of the query's fields can match, except
+through a few literals or past a length:
 
 - the alphabet of each field's value is known for a query of ``QUERY_SAFE`` bytes only:
   the raw query holds those; ``args`` / ``args_sql`` are it lower-cased with ``&`` and the
-  name/value ``=`` made NUL (no ``%`` or ``+``: nothing is decoded, and ``sql_normalize``
-  finds no comment or space to rewrite, a test checks);
+  name/value ``=`` made NUL and ``+`` a space (no ``%``: nothing else is decoded; and with no
+  ``++``, no run of spaces, ``sql_normalize`` finds nothing to rewrite: tests check both);
 - ``literals.shape`` gives each trigger's fate over that alphabet: dead (it needs a byte
   the alphabet lacks: quotes, brackets, ``/``, ``.``, spaces...), or alive with a shortest
   match and the literals one of which each match contains (``information_schema``, ...);
@@ -18,8 +19,9 @@ trigger of the query's fields can match, except through a few literals or past a
   *length* (the query shorter than their shortest match; rule 1008's hundred arguments).
 
 A literal is cut to its longest piece free of NUL, ``&`` and ``=`` (the bytes the ``args``
-view replaces or drops): any piece of a required literal is required too, and such a piece
-of a view is a piece of the lower-cased query, so the search needs no view at all.
+view replaces or drops) and, for the raw query's own triggers, ``+``: any piece of a
+required literal is required too, and such a piece of a view (or of the query) is a piece of
+the query lower-cased with ``+`` made a space (``_SEARCHED``), so the search needs no view.
 
 When the query passes (``fast_lines``), the request-line part's candidates are those of the
 *path* fields alone (and the host's, at paranoia 2 and up), remembered per path (and host),
@@ -50,9 +52,17 @@ __all__ = [
     "plain_query",
 ]
 
-# bytes of a plain query: no escape (``%``, ``+``), no punctuation attacks are made of
-QUERY_SAFE: Final = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&")
-ARGS_ALPHABET: Final = frozenset(bytes(sorted(QUERY_SAFE)).lower()) - {ord("&")} | {0}
+# bytes of a plain query: no percent escape, no punctuation attacks are made of
+QUERY_SAFE: Final = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&+"
+)
+# the args views' bytes for such a query: lower-cased, "+" decoded, parts joined with NUL
+ARGS_ALPHABET: Final = frozenset(bytes(sorted(QUERY_SAFE)).lower()) - {ord("&"), ord("+")} | {
+    0,
+    ord(" "),
+}
+# what the literals are searched in: the query lower-cased with "+" made a space
+_SEARCHED: Final = bytes(0x20 if b == 0x2B else b + 32 if 65 <= b <= 90 else b for b in range(256))
 _ALPHABETS: Final = {
     "http.request.uri.query": QUERY_SAFE,
     "shieldwall.waf.args": ARGS_ALPHABET,
@@ -65,6 +75,7 @@ MAX_QUERY_BYTES: Final = 256  # longer queries take the scan (and memo keys stay
 MIN_COVERED_LENGTH: Final = 32  # a literal-less trigger shorter than this: no fast path
 MAX_LITERALS: Final = 64  # more: the search would cost what the scan does
 _CUT: Final = re.compile(rb"[\x00&=]")
+_CUT_RAW: Final = re.compile(rb"[\x00&=+]")  # the raw query's own literals: "+" too
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +94,8 @@ class PlainQuery:
     by_host: bool
 
 
-def _piece(lit: bytes) -> bytes:
-    return max(_CUT.split(lit), key=len)
+def _piece(lit: bytes, cut: re.Pattern[bytes]) -> bytes:
+    return max(cut.split(lit), key=len)
 
 
 def literal_search(lits: Sequence[bytes]) -> Any:
@@ -140,7 +151,8 @@ def plain_query(
                 return None
             if s is DEAD:
                 continue
-            pieces = None if s.lits is None else {_piece(x) for x in s.lits}
+            cut = _CUT_RAW if alphabet is QUERY_SAFE else _CUT
+            pieces = None if s.lits is None else {_piece(x, cut) for x in s.lits}
             if pieces is None or b"" in pieces:
                 if s.min_len < MIN_COVERED_LENGTH:
                     return None
@@ -162,9 +174,12 @@ def plain_query(
 def fast_lines(pq: PlainQuery, consts: dict[str, Any]) -> list[str]:
     """Generated lines (four spaces in): the condition of the fast path, ``if ...:`` over
     ``q`` (the query) and ``t`` (the target); ``consts`` gets what they read."""
-    consts["_qsafe"], consts["_qfind"] = pq.safe, pq.search
+    consts["_qsafe"], consts["_qfind"], consts["_qsearched"] = pq.safe, pq.search, _SEARCHED
     tests = [f"len(q) <= {pq.max_len}", "not q.translate(None, _qsafe)"]
     tests += [f"{b} not in t" for b in pq.target_gate]
+    # no run of spaces in the args views (sql_normalize); a byte first: a memchr is ~6x
+    # cheaper than a two-byte search, and most queries hold no "+" at all
+    tests.append("(43 not in q or q.find(b'++') < 0)")
     if pq.search is not None:
-        tests.append("_qfind(q.lower()) is None")
+        tests.append("_qfind(q.translate(_qsearched)) is None")
     return ["    q = ctx.query", f"    if {' and '.join(tests)}:"]
