@@ -14,9 +14,10 @@ connection that repeats its head gets its filters' outcome again without running
 ``pipeline.repeatable``); ``varied``, the same head with a counter added to the query (no two
 heads equal: every request runs the firewall's and the WAF's per-request parts; the query is
 plain, letters, digits and ``_``, so the WAF takes its plain-query path,
-``waf/plain_query.py``); ``encoded`` (information, not in the default loads, no target), the
-varied head with a percent-encoded search term added (``q=red%20shoes``): the WAF decodes
-the query's views and scans them with RE2 on every request. Runs are interleaved plain,
+``waf/plain_query.py``); two loads for information (not in the default loads, no target):
+``search``, the varied head with a form's search term added (``q=red+shoes``: still the
+plain-query path), and ``encoded``, the same term percent-encoded (``q=red%20shoes``): the
+WAF decodes the query's views and scans them with RE2 on every request. Runs are interleaved plain,
 rules, ... each after a warm-up; the figure per ``load@mode`` is the rps ratio rules/plain
 (target >= ``TARGET_RATIO``, i.e. rules cost <= 15 %) and the CPU µs per request difference.
 
@@ -60,9 +61,10 @@ PATH = "/1k.bin?id=42&ref=home&utm_source=newsletter"
 LOADS = {
     "same": PATH,
     "varied": PATH + "&n=" + VARY_MARK,
+    "search": PATH + "&q=red+shoes&n=" + VARY_MARK,
     "encoded": PATH + "&q=red%20shoes&n=" + VARY_MARK,
 }
-INFO_LOADS = frozenset({"encoded"})  # measured and shown, no target
+INFO_LOADS = frozenset({"search", "encoded"})  # measured and shown, no target
 # how both zones serve the file (``--modes``): ``hit``, from their cache (keyed without the
 # query: every request of either load a hit, the cheapest answer there is, so the rules weigh
 # most); ``pass``, without a cache, every request proxied to the origin (a dynamic site's
@@ -114,7 +116,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--rules", type=int, default=RULE_COUNT, help="custom rules in the zone")
     p.add_argument(
-        "--loads", default="same,varied", help="comma-separated: same, varied, encoded (info)"
+        "--loads",
+        default="same,varied",
+        help="comma-separated: same, varied; search, encoded (information)",
     )
     p.add_argument(
         "--modes", default="hit,pass", help="comma-separated: hit (cache hits), pass (no cache)"
