@@ -57,10 +57,8 @@ QUERY_SAFE: Final = frozenset(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&+"
 )
 # the args views' bytes for such a query: lower-cased, "+" decoded, parts joined with NUL
-ARGS_ALPHABET: Final = frozenset(bytes(sorted(QUERY_SAFE)).lower()) - {ord("&"), ord("+")} | {
-    0,
-    ord(" "),
-}
+_LOWER: Final = frozenset(bytes(sorted(QUERY_SAFE)).lower())
+ARGS_ALPHABET: Final = (_LOWER - frozenset(b"&+")) | frozenset(b"\x00 ")
 # what the literals are searched in: the query lower-cased with "+" made a space
 _SEARCHED: Final = bytes(0x20 if b == 0x2B else b + 32 if 65 <= b <= 90 else b for b in range(256))
 _ALPHABETS: Final = {
@@ -81,10 +79,11 @@ _CUT_RAW: Final = re.compile(rb"[\x00&=+]")  # the raw query's own literals: "+"
 @dataclass(frozen=True, slots=True)
 class PlainQuery:
     """``max_len``: the longest query the fast path takes; ``safe``: ``QUERY_SAFE`` for
-    ``bytes.translate``; ``search``: finds a required literal in the lower-cased query (None:
-    there is none); ``target_gate``: bytes of which the target must hold none (empty: no
-    target field); ``path_fields``: the part's fields that read the path (or the host)
-    alone; ``by_host``: the host is one of them (the path part is kept per path and host)."""
+    ``bytes.translate``; ``search``: finds a required literal in the query lower-cased with
+    ``+`` made a space (None: there is none); ``target_gate``: bytes of which the target must
+    hold none (empty: no target field); ``path_fields``: the part's fields that read the path
+    (or the host) alone; ``by_host``: the host is one of them (the path part is kept per path
+    and host)."""
 
     max_len: int
     safe: bytes
@@ -144,7 +143,7 @@ def plain_query(
             continue
         alphabet = _ALPHABETS.get(name)
         if alphabet is None:
-            return None  # a field of something else (the host at higher paranoia)
+            return None  # a field of something else than the path, host, target or query
         for pattern, _rule in patterns:
             s = shape(pattern, alphabet)
             if s is None:
