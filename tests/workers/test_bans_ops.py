@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from shieldwall.config.model import Config
-from shieldwall.config.security import ShieldConfig
+from shieldwall.config.model import Config, OriginConfig, ZoneConfig
+from shieldwall.config.security import RateLimitRuleConfig, SecurityConfig, ShieldConfig
 from shieldwall.edge import bans_ops
 from shieldwall.edge.fanout_ops import ANSWERS, FANOUT_OPS
 from shieldwall.edge.purge import PurgeFanout
@@ -63,6 +63,39 @@ async def test_lift_removes_a_dynamic_ban_and_its_per_ip_count() -> None:
     assert not services.is_banned("192.0.2.7")
     assert flood.hit("192.0.2.7", clock.now).admitted  # a fresh start, not an instant re-ban
     assert await bans_ops.lift(services, {"target": "192.0.2.7"}) == {"lifted": False}
+
+
+async def test_lift_restarts_the_zone_rules_keyed_by_the_address() -> None:
+    """A zone rule with ``action = "ban"`` keyed by the address would ban the lifted client
+    again on its next request (its window still holds the hits): the lift restarts it. A
+    rule keyed by more than the address cannot be found from it and keeps its count."""
+    services, clock = _services()
+    by_ip = RateLimitRuleConfig(id="ip", requests=1, period=60.0, action="ban")
+    by_ua = RateLimitRuleConfig(
+        id="ua", requests=1, period=60.0, characteristics=("ip", "header:user-agent")
+    )
+    gcra = RateLimitRuleConfig(id="gcra", requests=1, period=60.0, algorithm="gcra")
+    zone = ZoneConfig(
+        name="z",
+        hosts=("z.example",),
+        origins=(OriginConfig(host="127.0.0.1", port=9),),
+        security=SecurityConfig(rate_limits=(by_ip, by_ua, gcra)),
+    )
+    config = Config(zones=(zone,))
+    services.shield.provision(config)
+    rl = services.shield.limiter_for(zone)
+    assert rl is not None
+    ip, ua_key = "192.0.2.7", "192.0.2.7|curl"
+    for rule_id, key in (("ip", ip), ("ua", ua_key), ("gcra", ip)):
+        lim = rl.limiter(rule_id)
+        assert lim.hit(key, clock.now).admitted
+        assert not lim.hit(key, clock.now).admitted  # over: the "ip" rule bans for this
+    services.bans.ban(ip, clock.now + 60)
+    assert await bans_ops.lift(services, {"target": ip}) == {"lifted": True}
+    assert rl.limiter("ip").hit(ip, clock.now).admitted  # afresh: not banned again at once
+    assert rl.limiter("gcra").hit(ip, clock.now).admitted
+    assert not rl.limiter("ua").hit(ua_key, clock.now).admitted  # its key is not the address
+    assert rl.forget_address("198.51.100.1") == 2  # the rules keyed by the address alone
 
 
 async def test_lift_leaves_config_bans_and_expired_ones() -> None:

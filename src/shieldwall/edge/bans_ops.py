@@ -15,7 +15,8 @@ Sources: a ban that never ends (``until`` is ``inf``) comes from the config's IP
 ``source = "config"`` and is *not* lifted here -- the next reload would put it back, so the
 operator must edit the rule. Every other ban (per-IP cap, a rate-limit rule with ``action =
 "ban"``, a ban received from another node) is ``"dynamic"``. Lifting an address also resets
-its count under the per-IP cap (``_forget_cap``).
+its counts under the per-IP cap and the zone rate-limit rules keyed by the address alone
+(``ShieldState.forget_address``).
 
 Fleet (Redis): a lift also goes through the fleet link (``FleetLink.unban``): out of the
 shared ban list, so a node that (re)connects does not bring it back, and an unban message that
@@ -75,17 +76,6 @@ async def list_bans(services: WorkerServices, msg: dict[str, Any]) -> dict[str, 
     return {"bans": out, "total": len(bans)}
 
 
-def _forget_cap(services: WorkerServices, ip: str) -> None:
-    """The address's per-IP cap count starts afresh: it is still over the cap (that is why it
-    was banned), so its next request would ban it again at once. A zone rate-limit rule's
-    counters are left alone (their keys are not the bare address); such a rule may ban the
-    client again on its next request while its window still holds the earlier hits."""
-    flood = services.shield.flood
-    if flood is not None:
-        flood.held.pop(ip, None)
-        flood.table.delete(ip)
-
-
 async def lift(services: WorkerServices, msg: dict[str, Any]) -> dict[str, Any]:
     """``{lifted: bool}``, or ``{config: true}`` for a config ban (left in place).
 
@@ -97,7 +87,9 @@ async def lift(services: WorkerServices, msg: dict[str, Any]) -> dict[str, Any]:
         return {"lifted": False, "config": True}
     lifted = until is not None and until > services.clock() and bans.unban(target)
     if lifted and "/" not in target:
-        _forget_cap(services, target)
+        # its counts start afresh: still over the limit (that is why it was banned), its next
+        # request would ban it again at once (``ShieldState.forget_address``)
+        services.shield.forget_address(target)
     fleet = services.shield.fleet
     if fleet is not None and services.shield.started:
         # the shared list, so a (re)connecting node's snapshot does not re-ban; a backend

@@ -31,7 +31,7 @@ from shieldwall.ratelimit.limiter import (
     SlidingWindowLimiter,
     Verdict,
 )
-from shieldwall.ratelimit.rules import RateLimitRule, derive_key
+from shieldwall.ratelimit.rules import Characteristic, RateLimitRule, derive_key
 
 __all__ = ["Clock", "RateLimiter", "build_filter", "make_limiter"]
 
@@ -92,6 +92,19 @@ class RateLimiter:
             if r.id == rule_id:
                 return lim
         raise KeyError(rule_id)
+
+    def forget_address(self, ip: str) -> int:
+        """``ip`` starts afresh under every rule keyed by the client address alone (an
+        operator lifted its ban: else its next request, still over the limit in the window,
+        would ban it again). Rules keyed by more than the address cannot be found from it
+        and keep their counts. Returns how many rules forgot it."""
+        n = 0
+        for rule, lim in self._entries:
+            parts = rule.characteristics
+            if len(parts) == 1 and parts[0].kind is Characteristic.IP:
+                lim.forget(ip)
+                n += 1
+        return n
 
     def check(self, ctx: RequestContext) -> Decision:
         now = self.clock()

@@ -73,6 +73,8 @@ class Limiter(Protocol):
 
     def peek(self, key: str, now: float) -> Verdict: ...
 
+    def forget(self, key: str) -> None: ...
+
     def __len__(self) -> int: ...
 
 
@@ -124,6 +126,12 @@ class SlidingWindowLimiter:
             t.exp[i] = max(t.exp[i], t.exp_at(now + self.timeout))
             return Verdict(False, limit, 0, self.timeout)
         return Verdict(False, limit, 0, wait)
+
+    def forget(self, key: str) -> None:
+        """``key`` starts afresh here (an operator lifted its ban): no count, no hold. Counts
+        shared through the fleet backend are the backend's and stay."""
+        self.held.pop(key, None)
+        self.table.delete(key)
 
     def hit(self, key: str, now: float) -> Verdict:
         held = self.held
@@ -224,6 +232,12 @@ class GcraLimiter:
             t.exp[i] = max(t.exp[i], t.exp_at(now + self.timeout))
             return Verdict(False, self.limit, 0, self.timeout)
         return Verdict(False, self.limit, 0, wait)
+
+    def forget(self, key: str) -> None:
+        """``key`` starts afresh here (an operator lifted its ban): no count, no hold. Counts
+        shared through the fleet backend are the backend's and stay."""
+        self.held.pop(key, None)
+        self.table.delete(key)
 
     def hit(self, key: str, now: float) -> Verdict:
         held = self.held

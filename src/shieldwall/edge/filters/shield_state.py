@@ -250,6 +250,15 @@ class ShieldState:
                 self.bans.ban(r.value, math.inf)
                 self._config_bans.append(r.value)
 
+    def forget_address(self, ip: str) -> None:
+        """``ip`` starts afresh under the per-IP cap and every zone rate-limit rule keyed by
+        the address alone (``RateLimiter.forget_address``): an operator lifted its ban."""
+        if self.flood is not None:
+            self.flood.held.pop(ip, None)
+            self.flood.table.delete(ip)
+        for rl in self._limiters.values():
+            rl.forget_address(ip)
+
     def limiter_for(self, zone: ZoneConfig) -> RateLimiter | None:
         rules = zone.security.rate_limits
         if not rules:
