@@ -104,6 +104,12 @@ def test_shapes_of_known_patterns() -> None:
     assert s is not None and s.lits == frozenset({b"select", b"union"})
     assert shape(rb"^(?:[^&]*&){100}", QUERY_SAFE) == Shape(100, frozenset({b"&"}))
     assert shape(rb"[a-z]+\d", word) == Shape(2, None)
+    # a run that outgrew MAX_EXACT restarts: what it then holds are the matches' tails, no
+    # longer an exact set a parent may extend on the left ("x" + "i" is in no match)
+    s = shape(rb"x([abcd][efgh][ijkl])", ALPHABETS["word"])  # a group: its own node
+    assert s is not None and s.lits is not None
+    for text in (b"xaei", b"xdhl"):
+        assert any(lit in text for lit in s.lits)
     # a repeat's body starts and ends each of its matches: the run goes on through it
     s = shape(rb"\d[ ]+(?:or|and)[ (]+\d", ARGS_ALPHABET)
     assert s is not None and s.lits == frozenset({b" or ", b" and "})

@@ -111,6 +111,7 @@ def _seq(items: Any, icase: bool, alphabet: frozenset[int], depth: int) -> _Info
     min_len = sum(i.min_len for i in infos)
     best: frozenset[bytes] | None = None
     run: frozenset[bytes] | None = _EMPTY
+    whole = True  # ``run`` still holds every string the concatenation matches
     for info in infos:
         best = _better(best, info.req)
         if info.exact is None:
@@ -120,14 +121,18 @@ def _seq(items: Any, icase: bool, alphabet: frozenset[int], depth: int) -> _Info
             grown = None if info.prefix is None else _product(run, info.prefix)
             best = _better(best, run if grown is None else grown)
             run = _EMPTY if info.suffix is None else info.suffix
+            whole = False
             continue
         assert run is not None
         grown = _product(run, info.exact)
         if grown is None:  # too many strings: the run so far is a candidate, start anew
             best = _better(best, run)
             grown = info.exact
+            whole = False
         run = grown
-    exact = run if all(i.exact is not None for i in infos) else None
+    # exact only when whole: a restarted run holds the matches' tails, which a parent's
+    # product on their left would join to bytes that never touch them
+    exact = run if whole else None
     best = _better(best, run)
     return _Info(min_len, exact, best)
 
