@@ -126,17 +126,18 @@ def test_literal_search_finds_every_literal_and_nothing_else() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=WORDS, max_size=80))
+@given(st.lists(st.sampled_from([*WORDS.replace("%", ""), "%20"]), max_size=40).map("".join))
 def test_a_plain_query_needs_no_decoding(query: str) -> None:
-    """What ``plain_query`` assumes of the views of a plain query: its bytes, ``args_sql``
-    is ``args`` when no ``++`` makes a run of spaces, and every piece of ``args`` free of
-    NUL, ``&`` and ``=`` is in the query lower-cased with ``+`` made a space."""
+    """What ``plain_query`` assumes of the views of a plain query (its ``%`` only in
+    ``%20``): their bytes, ``args_sql`` is ``args`` when no run of spaces, and every piece of
+    ``args`` free of NUL, ``&`` and ``=`` is in the query lower-cased with ``+`` and ``%20``
+    made spaces."""
     q = query.encode()
     args = query_args(q)
     assert set(args) <= ARGS_ALPHABET
-    if b"++" not in q:
+    searched = q.lower().replace(b"+", b" ").replace(b"%20", b" ")
+    if b"  " not in searched:
         assert sql_normalize(args) == args
-    searched = q.lower().replace(b"+", b" ")
     for piece in re.split(rb"[\x00&=]", args):
         assert piece in searched
 
@@ -154,6 +155,15 @@ def test_the_shipped_paranoia_1_engine_has_a_fast_path() -> None:
 
 
 _WORDS = [
+    "%3cscript%3e",
+    "%27+or+%271%27=%271",
+    "%20",
+    "%2e",
+    "%2F",
+    "%2520",
+    "%",
+    "+%20",
+    "%20or%20",
     "+",
     "++",
     "+or+",
@@ -177,7 +187,17 @@ _WORDS = [
     "x",
 ]
 _QUERY = st.lists(st.sampled_from(_WORDS), max_size=40).map("".join)
-_PATHS = ["/", "/a/b", "/.env", "/wp-config.php.bak", "/x/..", "/cgi-bin/luci", "/%2e%2e/x"]
+_PATHS = [
+    "/",
+    "/a/b",
+    "/.env",
+    "/wp-config.php.bak",
+    "/x/..",
+    "/cgi-bin/luci",
+    "/%2e%2e/x",
+    "/a%20b",
+    "/%00x",
+]
 
 
 ENGINES = {pl: compile_engine(load_ruleset(), WafSettings(paranoia=pl)) for pl in (1, 2, 4)}
@@ -214,13 +234,19 @@ def test_the_fast_path_is_taken_and_attacks_in_plain_queries_are_found() -> None
     got = split(ENGINE, scanner)
     assert "1101" in got[0] and got == full(ENGINE, scanner)
     assert ENGINE._by_path[b"/.env"] != 0
-    for n in range(2):  # words joined by "+": the plain path too
+    for n in range(2):  # words joined by "+" or "%20": the plain path too
         ctx = edge_ctx(parse(p, b"GET /find?q=red+shoes+for+men&p=%d HTTP/1.1\r\n" % n, BROWSER))
         assert split(ENGINE, ctx) == ((), 0)
-    assert b"/find" in ENGINE._by_path
+        line = b"GET /search?q=red%%20shoes&p=%d HTTP/1.1\r\n" % n
+        ctx = edge_ctx(parse(p, line, BROWSER))
+        assert split(ENGINE, ctx) == ((), 0)
+    assert b"/find" in ENGINE._by_path and b"/search" in ENGINE._by_path
     for line in (
         b"GET /a?t=information_schema HTTP/1.1\r\n",  # a literal: the scan decides
         b"GET /a?id=1+or+1=1 HTTP/1.1\r\n",  # " or ": the scan decides (1606)
+        b"GET /a?id=1%20or%201=1 HTTP/1.1\r\n",  # the same written with %20
+        b"GET /a?f=%2e%2e%2fetc%2fpasswd HTTP/1.1\r\n",  # other escapes: the scan
+        b"GET /a?q=%3cscript%3ealert(1) HTTP/1.1\r\n",
         b"GET /a?" + b"&".join(b"k%d=1" % i for i in range(120)) + b" HTTP/1.1\r\n",  # 1008
         b"GET /a?" + b"&" * 100 + b" HTTP/1.1\r\n",  # 1008 at its shortest: the length cap
     ):

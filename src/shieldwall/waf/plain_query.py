@@ -1,16 +1,17 @@
 """The WAF's request-line part without RE2 for a plain query string.
 
 Most query strings are names and values of letters, digits, ``_`` and ``-`` (ids, page
-numbers, tracking tags), words joined by ``+`` (a form's search terms). Scanning one costs
+numbers, tracking tags), words joined by ``+`` or ``%20`` (search terms). Scanning one costs
 the request-line part its views (``args``, ``args_sql``: decoding, SQL normalisation) and an
 RE2 call whose fixed cost (~0.45 µs) dwarfs the text. For such a query it can be shown once
 per engine, not per request, that no trigger of the query's fields can match, except
 through a few literals or past a length:
 
 - the alphabet of each field's value is known for a query of ``QUERY_SAFE`` bytes only:
-  the raw query holds those; ``args`` / ``args_sql`` are it lower-cased with ``&`` and the
-  name/value ``=`` made NUL and ``+`` a space (no ``%``: nothing else is decoded; and with no
-  ``++``, no run of spaces, ``sql_normalize`` finds nothing to rewrite: tests check both);
+  the raw query holds those, its ``%`` only in ``%20`` (checked per request); ``args`` /
+  ``args_sql`` are it lower-cased with ``&`` and the name/value ``=`` made NUL and ``+`` and
+  ``%20`` a space (nothing else is decoded; and with no run of spaces ``sql_normalize``
+  finds nothing to rewrite: tests check both);
 - ``literals.shape`` gives each trigger's fate over that alphabet: dead (it needs a byte
   the alphabet lacks: quotes, brackets, ``/``, ``.``, spaces...), or alive with a shortest
   match and the literals one of which each match contains (``information_schema``, ...);
@@ -19,14 +20,16 @@ through a few literals or past a length:
   *length* (the query shorter than their shortest match; rule 1008's hundred arguments).
 
 A literal is cut to its longest piece free of NUL, ``&`` and ``=`` (the bytes the ``args``
-view replaces or drops) and, for the raw query's own triggers, ``+``: any piece of a
-required literal is required too, and such a piece of a view (or of the query) is a piece of
-the query lower-cased with ``+`` made a space (``_SEARCHED``), so the search needs no view.
+view replaces or drops): any piece of a required literal is required too, and such a piece
+of a view is a piece of the query lower-cased with ``+`` and ``%20`` made spaces, so the
+search needs no view. The raw query's own triggers' literals are searched in the query
+lower-cased as it is (``raw_search``; at paranoia 1 its one trigger is covered by length).
 
 When the query passes (``fast_lines``), the request-line part's candidates are those of the
 *path* fields alone (and the host's, at paranoia 2 and up), remembered per path (and host),
-plus nothing from the query fields; a field reading the whole target (``http.request.uri``)
-must have its byte gate closed on the target.
+plus nothing from the query fields. A field reading the whole target (``http.request.uri``,
+whose path may hold anything) must have its byte gate closed on the target or, when it is
+open (a ``%20``, an escaped path), none of its triggers' literals in the lower-cased target.
 This is a superset of the per-field scans' candidates like every other step of the
 prefilter, so verdicts never change (tests compare with evaluating every rule).
 """
@@ -52,13 +55,14 @@ __all__ = [
     "plain_query",
 ]
 
-# bytes of a plain query: no percent escape, no punctuation attacks are made of
+# bytes of a plain query: no punctuation attacks are made of, and "%" only in "%20" (checked
+# per request: a space, like "+")
 QUERY_SAFE: Final = frozenset(
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&+"
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=&+%"
 )
 # the args views' bytes for such a query: lower-cased, "+" decoded, parts joined with NUL
 _LOWER: Final = frozenset(bytes(sorted(QUERY_SAFE)).lower())
-ARGS_ALPHABET: Final = (_LOWER - frozenset(b"&+")) | frozenset(b"\x00 ")
+ARGS_ALPHABET: Final = (_LOWER - frozenset(b"&+%")) | frozenset(b"\x00 ")
 # what the literals are searched in: the query lower-cased with "+" made a space
 _SEARCHED: Final = bytes(0x20 if b == 0x2B else b + 32 if 65 <= b <= 90 else b for b in range(256))
 _ALPHABETS: Final = {
@@ -73,7 +77,7 @@ MAX_QUERY_BYTES: Final = 256  # longer queries take the scan (and memo keys stay
 MIN_COVERED_LENGTH: Final = 32  # a literal-less trigger shorter than this: no fast path
 MAX_LITERALS: Final = 64  # more: the search would cost what the scan does
 _CUT: Final = re.compile(rb"[\x00&=]")
-_CUT_RAW: Final = re.compile(rb"[\x00&=+]")  # the raw query's own literals: "+" too
+_ALL_BYTES: Final = frozenset(range(256))  # the target's: its path may hold anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,9 @@ class PlainQuery:
     max_len: int
     safe: bytes
     search: Any
+    raw_search: Any  # the raw query's own literals, in the lower-cased query (None: none)
     target_gate: bytes
+    target_search: Any  # the target's literals, when the gate is open (None: it must be shut)
     path_fields: frozenset[str]
     by_host: bool
 
@@ -131,6 +137,8 @@ def plain_query(
     allow one."""
     max_len = MAX_QUERY_BYTES
     lits: set[bytes] = set()
+    raw_lits: set[bytes] = set()
+    target_lits: set[bytes] | None = set()
     target_gate = b""
     for name, patterns in per_field.items():
         if name in PATH_FIELDS or name == HOST_FIELD:
@@ -140,45 +148,71 @@ def plain_query(
             if gate is None:
                 return None
             target_gate = gate
+            for pattern, _rule in patterns:  # literals searched when the gate is open
+                s = shape(pattern, _ALL_BYTES)
+                if target_lits is not None and s is not None and s.lits is not None:
+                    target_lits |= s.lits
+                else:
+                    target_lits = None  # the gate must be shut
             continue
         alphabet = _ALPHABETS.get(name)
         if alphabet is None:
             return None  # a field of something else than the path, host, target or query
+        raw = alphabet is QUERY_SAFE  # the raw query, searched as it is (lower-cased)
         for pattern, _rule in patterns:
             s = shape(pattern, alphabet)
             if s is None:
                 return None
             if s is DEAD:
                 continue
-            cut = _CUT_RAW if alphabet is QUERY_SAFE else _CUT
-            pieces = None if s.lits is None else {_piece(x, cut) for x in s.lits}
+            pieces = None if s.lits is None else {_piece(x, _CUT) for x in s.lits}
             if pieces is None or b"" in pieces:
                 if s.min_len < MIN_COVERED_LENGTH:
                     return None
                 max_len = min(max_len, s.min_len - 1)
             else:
-                lits |= pieces
-    if len(lits) > MAX_LITERALS:
+                (raw_lits if raw else lits).update(pieces)
+    if max(len(lits), len(raw_lits), len(target_lits or ())) > MAX_LITERALS:
         return None
     return PlainQuery(
         max_len,
         bytes(sorted(QUERY_SAFE)),
         literal_search(sorted(lits)),
+        literal_search(sorted(raw_lits)),
         target_gate,
+        None if target_lits is None else literal_search(sorted(target_lits)),
         frozenset(per_field) & (PATH_FIELDS | {HOST_FIELD}),
         HOST_FIELD in per_field,
     )
 
 
 def fast_lines(pq: PlainQuery, consts: dict[str, Any]) -> list[str]:
-    """Generated lines (four spaces in): the condition of the fast path, ``if ...:`` over
-    ``q`` (the query) and ``t`` (the target); ``consts`` gets what they read."""
-    consts["_qsafe"], consts["_qfind"], consts["_qsearched"] = pq.safe, pq.search, _SEARCHED
-    tests = [f"len(q) <= {pq.max_len}", "not q.translate(None, _qsafe)"]
-    tests += [f"{b} not in t" for b in pq.target_gate]
-    # no run of spaces in the args views (sql_normalize); a byte first: a memchr is ~6x
-    # cheaper than a two-byte search, and most queries hold no "+" at all
-    tests.append("(43 not in q or q.find(b'++') < 0)")
+    """Generated lines (four spaces in) ending in ``if p:``, ``p`` true when the fast path
+    applies, over ``q`` (the query) and ``t`` (the target); ``consts`` gets what they read.
+    ``s`` is the query as the args views see it: lower-cased, ``+`` and ``%20`` made spaces
+    (every ``%`` must start a ``%20``), no run of spaces (which ``sql_normalize`` folds)."""
+    consts.update(_qsafe=pq.safe, _qfind=pq.search, _qraw=pq.raw_search, _qtarget=pq.target_search)
+    consts["_qsearched"] = _SEARCHED
+    first = [f"len(q) <= {pq.max_len}", "not q.translate(None, _qsafe)"]
+    gate = " or ".join(f"{b} in t" for b in pq.target_gate)
+    if gate and pq.target_search is None:
+        first.append(f"not ({gate})")
+    lines = ["    q = ctx.query", f"    p = {' and '.join(first)}", "    if p:"]
+    if gate and pq.target_search is not None:  # the gate open: the target's literals decide
+        lines += [
+            f"        if ({gate}) and _qtarget(t.lower()) is not None:",
+            "            p = False",
+        ]
+    if pq.raw_search is not None:
+        lines += ["        if p and _qraw(q.lower()) is not None:", "            p = False"]
+    lines += [
+        "        s = q.translate(_qsearched)",
+        "        if 37 in s:  # a space written %20; any other escape takes the scan",
+        "            p = p and s.count(b'%') == s.count(b'%20')",
+        "            s = s.replace(b'%20', b' ')",
+        "        if p and 32 in s and s.find(b'  ') >= 0:",
+        "            p = False",
+    ]
     if pq.search is not None:
-        tests.append("_qfind(q.translate(_qsearched)) is None")
-    return ["    q = ctx.query", f"    if {' and '.join(tests)}:"]
+        lines += ["        if p and _qfind(s) is not None:", "            p = False"]
+    return [*lines, "    if p:"]
