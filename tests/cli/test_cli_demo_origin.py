@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -81,10 +82,11 @@ async def test_bad_request(origin_port: int) -> None:
     assert resp.startswith(b"HTTP/1.1 400 ")
 
 
-def test_stopping_with_a_kept_alive_connection_logs_no_error() -> None:
-    """Ctrl-C on ``shieldwall demo`` while a browser keeps a connection open: the loop's
-    teardown cancels that connection's task, which must end quietly (no traceback)."""
-    errors: list[dict[str, object]] = []
+def _stop_with_a_connection(close: bool, wait: Callable[[], Awaitable[object]]) -> list[Any]:
+    """Serve, make one request (``close``: asking the origin to close after it), ``wait`` for
+    the moment to stop, stop and leave the connection's task to ``asyncio.run``'s teardown;
+    what the loop's exception handler saw."""
+    errors: list[Any] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -96,22 +98,34 @@ def test_stopping_with_a_kept_alive_connection_logs_no_error() -> None:
         )
         port = await asyncio.wait_for(bound, 10)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(get("/", close=False))
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.write(get("/", close=close))
+        if close:
+            await asyncio.wait_for(reader.read(), 10)  # answered and closed by the origin
+        else:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        await asyncio.wait_for(wait(), 10)
         stop.set()
         await asyncio.wait_for(task, 10)
-        # returning leaves the origin's connection task to asyncio.run's teardown
         writer.transport.abort()
 
     asyncio.run(main())
-    assert errors == []
+    return errors
+
+
+async def _now() -> None:
+    return None
+
+
+def test_stopping_with_a_kept_alive_connection_logs_no_error() -> None:
+    """Ctrl-C on ``shieldwall demo`` while a browser keeps a connection open: the loop's
+    teardown cancels that connection's task, which must end quietly (no traceback)."""
+    assert _stop_with_a_connection(False, _now) == []
 
 
 def test_stopping_while_a_connection_closes_logs_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """The teardown may also find a connection's task waiting for its close (the peer hung
     up just before Ctrl-C): cancelled there too, it must end quietly. The close is held
     open here so that the teardown finds it so."""
-    errors: list[dict[str, object]] = []
     closing = asyncio.Event()
 
     async def slow_close(self: asyncio.StreamWriter) -> None:
@@ -119,23 +133,5 @@ def test_stopping_while_a_connection_closes_logs_no_error(monkeypatch: pytest.Mo
         await asyncio.Event().wait()  # never: the teardown's cancel ends it
 
     monkeypatch.setattr(asyncio.StreamWriter, "wait_closed", slow_close)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(lambda _loop, context: errors.append(context))
-        stop = asyncio.Event()
-        bound: asyncio.Future[int] = loop.create_future()
-        task = asyncio.create_task(
-            origin.serve("127.0.0.1", 0, stop=stop, on_ready=bound.set_result)
-        )
-        port = await asyncio.wait_for(bound, 10)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(get("/", close=True))
-        await asyncio.wait_for(reader.read(), 10)  # answered and closed by the origin
-        await asyncio.wait_for(closing.wait(), 10)  # its task now waits in wait_closed
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        writer.transport.abort()
-
-    asyncio.run(main())
-    assert errors == []
+    # the origin closed; its task now waits in wait_closed
+    assert _stop_with_a_connection(True, closing.wait) == []

@@ -31,7 +31,7 @@ from shieldwall.ratelimit.limiter import (
     SlidingWindowLimiter,
     Verdict,
 )
-from shieldwall.ratelimit.rules import Characteristic, RateLimitRule, derive_key
+from shieldwall.ratelimit.rules import RateLimitRule, derive_key
 
 __all__ = ["Clock", "RateLimiter", "build_filter", "make_limiter"]
 
@@ -100,8 +100,7 @@ class RateLimiter:
         and keep their counts. Returns how many rules forgot it."""
         n = 0
         for rule, lim in self._entries:
-            parts = rule.characteristics
-            if len(parts) == 1 and parts[0].kind is Characteristic.IP:
+            if rule.by_address:
                 lim.forget(ip)
                 n += 1
         return n

@@ -164,6 +164,12 @@ class RateLimitRule:
         if self.algorithm not in ("sliding", "gcra"):
             raise ConfigError(where + ".algorithm", f"unknown algorithm {self.algorithm!r}")
 
+    @property
+    def by_address(self) -> bool:
+        """Keyed by the client address alone: the key is the address itself."""
+        parts = self.characteristics
+        return len(parts) == 1 and parts[0].kind is Characteristic.IP
+
     def applies(self, ctx: RequestContext) -> bool:
         if self.methods and ctx.method not in self.methods:
             return False

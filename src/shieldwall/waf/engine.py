@@ -293,15 +293,13 @@ class WafEngine:
         """The request-line part of a plain query's request (``plain_query``): its path (and
         host) fields' candidates, memoised per path (and host) like ``target_mask``."""
         m = self._path_scan(ctx)
-        path = ctx.path
-        pq = self._plain
-        if len(path) <= MAX_TARGET_BYTES and (
-            pq is None or not pq.by_host or len(ctx.host) <= MAX_TARGET_BYTES
-        ):
+        path, host = ctx.path, ctx.host
+        by_host = self._plain is not None and self._plain.by_host
+        if len(path) <= MAX_TARGET_BYTES and (not by_host or len(host) <= MAX_TARGET_BYTES):
             memo = self._by_path
             if len(memo) >= MAX_TARGETS:
                 memo.clear()
-            memo[(path, ctx.host) if pq is not None and pq.by_host else path] = m
+            memo[(path, host) if by_host else path] = m
         return m
 
     def target_mask(self, ctx: RequestContext) -> int:

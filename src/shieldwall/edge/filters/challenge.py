@@ -125,10 +125,6 @@ def challenge_endpoint(state: ShieldState, zs: ZoneShield) -> Filter:
         raw = ctx.raw_head
         if raw is not None and _COOKIE_PREFIX not in raw:
             return CONTINUE
-        block = ctx.block
-        facts = None if block is None else block.facts
-        if facts is not None and facts.get(_cookie_value) == "":
-            return CONTINUE  # the block's lines hold no clearance (the usual), without a call
         cookie = _clearance_cookie(ctx)
         if cookie is None:
             return CONTINUE

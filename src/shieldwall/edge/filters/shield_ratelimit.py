@@ -44,7 +44,7 @@ from shieldwall.edge.filters.shield_zone import (
 )
 from shieldwall.edge.pipeline import Filter, repeatable
 from shieldwall.edge.services import WorkerServices
-from shieldwall.ratelimit import Characteristic, RateLimitRule, derive_key
+from shieldwall.ratelimit import RateLimitRule, derive_key
 from shieldwall.ratelimit.limiter import Limiter
 
 __all__ = ["PER_IP_POLICY", "build_ratelimit"]
@@ -78,8 +78,7 @@ def build_ratelimit(
     if limiter is not None:
         for rc in zone.security.rate_limits:
             rule = rule_from_config(rc, sh.ban_duration)
-            parts = rule.characteristics
-            only_ip = len(parts) == 1 and parts[0].kind is Characteristic.IP
+            only_ip = rule.by_address
             scoped = bool(rule.methods or rule.path_prefix or rule.matcher)
             ban = ban_for.get(rule.id, -1.0)
             lim = limiter.limiter(rule.id)

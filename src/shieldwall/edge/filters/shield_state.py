@@ -254,8 +254,7 @@ class ShieldState:
         """``ip`` starts afresh under the per-IP cap and every zone rate-limit rule keyed by
         the address alone (``RateLimiter.forget_address``): an operator lifted its ban."""
         if self.flood is not None:
-            self.flood.held.pop(ip, None)
-            self.flood.table.delete(ip)
+            self.flood.forget(ip)
         for rl in self._limiters.values():
             rl.forget_address(ip)
 
